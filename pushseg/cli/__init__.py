@@ -1,0 +1,1 @@
+"""The ``pushseg`` command line: one sub-module per sub-command."""

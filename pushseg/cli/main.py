@@ -1,0 +1,57 @@
+"""Entry point of the ``pushseg`` command.
+
+Each sub-command lives in its own module under ``pushseg.cli`` and exposes
+``add_parser(subparsers)`` (which sets ``func`` on its parser) so that this file
+only lists them, in the order of the data flow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from pushseg.errors import PushSegError
+
+# name -> module, in the order a user meets them.
+COMMANDS = {
+    "collect": "pushseg.cli.collect",
+    "scenes": "pushseg.cli.scenes",
+    "label": "pushseg.cli.label",
+    "pretrain": "pushseg.cli.train",
+    "finetune": "pushseg.cli.train",
+    "segment": "pushseg.cli.segment",
+    "evaluate": "pushseg.cli.evaluate",
+    "demo": "pushseg.cli.demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pushseg",
+        description="Learn to segment unknown objects by pushing them (SelfDeepMask).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    seen: set[str] = set()
+    for module_name in COMMANDS.values():
+        if module_name in seen:
+            continue
+        seen.add(module_name)
+        importlib.import_module(module_name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except PushSegError as e:
+        print(f"pushseg {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"pushseg {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

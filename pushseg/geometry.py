@@ -1,0 +1,276 @@
+"""Pinhole maths, the PR2 head camera pose, the table plane and push resolution.
+
+One module so that the simulation and the real robot resolve a :class:`Push`
+into 3D in exactly the same way. Pure numpy: no cv_bridge, no image_geometry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pushseg.errors import InputError
+from pushseg.types import CameraInfo, Push
+
+# Kinect2 "qhd" (960x540) factory intrinsics, iai_kinect2 (reference/PR2.md).
+KINECT2_QHD_WIDTH = 960
+KINECT2_QHD_HEIGHT = 540
+KINECT2_QHD_FX = 540.686
+KINECT2_QHD_FY = 540.686
+KINECT2_QHD_CX = 479.75
+KINECT2_QHD_CY = 269.75
+
+
+def rot_x(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=np.float64)
+
+
+def rot_y(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]], dtype=np.float64)
+
+
+def rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float64)
+
+
+def transform(R: np.ndarray | None = None, t=(0.0, 0.0, 0.0)) -> np.ndarray:
+    T = np.eye(4)
+    if R is not None:
+        T[:3, :3] = R
+    T[:3, 3] = t
+    return T
+
+
+def rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
+    """URDF convention: R = Rz(yaw) @ Ry(pitch) @ Rx(roll)."""
+    return rot_z(yaw) @ rot_y(pitch) @ rot_x(roll)
+
+
+def pr2_head_camera_pose(torso: float = 0.1, head_pan: float = 0.0, head_tilt: float = 0.9) -> np.ndarray:
+    """T_base_optical of the PR2's head Kinect2 colour optical frame.
+
+    The chain and its numbers are those of pr2_description 1.13.1
+    (torso.urdf.xacro, head.urdf.xacro, pr2.urdf.xacro with KINECT2,
+    kinect2.urdf.xacro), as gathered in reference/PR2.md. With the defaults the
+    optical frame sits at about (0.154, -0.099, 1.529) looking ~52 deg down.
+    """
+    chain = [
+        transform(t=(-0.05, 0.0, 0.739675 + torso)),  # torso_lift_joint (prismatic z)
+        transform(rot_z(head_pan), (-0.01707, 0.0, 0.38145)),  # head_pan_joint
+        transform(rot_y(head_tilt), (0.068, 0.0, 0.0)),  # head_tilt_joint
+        transform(t=(0.0232, 0.0, 0.0645)),  # head_plate_frame_joint
+        transform(t=(-0.137376, 0.0, 0.091746)),  # head_mount_kinect2_joint
+        transform(t=(-0.032267, -0.0475, 0.155)),  # head_mount_kinect2_ir_joint
+        transform(t=(0.0, -0.05175, 0.0)),  # head_mount_kinect2_rgb_joint
+        transform(rpy_matrix(-np.pi / 2, 0.0, -np.pi / 2)),  # rgb_optical_frame_joint
+    ]
+    T = np.eye(4)
+    for link in chain:
+        T = T @ link
+    return T
+
+
+def kinect2_camera(
+    width: int = KINECT2_QHD_WIDTH,
+    height: int = KINECT2_QHD_HEIGHT,
+    T_base_camera: np.ndarray | None = None,
+) -> CameraInfo:
+    """A Kinect2-like camera; intrinsics scale with the resolution asked for."""
+    sx = width / KINECT2_QHD_WIDTH
+    sy = height / KINECT2_QHD_HEIGHT
+    # Pixel centres: scale about the corner, keeping the half-pixel convention.
+    K = np.array(
+        [
+            [KINECT2_QHD_FX * sx, 0.0, (KINECT2_QHD_CX + 0.5) * sx - 0.5],
+            [0.0, KINECT2_QHD_FY * sy, (KINECT2_QHD_CY + 0.5) * sy - 0.5],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    if T_base_camera is None:
+        T_base_camera = pr2_head_camera_pose()
+    return CameraInfo(width=width, height=height, K=K, T_base_camera=T_base_camera)
+
+
+# --- pixels and points ---------------------------------------------------------------
+
+
+def deproject(camera: CameraInfo, u: float, v: float, z: float) -> np.ndarray:
+    """Pixel (u, v) at depth z (metres along the optical axis) -> point in the optical frame."""
+    return np.array([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z])
+
+
+def project(camera: CameraInfo, p_camera: np.ndarray) -> np.ndarray:
+    """Points (..., 3) in the optical frame -> pixels (..., 2)."""
+    p = np.asarray(p_camera, dtype=np.float64)
+    z = p[..., 2]
+    return np.stack([camera.fx * p[..., 0] / z + camera.cx, camera.fy * p[..., 1] / z + camera.cy], axis=-1)
+
+
+def camera_to_base(camera: CameraInfo, p_camera: np.ndarray) -> np.ndarray:
+    p = np.asarray(p_camera, dtype=np.float64)
+    return p @ camera.T_base_camera[:3, :3].T + camera.T_base_camera[:3, 3]
+
+
+def base_to_camera(camera: CameraInfo, p_base: np.ndarray) -> np.ndarray:
+    p = np.asarray(p_base, dtype=np.float64)
+    R = camera.T_base_camera[:3, :3]
+    t = camera.T_base_camera[:3, 3]
+    return (p - t) @ R
+
+
+def base_to_pixel(camera: CameraInfo, p_base: np.ndarray) -> np.ndarray:
+    return project(camera, base_to_camera(camera, p_base))
+
+
+def robust_depth(depth: np.ndarray, u: float, v: float, radius: int = 2) -> float:
+    """Median of the valid depths in a (2r+1)^2 window around (u, v); NaN if none.
+
+    Invalid readings (NaN, 0, negative) are skipped, as a Kinect2 reports 0 for none.
+    """
+    h, w = depth.shape
+    ui, vi = int(round(u)), int(round(v))
+    win = depth[max(0, vi - radius) : min(h, vi + radius + 1), max(0, ui - radius) : min(w, ui + radius + 1)]
+    valid = win[np.isfinite(win) & (win > 0)]
+    return float(np.median(valid)) if valid.size else float("nan")
+
+
+def pixel_to_base(camera: CameraInfo, depth: np.ndarray, u: float, v: float, radius: int = 2) -> np.ndarray:
+    """Pixel + depth image -> 3D point in base_link; raises InputError when depth is missing."""
+    z = robust_depth(depth, u, v, radius)
+    if not np.isfinite(z):
+        raise InputError(f"no valid depth within {radius} px of pixel ({u:.1f}, {v:.1f})")
+    return camera_to_base(camera, deproject(camera, u, v, z))
+
+
+def depth_to_points(camera: CameraInfo, depth: np.ndarray, stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Back-project a depth image. Returns (points (N, 3) in the optical frame, (N, 2) pixel coords)."""
+    d = depth[::stride, ::stride]
+    vs, us = np.mgrid[0 : depth.shape[0] : stride, 0 : depth.shape[1] : stride]
+    valid = np.isfinite(d) & (d > 0)
+    z = d[valid].astype(np.float64)
+    u = us[valid].astype(np.float64)
+    v = vs[valid].astype(np.float64)
+    pts = np.stack([(u - camera.cx) * z / camera.fx, (v - camera.cy) * z / camera.fy, z], axis=1)
+    return pts, np.stack([u, v], axis=1)
+
+
+# --- the table plane ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plane:
+    """Points p with normal . p + offset = 0; the normal points towards the camera."""
+
+    normal: np.ndarray  # (3,)
+    offset: float
+
+    def distance(self, points: np.ndarray) -> np.ndarray:
+        """Signed distance; positive on the camera's side (above the table)."""
+        return np.asarray(points) @ self.normal + self.offset
+
+
+def fit_table_plane(
+    camera: CameraInfo,
+    depth: np.ndarray,
+    *,
+    rng: np.random.Generator | int = 0,
+    iterations: int = 200,
+    inlier_threshold: float = 0.008,
+    stride: int = 4,
+) -> Plane:
+    """RANSAC plane fit in the optical frame, then a least-squares refit on the inliers.
+
+    The table is the plane with the most support; objects on it are outliers.
+    Deterministic for a given ``rng``.
+    """
+    rng = np.random.default_rng(rng)
+    pts, _ = depth_to_points(camera, depth, stride=stride)
+    if len(pts) < 3:
+        raise InputError("the depth image has fewer than 3 valid readings: cannot fit the table plane")
+    best_count, best_inliers = -1, None
+    n = len(pts)
+    for _ in range(iterations):
+        a, b, c = pts[rng.choice(n, 3, replace=False)]
+        normal = np.cross(b - a, c - a)
+        norm = np.linalg.norm(normal)
+        if norm < 1e-9:
+            continue
+        normal /= norm
+        inliers = np.abs((pts - a) @ normal) < inlier_threshold
+        count = int(inliers.sum())
+        if count > best_count:
+            best_count, best_inliers = count, inliers
+    if best_inliers is None or best_count < 3:
+        raise InputError("could not find a table plane in the depth image")
+    sel = pts[best_inliers]
+    centroid = sel.mean(axis=0)
+    _, _, vt = np.linalg.svd(sel - centroid, full_matrices=False)
+    normal = vt[-1]
+    if normal @ (-centroid) < 0:  # face the camera (origin of the optical frame)
+        normal = -normal
+    return Plane(normal=normal, offset=float(-normal @ centroid))
+
+
+def height_above_plane(camera: CameraInfo, depth: np.ndarray, plane: Plane) -> np.ndarray:
+    """Per-pixel height above the plane in metres (NaN where depth is invalid)."""
+    h, w = depth.shape
+    vs, us = np.mgrid[0:h, 0:w]
+    z = depth.astype(np.float64)
+    pts = np.stack([(us - camera.cx) * z / camera.fx, (vs - camera.cy) * z / camera.fy, z], axis=-1)
+    out = pts @ plane.normal + plane.offset
+    out[~(np.isfinite(z) & (z > 0))] = np.nan
+    return out
+
+
+# --- pushes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PushPath:
+    """A push resolved into base_link: the pusher travels from ``start`` to ``end``.
+
+    ``contact`` is the 3D point under the push pixel; ``start`` lies ``approach``
+    metres behind it so the pusher comes down in free space.
+    """
+
+    contact: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    direction: np.ndarray  # unit (3,), horizontal
+
+    def waypoints(self, spacing: float = 0.01) -> np.ndarray:
+        """Points along the line about every ``spacing`` metres, both ends included."""
+        n = max(1, int(np.ceil(np.linalg.norm(self.end - self.start) / spacing)))
+        s = np.linspace(0.0, 1.0, n + 1)[:, None]
+        return self.start + s * (self.end - self.start)
+
+
+def resolve_push(
+    camera: CameraInfo,
+    depth: np.ndarray,
+    push: Push,
+    *,
+    table_z: float,
+    push_height: float = 0.025,
+    approach: float = 0.04,
+) -> PushPath:
+    """Turn a pixel push into a straight horizontal line in base_link.
+
+    The push pixel is back-projected with the depth around it; the line runs at
+    ``push_height`` above the table top (``table_z`` in base_link), starting
+    ``approach`` behind the contact point and ending ``push.length`` beyond it.
+    """
+    contact = pixel_to_base(camera, depth, push.u, push.v)
+    direction = np.array([np.cos(push.angle), np.sin(push.angle), 0.0])
+    z = table_z + push_height
+    contact_at_height = np.array([contact[0], contact[1], z])
+    return PushPath(
+        contact=contact,
+        start=contact_at_height - approach * direction,
+        end=contact_at_height + push.length * direction,
+        direction=direction,
+    )
