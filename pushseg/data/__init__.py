@@ -1,0 +1,1 @@
+"""On-disk data: run folders (transitions), images and COCO instance annotations."""
