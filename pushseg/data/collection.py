@@ -1,0 +1,377 @@
+"""Collecting a run: episodes of pushes, possibly in parallel, written strictly in order.
+
+Every episode is independent: its scene and its agent are seeded from seeds
+derived from the master seed alone (``np.random.SeedSequence(seed).spawn``), so
+any process can run any episode. Workers run episodes and send back encoded
+transitions (PNG bytes); the parent writes them in (episode, step) order. The
+files therefore depend on the seed and the settings only, never on the number of
+workers or on timing, and no wall-clock time is written anywhere.
+
+Resuming a killed run replays the last, partly written episode from its seed
+(the simulation is deterministic), checks that each replayed step equals the
+one on disk and appends what is missing. A backend that cannot replay (the real
+robot) keeps the partial episode as it is and goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from tqdm import tqdm
+
+from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition
+from pushseg.errors import BackendError, InputError, RunFolderError
+
+# Backends whose episodes replay bit for bit from their seed.
+REPLAYABLE_BACKENDS = ("sim",)
+AGENTS = ("separation", "random")
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """What a collection does; stored in meta.json and checked again on --resume."""
+
+    episodes: int
+    pushes_per_episode: int
+    seed: int = 0
+    backend: str = "sim"
+    objects: str = "target-train"
+    agent: str = "separation"
+    width: int = 960
+    height: int = 540
+    min_objects: int | None = None
+    max_objects: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1:
+            raise InputError(f"--episodes must be at least 1, got {self.episodes}")
+        if self.pushes_per_episode < 1:
+            raise InputError(f"--pushes-per-episode must be at least 1, got {self.pushes_per_episode}")
+        if not 0 <= self.seed < 2**63:
+            raise InputError(f"--seed must be a non-negative integer below 2**63, got {self.seed}")
+        if self.agent not in AGENTS:
+            raise InputError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
+        if self.width < 16 or self.height < 16:
+            raise InputError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
+        lo, hi = self.min_objects, self.max_objects
+        if (lo is not None and lo < 1) or (hi is not None and hi < 1) or (lo and hi and lo > hi):
+            raise InputError(f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {lo} and {hi}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    episode: int
+    env_seed: int  # passed to env.reset(seed=...)
+    agent_seed: int
+
+
+def episode_specs(seed: int, episodes: int) -> list[EpisodeSpec]:
+    """Per-episode seeds from the master seed; episode i's seeds do not depend on the count."""
+    specs = []
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(episodes)):
+        env_ss, agent_ss = child.spawn(2)
+        specs.append(
+            EpisodeSpec(
+                episode=i,
+                env_seed=int(env_ss.generate_state(1, np.uint32)[0]),
+                agent_seed=int(agent_ss.generate_state(1, np.uint32)[0]),
+            )
+        )
+    return specs
+
+
+class Runner(Protocol):
+    """Runs episodes in one process (it may keep an env open between them)."""
+
+    def describe(self) -> dict[str, Any]:
+        """backend, camera (CameraInfo), objects and agent, for meta.json."""
+
+    def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
+        """The episode's transitions in step order, already encoded."""
+
+    def close(self) -> None: ...
+
+
+RunnerFactory = Callable[[CollectConfig], Runner]
+
+
+class EnvRunner:
+    """The real thing: a ``PushSegEnv`` and a push agent."""
+
+    def __init__(self, config: CollectConfig) -> None:
+        self.config = config
+        self._env = None
+
+    def _make_env(self):
+        from pushseg.envs.push_env import PushSegEnv
+
+        c = self.config
+        kwargs: dict[str, Any] = {"backend": c.backend, "objects": c.objects, "width": c.width, "height": c.height}
+        if c.min_objects is not None:
+            kwargs["min_objects"] = c.min_objects
+        if c.max_objects is not None:
+            kwargs["max_objects"] = c.max_objects
+        return PushSegEnv(**kwargs)
+
+    @property
+    def env(self):
+        if self._env is None:
+            self._env = self._make_env()
+        return self._env
+
+    def _make_agent(self, seed: int):
+        from pushseg.agents import RandomPushAgent, SeparationPushAgent
+
+        cls = SeparationPushAgent if self.config.agent == "separation" else RandomPushAgent
+        return cls(self.env.camera, seed=seed)
+
+    def describe(self) -> dict[str, Any]:
+        backend = self.env.backend
+        return {
+            "backend": self.config.backend,
+            "camera": backend.camera,
+            "objects": {"set": self.config.objects, "names": list(getattr(backend, "object_names", []))},
+            "agent": {"name": self.config.agent, "class": type(self._make_agent(0)).__name__},
+        }
+
+    def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
+        env = self.env
+        obs, _ = env.reset(seed=spec.env_seed)
+        agent = self._make_agent(spec.agent_seed)
+        for step in range(self.config.pushes_per_episode):
+            push = agent.act(obs)
+            obs, _, terminated, truncated, info = env.step(push.as_array())
+            t = info["transition"]
+            t.episode, t.step, t.seed = spec.episode, step, spec.env_seed
+            yield encode_transition(t)
+            if terminated or truncated:
+                break
+
+    def close(self) -> None:
+        if self._env is not None:
+            self._env.close()
+            self._env = None
+
+
+# --- the parent: order, resume, progress -----------------------------------------------
+
+
+@dataclass
+class CollectSummary:
+    out: Path
+    written: int  # transitions appended by this call
+    replayed: int  # transitions replayed on resume and found equal to the disk
+    total: int  # transitions in the run now
+    resume: ResumeReport | None = None
+
+
+def collect(
+    config: CollectConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    resume: bool = False,
+    runner_factory: RunnerFactory = EnvRunner,
+    progress: bool | None = None,
+) -> CollectSummary:
+    """Collect ``config.episodes`` episodes into the run folder ``out``."""
+    out = Path(out)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and config.backend not in REPLAYABLE_BACKENDS:
+        raise InputError(f"--workers {workers}: the {config.backend!r} backend is one robot; use --workers 1")
+    specs = episode_specs(config.seed, config.episodes)
+    local = runner_factory(config)  # also runs the episodes when workers == 1
+    try:
+        report = None
+        if resume:
+            writer, report = _reopen(out, config)
+        else:
+            writer = RunWriter.create(out, _make_meta(config, specs, local.describe()))
+        try:
+            todo = _episodes_to_run(writer, config, specs)
+            sink = _Sink(writer)
+            total = config.episodes * config.pushes_per_episode
+            disable = None if progress is None else not progress  # None: only on a terminal
+            with tqdm(total=total, initial=len(writer.records), unit="push", desc="collect", disable=disable) as bar:
+                sink.bar = bar
+                if workers == 1 or len(todo) <= 1:
+                    for spec in todo:
+                        for enc in local.run(spec):
+                            sink(enc)
+                else:
+                    local.close()
+                    _run_parallel(runner_factory, config, todo, workers, sink)
+            return CollectSummary(out, sink.written, sink.replayed, len(writer.records), report)
+        finally:
+            writer.close()
+    finally:
+        local.close()
+
+
+def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[str, Any]) -> RunMeta:
+    return RunMeta(
+        backend=described["backend"],
+        camera=described["camera"],
+        config=config.to_dict(),
+        seeds={
+            "seed": config.seed,
+            "derivation": "numpy.random.SeedSequence(seed).spawn(episodes)[i].spawn(2) -> env, agent",
+            "episodes": [{"episode": s.episode, "env": s.env_seed, "agent": s.agent_seed} for s in specs],
+        },
+        objects=described["objects"],
+        agent=described["agent"],
+    )
+
+
+def _reopen(out: Path, config: CollectConfig) -> tuple[RunWriter, ResumeReport]:
+    if not (out / "meta.json").is_file():
+        if out.exists() and any(out.iterdir()):
+            raise RunFolderError(f"{out}: cannot resume, it has no meta.json (not a run folder)")
+        raise RunFolderError(f"{out}: cannot resume, there is no run there yet; drop --resume to start it")
+    writer, report = RunWriter.resume(out)
+    stored = writer.meta.config
+    wanted = config.to_dict()
+    differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    if differ:
+        writer.close()
+        what = ", ".join(f"{k}: {stored.get(k)!r} in the run, {wanted.get(k)!r} now" for k in differ)
+        raise RunFolderError(f"{out}: --resume needs the settings the run was started with ({what})")
+    return writer, report
+
+
+def _episodes_to_run(writer: RunWriter, config: CollectConfig, specs: list[EpisodeSpec]) -> list[EpisodeSpec]:
+    last = writer.last_key
+    if last is None:
+        return specs
+    episode, step = last
+    if step + 1 >= config.pushes_per_episode or config.backend not in REPLAYABLE_BACKENDS:
+        return specs[episode + 1 :]
+    return specs[episode:]  # replay the partial episode to restore its scene
+
+
+class _Sink:
+    """Takes encoded transitions in order; writes new ones, checks replayed ones."""
+
+    def __init__(self, writer: RunWriter) -> None:
+        self.writer = writer
+        self.written = 0
+        self.replayed = 0
+        self.bar = None
+
+    def __call__(self, enc: EncodedTransition) -> None:
+        last = self.writer.last_key
+        if last is not None and (enc.episode, enc.step) <= last:
+            problem = self.writer.mismatch(enc)
+            if problem:
+                raise RunFolderError(
+                    f"{self.writer.root}: on resume, episode {enc.episode} step {enc.step} replayed "
+                    f"differently from what is on disk ({problem}); the run was made with other code "
+                    f"or settings, so collect into a new --out"
+                )
+            self.replayed += 1
+            return
+        self.writer.write(enc)
+        self.written += 1
+        if self.bar is not None:
+            self.bar.update(1)
+
+
+def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results) -> None:
+    runner = runner_factory(config)
+    try:
+        while True:
+            spec = tasks.get()
+            if spec is None:
+                return
+            try:
+                n = 0
+                for enc in runner.run(spec):
+                    results.put(("transition", spec.episode, enc))
+                    n += 1
+                results.put(("done", spec.episode, n))
+            except BaseException as e:  # report, then stop: the parent ends the collection
+                results.put(("error", spec.episode, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+                return
+    finally:
+        runner.close()
+
+
+def _run_parallel(
+    runner_factory: RunnerFactory,
+    config: CollectConfig,
+    todo: list[EpisodeSpec],
+    workers: int,
+    sink: Callable[[EncodedTransition], None],
+) -> None:
+    """Run ``todo`` on ``workers`` processes; hand transitions to ``sink`` in episode/step order.
+
+    Episodes ahead of the oldest unfinished one are buffered in memory, so at most
+    ``2 * workers`` episodes are handed out beyond it.
+    """
+    ctx = mp.get_context("spawn")  # each worker gets a fresh interpreter and its own PyBullet client
+    tasks, results = ctx.Queue(), ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results), daemon=True)
+             for _ in range(min(workers, len(todo)))]
+    for p in procs:
+        p.start()
+    order = [s.episode for s in todo]
+    buffered: dict[int, list[EncodedTransition]] = {e: [] for e in order}
+    finished: set[int] = set()
+    head = 0  # index in order of the episode being written
+    sent = 0
+
+    def dispatch() -> None:
+        nonlocal sent
+        while sent < len(todo) and sent < head + 2 * workers:
+            tasks.put(todo[sent])
+            sent += 1
+
+    try:
+        dispatch()
+        while head < len(order):
+            try:
+                kind, episode, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
+                if dead:
+                    raise BackendError(
+                        f"a collection worker died (exit code {dead[0].exitcode}); nothing it had not "
+                        f"sent was written; run again with --resume"
+                    ) from None
+                continue
+            if kind == "error":
+                raise BackendError(f"episode {episode} failed in a worker: {payload}")
+            if kind == "transition":
+                buffered[episode].append(payload)
+            else:
+                finished.add(episode)
+            # Write everything that is next in order.
+            while head < len(order):
+                current = order[head]
+                for enc in buffered[current]:
+                    sink(enc)
+                buffered[current] = []
+                if current not in finished:
+                    break
+                head += 1
+                dispatch()
+        for _ in procs:
+            tasks.put(None)
+        for p in procs:
+            p.join(timeout=10)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
