@@ -1,0 +1,22 @@
+"""DeepMask for SelfDeepMask: modeling, patch sampling, training engine, inference.
+
+* config     -- ModelConfig (trunk presets), SamplerConfig, TrainConfig, InferenceConfig
+* trunks     -- SmallTrunk (CPU) and ResNet50Trunk (to the stride-16 stage), no torchvision
+* model      -- DeepMask (fully convolutional: patches or whole images)
+* checkpoint -- save_model / load_model with checks that name what does not fit
+* data       -- COCO sets loaded at the working width
+* sampler    -- positive/negative patches with jitter, flip and rotation
+* losses     -- soft-margin losses, bootstrapping and noisy-label weights
+* engine     -- Trainer: the pretrain / finetune loop (resumable, json log)
+* inference  -- Segmenter: multi-scale sliding window, paste, max-area filter, NMS
+"""
+
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model, save_model
+from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.inference import Detection, Segmenter
+from pushseg.training.model import DeepMask
+
+__all__ = [
+    "PRETRAINED_PATH", "load_model", "save_model", "InferenceConfig", "ModelConfig", "SamplerConfig",
+    "TrainConfig", "Detection", "Segmenter", "DeepMask",
+]

@@ -1,0 +1,97 @@
+"""Model files: weights + model config (+ free-form metadata), checked when loaded.
+
+A checkpoint is a ``torch.save`` dict::
+
+    {"format": "pushseg-deepmask", "version": 1, "config": ModelConfig dict,
+     "state_dict": ..., "meta": {...}}
+
+Loading names what does not fit: a file that is missing, damaged or not a pushseg
+model, a trunk other than the one asked for, or weights whose names or shapes
+do not match the config.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from pushseg.errors import InputError
+from pushseg.training.config import ModelConfig
+from pushseg.training.model import DeepMask
+
+FORMAT = "pushseg-deepmask"
+VERSION = 1
+
+# The committed pretrained model, made by `pushseg pretrain` (see README).
+PRETRAINED_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained_small.pt"
+
+
+def save_model(model: DeepMask, path: str | os.PathLike, meta: dict[str, Any] | None = None, half: bool = False) -> Path:
+    """Write atomically. ``half`` stores float weights as float16 (half the size)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    blob = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), "state_dict": state, "meta": meta or {}}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(blob, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file; train one with `pushseg pretrain` or pass another --model")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
+        raise InputError(f"{path}: damaged or not a torch file ({type(e).__name__}: {str(e)[:120]}); re-create it") from None
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise InputError(f"{path}: not a pushseg DeepMask model (no '{FORMAT}' header)")
+    if blob.get("version") != VERSION:
+        raise InputError(f"{path}: model file version {blob.get('version')} is not supported (expected {VERSION})")
+    for key in ("config", "state_dict"):
+        if not isinstance(blob.get(key), dict):
+            raise InputError(f"{path}: model file lacks its '{key}'")
+    return blob
+
+
+def load_model(path: str | os.PathLike, trunk: str | None = None, device: str | torch.device = "cpu") -> DeepMask:
+    """Load a model; ``trunk`` (if given) must match the file's."""
+    blob = read_checkpoint(path)
+    config = ModelConfig.from_dict(blob["config"])
+    if trunk is not None and config.trunk != trunk:
+        raise InputError(f"{path}: holds a '{config.trunk}' trunk but a '{trunk}' trunk was asked for")
+    model = DeepMask(config)
+    load_state(model, blob["state_dict"], str(path))
+    model.meta = blob.get("meta", {})  # type: ignore[attr-defined]
+    return model.to(device).eval()
+
+
+def load_state(model: DeepMask, state: dict[str, torch.Tensor], name: str) -> None:
+    """Copy weights into ``model``, naming every missing, unexpected or mis-shaped tensor."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {len(missing)} tensors (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"unexpected {len(unexpected)} tensors (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} tensors of the wrong shape (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise InputError(f"{name}: weights do not fit the '{model.config.trunk}' model config: " + "; ".join(problems))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

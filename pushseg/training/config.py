@@ -1,0 +1,162 @@
+"""Dataclass configs of the DeepMask model, the patch sampler and the training loop.
+
+Two model presets:
+
+* ``resnet50`` -- the paper's reference network: ResNet-50 cut after the stride-16,
+  1024-channel stage, 160 px input patches, canonical object size 92 px, 56x56 mask.
+* ``small``   -- a CPU-friendly trunk (four stride-2 stages, 192 channels at stride 16)
+  with everything scaled by 0.6: 96 px patches, canonical object size 56 px,
+  32x32 masks, jitter +-10 px and negative distance 19 px (the paper's 16 px and
+  32 px at 160 px input, times 96/160). It trains on 2 CPU cores in minutes.
+
+``work_width`` is the width every image is resized to before sampling or
+inference (the demo works at 480x270, half of the Kinect2 qhd image); the
+inference pyramid scales are relative to that working image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from pushseg.errors import InputError
+
+TRUNKS = ("small", "resnet50")
+STRIDE = 16
+
+
+@dataclass
+class ModelConfig:
+    trunk: str = "small"
+    patch_size: int = 96  # input patch side, px; a multiple of 16
+    object_size: int = 56  # canonical largest side of a positive object in the patch, px
+    mask_size: int = 32  # mask output side; the mask covers the whole patch
+    reduce_channels: int = 128  # the 1x1 conv after the trunk
+    hidden: int = 512  # shared feature
+    score_hidden: int = 1024
+    dropout: float = 0.5
+    small_widths: tuple[int, ...] = (24, 48, 96, 192)
+    work_width: int = 480  # images are resized to this width before everything
+
+    def __post_init__(self) -> None:
+        if self.trunk not in TRUNKS:
+            raise InputError(f"model trunk '{self.trunk}' is unknown; choose one of {', '.join(TRUNKS)}")
+        if self.patch_size % STRIDE or self.patch_size < 2 * STRIDE:
+            raise InputError(f"patch_size {self.patch_size} must be a multiple of {STRIDE} and >= {2 * STRIDE}")
+        if not 0 < self.object_size < self.patch_size:
+            raise InputError(f"object_size {self.object_size} must lie between 0 and patch_size {self.patch_size}")
+        self.small_widths = tuple(int(w) for w in self.small_widths)
+        if len(self.small_widths) != 4:
+            raise InputError(f"small_widths needs 4 channel counts (one per stride-2 stage), got {self.small_widths}")
+
+    @property
+    def window(self) -> int:
+        """Side of the patch on the stride-16 feature map."""
+        return self.patch_size // STRIDE
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "ModelConfig":
+        if name == "small":
+            base: dict[str, Any] = {}
+        elif name == "resnet50":
+            base = dict(trunk="resnet50", patch_size=160, object_size=92, mask_size=56, work_width=960)
+        else:
+            raise InputError(f"model preset '{name}' is unknown; choose one of {', '.join(TRUNKS)}")
+        base.update(overrides)
+        return cls(**base)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["small_widths"] = list(self.small_widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InputError(f"model config has unknown fields {unknown}; was it written by a newer pushseg?")
+        return cls(**d)
+
+
+@dataclass
+class SamplerConfig:
+    """Patch sampling (METHOD.md section 3). Pixel values are in patch pixels."""
+
+    jitter: float | None = None  # +- px of the positive centre; None: 16 * patch/160
+    scale_jitter: float = 0.25  # +- octaves around the canonical scale
+    neg_distance: float | None = None  # px from every object centre; None: 32 * patch/160
+    neg_scale_octaves: float = 1.0  # or this many octaves away in scale
+    neg_scale_range: tuple[float, float] = (-2.0, 2.0)  # octaves around canonical scales of the image's objects
+    flip_p: float = 0.25  # vertical flip
+    rotate_p: float = 0.25  # rotation, uniform 0-360 deg
+    positive_fraction: float = 0.5
+    min_object_px: float = 8.0  # objects whose largest side is smaller (working image) are ignored
+
+    def resolved(self, model: ModelConfig) -> "SamplerConfig":
+        k = model.patch_size / 160.0
+        out = SamplerConfig(**asdict(self))
+        if out.jitter is None:
+            out.jitter = round(16 * k, 2)
+        if out.neg_distance is None:
+            out.neg_distance = round(32 * k, 2)
+        return out
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 10
+    batches_per_epoch: int = 100
+    batch_size: int = 32
+    optimizer: str = "sgd"  # "sgd" | "adam"
+    lr: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 0.0005
+    lr_decay: str = "none"  # "none" | "cosine" (per batch, to 0 at the end)
+    score_weight: float = 1.0 / 32.0  # of the mask loss, when both heads train
+    train_trunk: bool = False
+    train_mask: bool = False
+    train_score: bool = True
+    bootstrap: bool = True  # no gradient where the start model says object > 0.5 on a negative
+    noise: str = "none"  # "none" | "reed-hard" | "self-paced" | "small-loss"
+    reed_beta: float = 0.7
+    self_paced_lambda: float = 0.002
+    self_paced_growth: float = 1.2
+    small_loss_drop: float = 0.1
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    amp: bool = True  # mixed precision on CUDA; ignored on CPU
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise InputError(f"optimizer '{self.optimizer}' is unknown; use sgd or adam")
+        if self.lr_decay not in ("none", "cosine"):
+            raise InputError(f"lr_decay '{self.lr_decay}' is unknown; use none or cosine")
+        if self.noise not in ("none", "reed-hard", "self-paced", "small-loss"):
+            raise InputError(f"noise method '{self.noise}' is unknown; use none, reed-hard, self-paced or small-loss")
+        if not (self.train_trunk or self.train_mask or self.train_score):
+            raise InputError("nothing to train: enable at least one of trunk, mask head, score head")
+        if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 2:
+            raise InputError("epochs and batches_per_epoch must be >= 1 and batch_size >= 2")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class InferenceConfig:
+    """Multi-scale sliding-window inference (METHOD.md section 3, 'Inference')."""
+
+    scales: tuple[float, ...] = field(default_factory=lambda: tuple(2 ** (e / 2) for e in range(-2, 4)))
+    top_k: int = 50  # proposals kept by score before filtering and NMS
+    mask_threshold: float = 0.2  # mask probability
+    nms_threshold: float | None = 0.5  # mask IoU; None disables NMS
+    max_area_fraction: float = 0.10  # masks above this share of the image are dropped
+    min_area_px: int = 16
+    batch_size: int = 4  # images per forward pass
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["scales"] = list(self.scales)
+        return d

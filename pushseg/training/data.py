@@ -1,0 +1,116 @@
+"""A COCO instance set loaded for training: images at the working width, object masks.
+
+Images are resized so that their width is ``work_width`` (the model's working
+resolution); masks are resized the same way and kept cropped to their box to
+save memory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from pushseg.data.coco import decode_mask, load_coco
+from pushseg.errors import InputError
+
+
+@dataclass
+class Instance:
+    mask: np.ndarray  # (h, w) bool, cropped to the box
+    x0: int  # box origin in the working image
+    y0: int
+    cx: float  # box centre, working image px
+    cy: float
+    size: float  # largest side of the box, working image px
+
+
+@dataclass
+class SceneImage:
+    image_id: int
+    file_name: str
+    rgb: np.ndarray  # (H, W, 3) uint8 at the working width
+    factor: float  # working / original
+    instances: list[Instance]
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise InputError(f"{path}: cannot read this image (missing or not an image file)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def resize_to_width(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:
+    f = width / rgb.shape[1]
+    if abs(f - 1.0) < 1e-9:
+        return rgb, 1.0
+    h = max(1, int(round(rgb.shape[0] * f)))
+    interp = cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (width, h), interpolation=interp), f
+
+
+def find_image(file_name: str, roots: list[Path]) -> Path:
+    p = Path(file_name)
+    if p.is_absolute() and p.is_file():
+        return p
+    for root in roots:
+        for cand in (root / p, root / "images" / p, root / "images" / p.name):
+            if cand.is_file():
+                return cand
+    raise InputError(f"image '{file_name}' not found under {', '.join(str(r) for r in roots)}; pass --images DIR")
+
+
+def instance_from_mask(mask: np.ndarray) -> Instance | None:
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
+    return Instance(
+        mask=mask[y0:y1, x0:x1].copy(), x0=int(x0), y0=int(y0),
+        cx=(x0 + x1) / 2.0, cy=(y0 + y1) / 2.0, size=float(max(x1 - x0, y1 - y0)),
+    )
+
+
+def load_scene_set(
+    coco_json: str | os.PathLike,
+    work_width: int,
+    image_root: str | os.PathLike | None = None,
+    min_object_px: float = 0.0,
+    keep_empty: bool = True,
+) -> list[SceneImage]:
+    """Load every image of a COCO json with its masks at the working width."""
+    coco_json = Path(coco_json)
+    data = load_coco(coco_json)
+    roots = [Path(image_root)] if image_root else []
+    roots.append(coco_json.parent)
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(int(ann["image_id"]), []).append(ann)
+    out: list[SceneImage] = []
+    for img in data["images"]:
+        anns = by_image.get(int(img["id"]), [])
+        if not anns and not keep_empty:
+            continue
+        rgb, f = resize_to_width(read_rgb(find_image(img["file_name"], roots)), work_width)
+        instances = []
+        for ann in anns:
+            if ann.get("iscrowd", 0):
+                continue
+            full = decode_mask(ann["segmentation"])
+            if full.shape != (int(img["height"]), int(img["width"])):
+                raise InputError(f"{coco_json}: annotation {ann.get('id')} has mask size {full.shape}, image is "
+                                 f"{img['height']}x{img['width']}")
+            m = full
+            if f != 1.0:
+                m = cv2.resize(full.astype(np.float32), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_AREA) >= 0.5
+            inst = instance_from_mask(m)
+            if inst is not None and inst.size >= min_object_px:
+                instances.append(inst)
+        out.append(SceneImage(int(img["id"]), img["file_name"], rgb, f, instances))
+    if not out:
+        raise InputError(f"{coco_json}: no images to train on")
+    return out
