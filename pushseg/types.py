@@ -46,6 +46,18 @@ class CameraInfo:
         object.__setattr__(self, "K", K)
         object.__setattr__(self, "T_base_camera", T)
 
+    def __eq__(self, other: object) -> bool:
+        # Array-aware (the generated __eq__ would compare arrays ambiguously).
+        if not isinstance(other, CameraInfo):
+            return NotImplemented
+        return (
+            (self.width, self.height, self.frame_id) == (other.width, other.height, other.frame_id)
+            and np.array_equal(self.K, other.K)
+            and np.array_equal(self.T_base_camera, other.T_base_camera)
+        )
+
+    __hash__ = None  # mutable arrays inside
+
     @property
     def fx(self) -> float:
         return float(self.K[0, 0])
@@ -106,6 +118,25 @@ class Frame:
             raise ValueError(
                 f"Frame.instance_ids must have shape {(h, w)}, got {self.instance_ids.shape}"
             )
+
+    def __eq__(self, other: object) -> bool:
+        # Bit-for-bit, NaN equal to NaN: what "the same seed gives the same frame" means.
+        if not isinstance(other, Frame):
+            return NotImplemented
+        ids_equal = (self.instance_ids is None and other.instance_ids is None) or (
+            self.instance_ids is not None
+            and other.instance_ids is not None
+            and np.array_equal(self.instance_ids, other.instance_ids)
+        )
+        return (
+            self.camera == other.camera
+            and self.timestamp == other.timestamp
+            and np.array_equal(self.rgb, other.rgb)
+            and np.array_equal(self.depth, other.depth, equal_nan=True)
+            and ids_equal
+        )
+
+    __hash__ = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,17 @@
+"""Where the robot pushes: the simulated tabletop and the Gymnasium environment around a backend."""
+
+from pushseg.envs.objects import OBJECT_SETS, ObjectSet, ObjectSpec, object_set
+from pushseg.envs.sim_backend import SceneObject, SimBackend, SimConfig
+from pushseg.envs.workspace import Workspace, check_push
+
+__all__ = [
+    "OBJECT_SETS",
+    "ObjectSet",
+    "ObjectSpec",
+    "object_set",
+    "SceneObject",
+    "SimBackend",
+    "SimConfig",
+    "Workspace",
+    "check_push",
+]

@@ -1,0 +1,184 @@
+"""Named object sets: what the simulated robot finds on its table.
+
+Three sets, disjoint by construction:
+
+* ``source`` -- the "COCO" of this world: procedural boxes, cylinders and
+  prisms with random sizes, colours and textures, drawn afresh for every
+  scene. Used to pretrain the segmentation network.
+* ``target-train`` -- the objects the robot pushes while it learns: meshes
+  that ship with ``pybullet_data`` (random blobs, lego, jenga, teddy, cube)
+  plus a few fixed procedural household-like shapes.
+* ``target-test`` -- novel objects never pushed in training (other random
+  blobs, the duck, the mug, other fixed shapes).
+
+The random blobs were picked from ``pybullet_data/random_urdfs`` by dropping
+each of the 1000 onto a plane and keeping those that come to rest upright
+(tilt < 0.35 rad), with a footprint of 4-13.5 cm, an aspect ratio above 0.45
+and a height of 4.5-12 cm (tall enough for a pusher 2.5 cm above the table).
+They are used at their own scale: 10-13 cm bounding boxes around thinner bodies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from pushseg.errors import InputError
+
+ShapeKind = Literal["urdf", "box", "cylinder", "prism"]
+
+# Blobs from pybullet_data/random_urdfs that stand stably (see module doc).
+_STABLE_BLOBS = (
+    16, 20, 24, 53, 57, 74, 95, 125, 131, 145, 147, 191, 198, 203, 246, 263, 282, 283,
+    286, 315, 320, 339, 341, 343, 347, 401, 403, 411, 433, 444, 449, 459, 521, 548, 552,
+    558, 607, 673, 689, 693, 697, 702, 734, 740, 774, 785, 828, 847, 858, 859, 874, 882,
+    918, 923, 968,
+)  # fmt: skip
+_BLOB_SCALE = 1.0
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One object: either a URDF from pybullet_data or a procedural primitive.
+
+    ``size`` means: box -> half extents (x, y, z); cylinder -> (radius, radius,
+    half height); prism (an upright triangular prism) -> (circumradius,
+    circumradius, half height). ``rgba`` None keeps the URDF's own colour.
+    ``texture`` indexes the backend's procedural textures (None: plain colour).
+    """
+
+    name: str
+    kind: ShapeKind
+    urdf: str = ""  # path relative to pybullet_data
+    scale: float = 1.0
+    base_rpy: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    size: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rgba: tuple[float, float, float, float] | None = None
+    texture: int | None = None
+    mass: float = 0.15
+    friction: float = 0.5
+
+    @property
+    def footprint_radius(self) -> float:
+        """Radius of a circle that holds the object's footprint (metres), for placement."""
+        if self.kind == "urdf":
+            return _URDF_RADII.get(self.urdf, 0.07) * self.scale
+        if self.kind == "box":
+            return float(np.hypot(self.size[0], self.size[1]))
+        return float(self.size[0])
+
+
+# Footprint radii (unscaled) measured once with pybullet's AABBs; blobs are ~0.1 x 0.13 m.
+_URDF_RADII: dict[str, float] = {
+    "lego/lego.urdf": 0.024,
+    "jenga/jenga.urdf": 0.079,
+    "cube_small.urdf": 0.036,
+    "teddy_vhacd.urdf": 0.073,
+    "duck_vhacd.urdf": 0.058,
+    "objects/mug.urdf": 0.078,
+}
+
+
+def _blob(index: int) -> ObjectSpec:
+    path = f"random_urdfs/{index:03d}/{index:03d}.urdf"
+    _URDF_RADII.setdefault(path, 0.082)
+    return ObjectSpec(name=f"blob{index:03d}", kind="urdf", urdf=path, scale=_BLOB_SCALE, mass=0.15)
+
+
+# Fixed procedural objects: household-like shapes with a fixed look.
+_TRAIN_PRIMITIVES = (
+    ObjectSpec("red_box", "box", size=(0.04, 0.025, 0.03), rgba=(0.8, 0.1, 0.1, 1.0), mass=0.2),
+    ObjectSpec("blue_can", "cylinder", size=(0.033, 0.033, 0.05), rgba=(0.1, 0.2, 0.8, 1.0), mass=0.3),
+    ObjectSpec("yellow_block", "box", size=(0.03, 0.03, 0.03), rgba=(0.9, 0.8, 0.1, 1.0), mass=0.15),
+    ObjectSpec("green_prism", "prism", size=(0.045, 0.045, 0.03), rgba=(0.1, 0.6, 0.2, 1.0), mass=0.15),
+)
+_TEST_PRIMITIVES = (
+    ObjectSpec("orange_tin", "cylinder", size=(0.045, 0.045, 0.025), rgba=(0.95, 0.5, 0.1, 1.0), mass=0.25),
+    ObjectSpec("purple_box", "box", size=(0.055, 0.03, 0.02), rgba=(0.5, 0.15, 0.6, 1.0), mass=0.2),
+)
+
+
+@dataclass(frozen=True)
+class ObjectSet:
+    """A named set of objects. ``procedural`` sets draw new primitives for every scene."""
+
+    name: str
+    objects: tuple[ObjectSpec, ...] = ()
+    procedural: bool = False
+    description: str = ""
+
+    def __len__(self) -> int:
+        return len(self.objects)
+
+    @property
+    def names(self) -> list[str]:
+        return [o.name for o in self.objects]
+
+    def sample(self, rng: np.random.Generator, count: int) -> list[ObjectSpec]:
+        """``count`` objects for one scene, without repeats while the set allows."""
+        if self.procedural:
+            return [random_primitive(rng, f"prim{i}") for i in range(count)]
+        idx = rng.choice(len(self.objects), size=count, replace=count > len(self.objects))
+        return [self.objects[int(i)] for i in idx]
+
+
+# Number of procedural textures a backend provides (see sim_backend.make_textures).
+NUM_TEXTURES = 8
+
+
+def random_primitive(rng: np.random.Generator, name: str) -> ObjectSpec:
+    """A source-domain primitive with a random shape, size, colour and (maybe) texture.
+
+    Sizes are quantised to 5 mm so that a backend can cache collision shapes.
+    """
+    kind = ("box", "cylinder", "prism")[int(rng.integers(3))]
+    q = lambda lo, hi: round(float(rng.uniform(lo, hi)) / 0.005) * 0.005  # noqa: E731
+    half_h = q(0.02, 0.06)
+    if kind == "box":
+        size = (q(0.02, 0.06), q(0.02, 0.05), half_h)
+    else:
+        r = q(0.025, 0.05)
+        size = (r, r, half_h)
+    rgba = (*(float(c) for c in rng.uniform(0.05, 1.0, size=3)), 1.0)
+    texture = int(rng.integers(NUM_TEXTURES)) if rng.random() < 0.5 else None
+    return ObjectSpec(name=f"{name}_{kind}", kind=kind, size=size, rgba=rgba, texture=texture, mass=0.2)
+
+
+def _build_sets() -> dict[str, ObjectSet]:
+    blobs = [_blob(i) for i in _STABLE_BLOBS]
+    test_blobs = blobs[2::3]  # every third blob is novel at test time
+    train_blobs = [b for k, b in enumerate(blobs) if k % 3 != 2]
+    train = tuple(train_blobs) + (
+        ObjectSpec("lego", "urdf", urdf="lego/lego.urdf", scale=2.0, mass=0.1),
+        ObjectSpec("jenga", "urdf", urdf="jenga/jenga.urdf", mass=0.1),
+        ObjectSpec("cube", "urdf", urdf="cube_small.urdf", mass=0.15),
+        ObjectSpec("teddy", "urdf", urdf="teddy_vhacd.urdf", mass=0.15),
+    ) + _TRAIN_PRIMITIVES
+    test = tuple(test_blobs) + (
+        ObjectSpec("duck", "urdf", urdf="duck_vhacd.urdf", base_rpy=(np.pi / 2, 0.0, 0.0), mass=0.15),
+        ObjectSpec("mug", "urdf", urdf="objects/mug.urdf", scale=0.8, mass=0.25),
+    ) + _TEST_PRIMITIVES
+    return {
+        "source": ObjectSet(
+            "source", procedural=True,
+            description="procedural boxes/cylinders/prisms, random colours and textures (pretraining)",
+        ),
+        "target-train": ObjectSet("target-train", train, description=f"{len(train)} objects pushed in training"),
+        "target-test": ObjectSet("target-test", test, description=f"{len(test)} novel objects for testing"),
+    }  # fmt: skip
+
+
+OBJECT_SETS: dict[str, ObjectSet] = _build_sets()
+
+
+def object_set(name: str | ObjectSet) -> ObjectSet:
+    """Look a set up by name; an unknown name raises InputError listing the valid ones."""
+    if isinstance(name, ObjectSet):
+        return name
+    try:
+        return OBJECT_SETS[name]
+    except (KeyError, TypeError):
+        valid = ", ".join(sorted(OBJECT_SETS))
+        raise InputError(f"unknown object set {name!r}: choose one of {valid}") from None

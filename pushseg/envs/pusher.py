@@ -1,0 +1,82 @@
+"""The simulated end effector: a finger the size of a PR2's closed gripper tips.
+
+Why not ``pr2_gripper.urdf``: its fingers are jointed and open under contact
+unless they are servoed, and its pole sticks out sideways; a closed PR2
+gripper pushing with its tips touches an object with a ~2 cm wide, rounded
+front. A vertical cylinder of that width gives the same single contact, is
+cheap to simulate, and never shows in an image (it leaves the view before
+every render).
+
+The finger is a dynamic body held by a fixed constraint whose target moves
+along the path; objects therefore feel a bounded force, as from a compliant
+arm, instead of being teleported through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pybullet as pb
+
+PARK = (-1.5, 0.0, 0.5)  # behind the robot: never in the head camera's view
+
+
+class Pusher:
+    """Moves a finger tip (the tool point, 1 cm above its lower end) along straight lines."""
+
+    def __init__(
+        self,
+        client: int,
+        step,
+        *,
+        radius: float = 0.01,
+        length: float = 0.10,
+        speed: float = 0.10,
+        time_step: float = 1.0 / 240.0,
+        max_force: float = 60.0,
+    ) -> None:
+        self.client = client
+        self._step = step  # callable advancing the simulation by one step
+        self.speed = speed
+        self.time_step = time_step
+        self.max_force = max_force
+        self._offset = np.array([0.0, 0.0, length / 2 - 0.01])  # tool point -> body centre
+        col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=length, physicsClientId=client)
+        vis = pb.createVisualShape(
+            pb.GEOM_CYLINDER, radius=radius, length=length, rgbaColor=[0.2, 0.2, 0.2, 1], physicsClientId=client
+        )
+        self.body = pb.createMultiBody(0.5, col, vis, list(PARK), physicsClientId=client)
+        pb.changeDynamics(self.body, -1, lateralFriction=0.3, physicsClientId=client)
+        self.constraint = pb.createConstraint(
+            self.body, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], list(PARK), physicsClientId=client
+        )
+        self._tool = np.array(PARK) - self._offset
+
+    def _teleport(self, tool: np.ndarray) -> None:
+        centre = (tool + self._offset).tolist()
+        pb.resetBasePositionAndOrientation(self.body, centre, [0, 0, 0, 1], physicsClientId=self.client)
+        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=self.client)
+        pb.changeConstraint(self.constraint, centre, maxForce=self.max_force, physicsClientId=self.client)
+        self._tool = np.asarray(tool, dtype=np.float64)
+
+    def move_to(self, tool: np.ndarray, speed: float | None = None) -> None:
+        """Drive the tool point in a straight line to ``tool`` at ``speed`` m/s."""
+        tool = np.asarray(tool, dtype=np.float64)
+        dist = float(np.linalg.norm(tool - self._tool))
+        n = max(1, int(np.ceil(dist / ((speed or self.speed) * self.time_step))))
+        start = self._tool
+        for k in range(1, n + 1):
+            target = start + (tool - start) * (k / n) + self._offset
+            pb.changeConstraint(self.constraint, target.tolist(), maxForce=self.max_force, physicsClientId=self.client)
+            self._step()
+        self._tool = tool
+
+    def follow(self, waypoints: np.ndarray, clearance_z: float) -> None:
+        """Come down to the first waypoint from ``clearance_z``, follow the rest, go up, and park."""
+        first = waypoints[0]
+        self._teleport(np.array([first[0], first[1], clearance_z]))
+        self.move_to(first, speed=2 * self.speed)
+        for w in waypoints[1:]:
+            self.move_to(w)
+        last = waypoints[-1]
+        self.move_to(np.array([last[0], last[1], clearance_z]), speed=2 * self.speed)
+        self._teleport(np.array(PARK) - self._offset)

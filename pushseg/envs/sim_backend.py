@@ -1,0 +1,359 @@
+"""The simulated world behind the Backend protocol: PyBullet, a PR2-like head camera, a table.
+
+World frame == the PR2's ``base_link`` (x forward, y left, z up). Each reset
+rebuilds the whole world with ``resetSimulation`` so that a seed gives the
+same scene and the same physics whatever ran before in the process (that is
+what makes collection byte-identical for any number of workers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pybullet as pb
+
+from pushseg.envs import scene as sc
+from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
+from pushseg.envs.pusher import Pusher
+from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
+from pushseg.envs.workspace import Workspace, check_push
+from pushseg.errors import BackendError, InputError
+from pushseg.geometry import base_to_pixel, kinect2_camera
+from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
+
+NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
+
+
+@dataclass
+class SimConfig:
+    """Everything that shapes the simulated world. Defaults: the robot's own table at qhd."""
+
+    objects: str | ObjectSet = "target-train"
+    width: int = 960
+    height: int = 540
+    num_objects: tuple[int, int] = (1, 8)  # inclusive range per scene
+    clutter: float = 0.5  # chance that an object is put down touching one already placed
+    region_x: tuple[float, float] = (0.50, 0.95)  # where objects are put down (base_link)
+    region_y: tuple[float, float] = (-0.35, 0.35)
+    jitter: sc.Jitter | None = None  # None: SOURCE_JITTER for "source", else TARGET_JITTER
+    depth_noise: DepthNoise | None = None  # None: perfect depth
+    shadows: bool = True
+    time_step: float = 1.0 / 240.0
+    push_speed: float = 0.10  # m/s, a careful PR2 push
+    workspace: Workspace = field(default_factory=Workspace)
+    gui: bool = False
+
+    def __post_init__(self) -> None:
+        self.objects = object_set(self.objects)
+        lo, hi = self.num_objects
+        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi <= 20):
+            raise InputError(f"num_objects must be (lo, hi) with 1 <= lo <= hi <= 20, got {self.num_objects}")
+        if self.width < 16 or self.height < 16:
+            raise InputError(f"image size must be at least 16x16, got {self.width}x{self.height}")
+        if self.jitter is None:
+            self.jitter = sc.SOURCE_JITTER if self.objects.name == "source" else sc.TARGET_JITTER
+
+
+@dataclass(frozen=True)
+class SceneObject:
+    """One object in the current scene."""
+
+    instance_id: int  # 1..N, the value in Frame.instance_ids
+    name: str
+    body: int  # PyBullet body id
+    spec: ObjectSpec
+
+
+@dataclass
+class SimStats:
+    """Counters for benchmarks: what the backend asked PyBullet to do."""
+
+    physics_steps: int = 0
+    renders: int = 0
+
+
+class SimBackend:
+    """A PyBullet tabletop with a Kinect2-like head camera and a pushing finger.
+
+    Implements :class:`pushseg.types.Backend`. Extra, for the other parts:
+    ``table_z``, ``object_names``, ``scene_objects``, ``object_poses()`` and
+    ``execute_path(waypoints)``.
+    """
+
+    name = "sim"
+
+    def __init__(self, config: SimConfig | None = None, **overrides) -> None:
+        if config is None:
+            config = SimConfig(**overrides)
+        elif overrides:
+            raise InputError("pass either a SimConfig or keyword overrides, not both")
+        self.config = config
+        self.table_z = sc.TABLE_TOP_Z
+        self.camera: CameraInfo = kinect2_camera(config.width, config.height)
+        self.stats = SimStats()
+        self.scene_objects: list[SceneObject] = []
+        self.lighting = Lighting(shadow=config.shadows)
+        self._texture_files = sc.make_textures()
+        self._client = pb.connect(pb.GUI if config.gui else pb.DIRECT)
+        if self._client < 0:
+            raise BackendError("could not start a PyBullet physics server")
+        self._frame: Frame | None = None
+        self._noise_rng = np.random.default_rng(0)
+        self._lut = np.zeros(1, dtype=np.uint16)
+        self._pusher: Pusher | None = None
+        self._seed: int | None = None
+        self._sim_steps = 0
+
+    # --- Backend protocol ----------------------------------------------------------
+
+    def reset(self, seed: int | None = None) -> Frame:
+        """Build a new scene from ``seed`` (a fresh random one when None) and return its first image."""
+        rng = np.random.default_rng(seed)
+        self._seed = seed
+        self._build_world(rng)
+        self._frame = None
+        return self.observe()
+
+    def observe(self) -> Frame:
+        if self._pusher is None:
+            raise BackendError("the simulation has no scene yet: call reset() first")
+        if self._frame is None:
+            self._frame = self._render()
+        return self._frame
+
+    def push(self, push: Push) -> PushResult:
+        """Resolve ``push`` on the current image and carry it out, or refuse it with a reason."""
+        frame = self.observe()
+        path, reason = check_push(
+            frame.camera, frame.depth, push, table_z=self.table_z, workspace=self.config.workspace
+        )
+        if path is None:
+            return PushResult(Outcome.REJECTED, reason=reason)
+        motions = self.execute_path(np.stack([path.start, path.end]))
+        return PushResult(
+            Outcome.EXECUTED,
+            start_base=tuple(float(x) for x in path.start),
+            end_base=tuple(float(x) for x in path.end),
+            motions=motions,
+        )
+
+    def close(self) -> None:
+        if self._client is not None and self._client >= 0:
+            try:
+                pb.disconnect(physicsClientId=self._client)
+            except pb.error:
+                pass
+        self._client = -1
+
+    # --- for the other parts --------------------------------------------------------
+
+    @property
+    def object_names(self) -> dict[int, str]:
+        return {o.instance_id: o.name for o in self.scene_objects}
+
+    def object_poses(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Instance id -> (position (3,), quaternion xyzw (4,)) in base_link: ground truth."""
+        out = {}
+        for o in self.scene_objects:
+            pos, quat = pb.getBasePositionAndOrientation(o.body, physicsClientId=self._client)
+            out[o.instance_id] = (np.array(pos), np.array(quat))
+        return out
+
+    def execute_path(self, waypoints_base: np.ndarray) -> tuple[ObjectMotion, ...]:
+        """Move the finger's tool point through ``waypoints_base`` (N, 3) in base_link.
+
+        The finger comes straight down onto the first point from 25 cm above
+        the table, follows the points in straight lines at the push speed,
+        goes straight up, leaves the camera's view, and the objects settle.
+        Returns how every object moved (ground truth).
+        """
+        w = np.asarray(waypoints_base, dtype=np.float64)
+        if w.ndim != 2 or w.shape[1] != 3 or len(w) < 1 or not np.all(np.isfinite(w)):
+            raise InputError(f"waypoints must be a finite (N, 3) array of base_link points, got shape {w.shape}")
+        if self._pusher is None:
+            raise BackendError("the simulation has no scene yet: call reset() first")
+        before = self.object_poses()
+        self._pusher.follow(w, clearance_z=self.table_z + 0.25)
+        self._settle()
+        self._frame = None
+        after = self.object_poses()
+        motions = []
+        for o in self.scene_objects:
+            (p0, q0), (p1, q1) = before[o.instance_id], after[o.instance_id]
+            motions.append(
+                ObjectMotion(
+                    instance_id=o.instance_id,
+                    name=o.name,
+                    translation=float(np.hypot(*(p1[:2] - p0[:2]))),
+                    rotation=sc.rotation_about_z(q0, q1),
+                )
+            )
+        return tuple(motions)
+
+    # --- internals -----------------------------------------------------------------
+
+    def _step(self) -> None:
+        pb.stepSimulation(physicsClientId=self._client)
+        self.stats.physics_steps += 1
+        self._sim_steps += 1
+
+    def _settle(self, min_steps: int = 24, max_steps: int = 480) -> None:
+        """Step until every object is still (or ``max_steps`` passed)."""
+        for k in range(max_steps):
+            self._step()
+            if k + 1 >= min_steps and (k + 1) % 12 == 0 and self._all_still():
+                return
+
+    def _all_still(self, lin: float = 0.005, ang: float = 0.05) -> bool:
+        for o in self.scene_objects:
+            v, w = pb.getBaseVelocity(o.body, physicsClientId=self._client)
+            if np.linalg.norm(v) > lin or np.linalg.norm(w) > ang:
+                return False
+        return True
+
+    def _build_world(self, rng: np.random.Generator) -> None:
+        cfg, c = self.config, self._client
+        pb.resetSimulation(physicsClientId=c)
+        self._sim_steps = 0
+        pb.setGravity(0, 0, -9.81, physicsClientId=c)
+        pb.setTimeStep(cfg.time_step, physicsClientId=c)
+        if cfg.gui:
+            pb.configureDebugVisualizer(pb.COV_ENABLE_GUI, 0, physicsClientId=c)
+        textures = [pb.loadTexture(f, physicsClientId=c) for f in self._texture_files]
+
+        # The draw order is fixed: camera, light, room, objects, depth-noise seed.
+        T = sc.sample_camera_pose(rng, cfg.jitter)
+        self.camera = kinect2_camera(cfg.width, cfg.height, T)
+        self.lighting = sc.sample_lighting(rng, cfg.jitter, cfg.shadows)
+        self._view = view_matrix(T)
+        self._proj = projection_matrix(self.camera, NEAR, FAR)
+        sc.build_room(c, rng, cfg.jitter, textures)
+        self._pusher = Pusher(c, self._step, speed=cfg.push_speed, time_step=cfg.time_step)
+        count = int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))
+        specs = cfg.objects.sample(rng, count)
+        bodies = self._place(rng, specs, textures)
+        self.scene_objects = [
+            SceneObject(instance_id=i + 1, name=spec.name, body=body, spec=spec)
+            for i, (spec, body) in enumerate(bodies)
+        ]
+        self._settle(max_steps=720)
+        self._drop_fallen()
+        self._noise_rng = np.random.default_rng(rng.integers(2**63))
+        self._lut = np.zeros(max(o.body for o in self.scene_objects) + 2 if self.scene_objects else 1, np.uint16)
+        for o in self.scene_objects:
+            self._lut[o.body + 1] = o.instance_id  # segmentation: -1 (nothing) -> index 0
+
+    def _region(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """Where objects go: the configured region, moved under the camera's optical axis for
+        viewpoints that look elsewhere (source jitter), and kept on the table."""
+        cfg = self.config
+        rx, ry = cfg.region_x, cfg.region_y
+        T = self.camera.T_base_camera
+        axis, origin = T[:3, 2], T[:3, 3]
+        if axis[2] < -1e-3:
+            hit = origin + axis * (self.table_z - origin[2]) / axis[2]
+            nominal = kinect2_camera(cfg.width, cfg.height).T_base_camera
+            nominal_hit = nominal[:3, 3] + nominal[:3, 2] * (self.table_z - nominal[2, 3]) / nominal[2, 2]
+            dx, dy = hit[0] - nominal_hit[0], hit[1] - nominal_hit[1]
+            m = 0.08
+            rx = (np.clip(rx[0] + dx, sc.TABLE_X[0] + m, None), np.clip(rx[1] + dx, None, sc.TABLE_X[1] - m))
+            ry = (np.clip(ry[0] + dy, sc.TABLE_Y[0] + m, None), np.clip(ry[1] + dy, None, sc.TABLE_Y[1] - m))
+        return (float(rx[0]), float(rx[1])), (float(ry[0]), float(ry[1]))
+
+    def _place(self, rng: np.random.Generator, specs: list[ObjectSpec], textures: list[int]):
+        """Put objects down one by one without interpenetration; with probability
+        ``clutter`` slide a new one against an object already placed so that they touch."""
+        cfg, c = self.config, self._client
+        rx, ry = self._region()
+        placed: list[tuple[ObjectSpec, int, np.ndarray]] = []
+        for spec in specs:
+            yaw = float(rng.uniform(-np.pi, np.pi))
+            cluster = bool(placed) and rng.random() < cfg.clutter
+            body = sc.create_object(c, spec, np.array([rx[0], ry[0]]), yaw, textures)
+            ok = False
+            for _ in range(30):
+                if cluster:
+                    _, _, anchor = placed[int(rng.integers(len(placed)))]
+                    a = rng.uniform(-np.pi, np.pi)
+                    d = np.array([np.cos(a), np.sin(a)])
+                    xy = anchor + d * (spec.footprint_radius + 0.09)
+                else:
+                    xy = np.array([rng.uniform(*rx), rng.uniform(*ry)])
+                self._move_xy(body, xy)
+                if cluster:  # slide towards the anchor until just before contact
+                    for _ in range(40):
+                        nxt = self._xy(body) - d * 0.005
+                        self._move_xy(body, nxt)
+                        if sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.002):
+                            self._move_xy(body, nxt + d * 0.005)
+                            break
+                xy = self._xy(body)
+                inside = rx[0] <= xy[0] <= rx[1] and ry[0] <= xy[1] <= ry[1]
+                if inside and not sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.0):
+                    ok = True
+                    break
+            if ok:
+                placed.append((spec, body, self._xy(body)))
+            else:  # no room left for it: leave it out
+                pb.removeBody(body, physicsClientId=c)
+        return [(spec, body) for spec, body, _ in placed]
+
+    def _xy(self, body: int) -> np.ndarray:
+        return np.array(pb.getBasePositionAndOrientation(body, physicsClientId=self._client)[0][:2])
+
+    def _move_xy(self, body: int, xy: np.ndarray) -> None:
+        pos, q = pb.getBasePositionAndOrientation(body, physicsClientId=self._client)
+        pb.resetBasePositionAndOrientation(body, [float(xy[0]), float(xy[1]), pos[2]], q, physicsClientId=self._client)
+
+    def _drop_fallen(self) -> None:
+        """Objects that left the table top while settling are taken out; ids stay 1..N."""
+        keep = []
+        for o in self.scene_objects:
+            lo, _ = pb.getAABB(o.body, physicsClientId=self._client)
+            pos = self._xy(o.body)
+            on_table = lo[2] > self.table_z - 0.01 and sc.TABLE_X[0] < pos[0] < sc.TABLE_X[1]
+            if on_table and sc.TABLE_Y[0] < pos[1] < sc.TABLE_Y[1]:
+                keep.append(o)
+            else:
+                pb.removeBody(o.body, physicsClientId=self._client)
+        self.scene_objects = [
+            SceneObject(instance_id=i + 1, name=o.name, body=o.body, spec=o.spec) for i, o in enumerate(keep)
+        ]
+
+    def _render(self) -> Frame:
+        cam = self.camera
+        _, _, rgba, depth_buf, seg = pb.getCameraImage(
+            cam.width,
+            cam.height,
+            self._view,
+            self._proj,
+            renderer=pb.ER_TINY_RENDERER,
+            physicsClientId=self._client,
+            **self.lighting.kwargs(),
+        )
+        self.stats.renders += 1
+        rgb = np.ascontiguousarray(np.reshape(rgba, (cam.height, cam.width, 4))[..., :3], dtype=np.uint8)
+        depth = linearize_depth(np.reshape(depth_buf, (cam.height, cam.width)), NEAR, FAR)
+        if self.config.depth_noise is not None:
+            depth = self.config.depth_noise.apply(depth, self._noise_rng)
+        seg = np.reshape(seg, (cam.height, cam.width)).astype(np.int64)
+        ids = self._lut[np.clip(seg + 1, 0, len(self._lut) - 1)]
+        t = self._sim_steps * self.config.time_step  # simulated seconds since reset
+        return Frame(rgb=rgb, depth=depth, camera=cam, timestamp=float(t), instance_ids=ids)
+
+    def project_base(self, p_base: np.ndarray) -> np.ndarray:
+        """base_link point(s) -> pixel(s) in the current camera (a convenience for tests and tools)."""
+        return base_to_pixel(self.camera, p_base)
+
+    def __enter__(self) -> "SimBackend":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
