@@ -1,0 +1,122 @@
+"""Every threshold of the labeler, in one frozen dataclass.
+
+Pixel thresholds are given at the Kinect2 "qhd" resolution (960x540) the paper
+used and scale with the image: lengths by ``s = sqrt(W * H / (960 * 540))``,
+areas by ``s ** 2``. Where the paper states a value it is the default; where
+only the reference implementation has one, that is the default; the rest were
+chosen on simulated pushes and say so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from pushseg.errors import InputError
+
+REFERENCE_WIDTH = 960
+REFERENCE_HEIGHT = 540
+
+FLOW_METHODS = ("dis", "farneback")
+LABEL_METHODS = ("flow", "framediff")
+DIS_PRESETS = ("ultrafast", "fast", "medium")
+
+
+@dataclass(frozen=True)
+class LabelConfig:
+    # --- which labeler ---------------------------------------------------------------
+    method: str = "flow"  # "flow" (the paper) or "framediff" (Pathak et al. 2018 baseline)
+    use_table_filter: bool = True  # paper step 2; False is the "without table filtering" ablation
+    use_action_prior: bool = True  # paper step 5; False takes the largest moving segment
+
+    # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
+    flow: str = "dis"
+    dis_preset: str = "medium"
+    # Flow is computed on images resized by this factor and upsampled: objects
+    # move tens of pixels, so half resolution keeps the motion and costs 1/4.
+    flow_scale: float = 0.5
+
+    # --- table plane (RANSAC on the before depth) -------------------------------------
+    # A pixel less than this high above the fitted plane is table; its flow is zeroed.
+    table_height_m: float = 0.01
+    ransac_iterations: int = 100
+    ransac_stride: int = 8
+    ransac_inlier_m: float = 0.008
+
+    # --- segments ----------------------------------------------------------------------
+    # Absolute motion threshold: slower pixels are still and never part of a segment.
+    motion_threshold_px: float = 1.5
+    # Superpixels on the raw (u, v) flow: about this many pixels each (at 960x540).
+    superpixel_area_px: float = 150.0
+    slic_compactness: float = 2.0  # in flow pixels per superpixel spacing
+    # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
+    ncut_sigma_px2: float = 16.0
+    ncut_thresh: float = 0.02
+    ncut_num_cuts: int = 10
+
+    # --- quality gates -------------------------------------------------------------------
+    rotation_std_px: float = 15.0  # paper: std of flow magnitude in the segment
+    # Paper: mean flow magnitude "in the image" above 7 discards the push. Taken
+    # over every pixel of the raw (unfiltered) flow, see gates.py for why.
+    large_motion_px: float = 7.0
+    min_area_px: float = 100.0  # reference implementation
+    max_area_frac: float = 0.025  # reference implementation: 2.5 % of the image
+    # Action prior fallback: nearest segment within this many pixels of the push pixel.
+    prior_radius_px: float = 20.0
+
+    # --- frame differencing baseline -----------------------------------------------------
+    framediff_threshold: int = 30  # grey-level change (0-255) that counts as "changed"
+    framediff_blur_px: float = 1.0  # Gaussian sigma before differencing, against sensor noise
+
+    # --- reproducibility -------------------------------------------------------------------
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.method not in LABEL_METHODS:
+            raise InputError(f"LabelConfig.method must be one of {LABEL_METHODS}, got {self.method!r}")
+        if self.flow not in FLOW_METHODS:
+            raise InputError(f"LabelConfig.flow must be one of {FLOW_METHODS}, got {self.flow!r}")
+        if self.dis_preset not in DIS_PRESETS:
+            raise InputError(f"LabelConfig.dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
+        if not 0.05 <= self.flow_scale <= 1.0:
+            raise InputError(f"LabelConfig.flow_scale must be in [0.05, 1], got {self.flow_scale}")
+        if not 0.0 < self.max_area_frac <= 1.0:
+            raise InputError(f"LabelConfig.max_area_frac must be in (0, 1], got {self.max_area_frac}")
+
+    def with_(self, **changes: Any) -> "LabelConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """The pixel thresholds of a config at one image size."""
+
+    s: float  # linear scale relative to 960x540
+    motion_threshold_px: float
+    rotation_std_px: float
+    large_motion_px: float
+    min_area_px: float
+    max_area_px: float
+    prior_radius_px: float
+    superpixel_area_px: float
+    ncut_sigma_px2: float
+
+
+def scaled(cfg: LabelConfig, width: int, height: int) -> Scaled:
+    s = math.sqrt((width * height) / (REFERENCE_WIDTH * REFERENCE_HEIGHT))
+    return Scaled(
+        s=s,
+        motion_threshold_px=cfg.motion_threshold_px * s,
+        rotation_std_px=cfg.rotation_std_px * s,
+        large_motion_px=cfg.large_motion_px * s,
+        min_area_px=cfg.min_area_px * s * s,
+        max_area_px=cfg.max_area_frac * width * height,
+        prior_radius_px=cfg.prior_radius_px * s,
+        superpixel_area_px=max(4.0, cfg.superpixel_area_px * s * s),
+        # Flow differences scale with s, so their square with s^2.
+        ncut_sigma_px2=cfg.ncut_sigma_px2 * s * s,
+    )

@@ -1,0 +1,82 @@
+"""The table filter (paper step 2): flow on the table plane is set to zero.
+
+The plane comes from the *before* depth by RANSAC (:func:`pushseg.geometry.fit_table_plane`),
+which treats the objects on the table as outliers. A pixel counts as table when
+it lies less than ``table_height_m`` above the plane, or below it (the floor or
+the table's far edge is never an object on the table). Pixels without a depth
+reading are kept (not table): on a Kinect2 they sit on object edges and shiny
+surfaces, and zeroing them would punch holes in masks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pushseg.errors import InputError
+from pushseg.geometry import Plane, fit_table_plane, height_above_plane
+from pushseg.labeling.config import LabelConfig
+from pushseg.types import CameraInfo
+
+
+def check_depth(depth: np.ndarray, shape: tuple[int, int]) -> None:
+    if depth.shape != shape:
+        raise InputError(f"before depth has shape {depth.shape} but the images are {shape}; they must match")
+    valid = np.isfinite(depth) & (depth > 0)
+    if not valid.any():
+        raise InputError(
+            "before depth has no valid reading (all NaN or <= 0): the table plane cannot be found; "
+            "check the depth stream, or label with use_table_filter=False (--no-table-filter)"
+        )
+
+
+def fit_plane(camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig) -> Plane:
+    check_depth(depth, (camera.height, camera.width))
+    return fit_table_plane(
+        camera,
+        depth,
+        rng=cfg.seed,
+        iterations=cfg.ransac_iterations,
+        inlier_threshold=cfg.ransac_inlier_m,
+        stride=cfg.ransac_stride,
+    )
+
+
+def crop_camera(camera: CameraInfo, roi: tuple[slice, slice]) -> CameraInfo:
+    """The same camera seen through a crop: the principal point moves by the crop's corner."""
+    rows, cols = roi
+    K = camera.K.copy()
+    K[0, 2] -= cols.start
+    K[1, 2] -= rows.start
+    return CameraInfo(
+        width=cols.stop - cols.start,
+        height=rows.stop - rows.start,
+        K=K,
+        T_base_camera=camera.T_base_camera,
+        frame_id=camera.frame_id,
+    )
+
+
+def table_mask(
+    camera: CameraInfo,
+    depth: np.ndarray,
+    cfg: LabelConfig,
+    plane: Plane | None = None,
+    roi: tuple[slice, slice] | None = None,
+) -> np.ndarray:
+    """Bool image, True on the table plane (and below it), False on objects and unknown depth.
+
+    With ``roi`` (row and column slices) only that crop is computed: the
+    labeler needs the table only where something moved.
+    """
+    if plane is None:
+        plane = fit_plane(camera, depth, cfg)
+    if roi is not None:
+        camera, depth = crop_camera(camera, roi), depth[roi]
+    height = height_above_plane(camera, depth, plane)
+    with np.errstate(invalid="ignore"):
+        return height < cfg.table_height_m  # NaN compares False: unknown depth is not table
+
+
+def filter_flow(flow: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A copy of ``flow`` with every vector on the table set to zero."""
+    return np.where(table[..., None], np.float32(0.0), flow).astype(np.float32, copy=False)
