@@ -13,9 +13,11 @@ Three sets, disjoint by construction:
 
 The random blobs were picked from ``pybullet_data/random_urdfs`` by dropping
 each of the 1000 onto a plane and keeping those that come to rest upright
-(tilt < 0.35 rad), with a footprint of 4-13.5 cm, an aspect ratio above 0.45
-and a height of 4.5-12 cm (tall enough for a pusher 2.5 cm above the table).
-They are used at their own scale: 10-13 cm bounding boxes around thinner bodies.
+(tilt < 0.35 rad) with a footprint of 4-13.5 cm, an aspect ratio above 0.45,
+a height of at least 4 cm (tall enough for a finger 2.5 cm above the table),
+and a mesh volume of at least 60 % of its convex hull: PyBullet collides a
+moving mesh by its convex hull, so spindly blobs would touch things with
+geometry no camera sees.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ ShapeKind = Literal["urdf", "box", "cylinder", "prism"]
 
 # Blobs from pybullet_data/random_urdfs that stand stably (see module doc).
 _STABLE_BLOBS = (
-    16, 20, 24, 53, 57, 74, 95, 125, 131, 145, 147, 191, 198, 203, 246, 263, 282, 283,
-    286, 315, 320, 339, 341, 343, 347, 401, 403, 411, 433, 444, 449, 459, 521, 548, 552,
-    558, 607, 673, 689, 693, 697, 702, 734, 740, 774, 785, 828, 847, 858, 859, 874, 882,
-    918, 923, 968,
+    1, 2, 5, 16, 24, 38, 69, 70, 74, 80, 81, 83, 116, 118, 131, 137, 145,
+    147, 154, 161, 174, 183, 187, 199, 222, 231, 263, 270, 276, 282, 320, 325, 339, 344,
+    349, 363, 386, 401, 405, 410, 411, 415, 431, 443, 448, 449, 472, 480, 485, 499, 521,
+    548, 549, 555, 607, 612, 637, 651, 676, 687, 689, 697, 702, 705, 720, 729, 731, 734,
+    743, 749, 757, 759, 785, 805, 808, 828, 862, 866, 874, 894, 903, 920, 938, 943, 955,
+    956, 958, 962, 974, 994, 998,
 )  # fmt: skip
 _BLOB_SCALE = 1.0
 

@@ -74,9 +74,9 @@ class Pusher:
         """Come down to the first waypoint from ``clearance_z``, follow the rest, go up, and park."""
         first = waypoints[0]
         self._teleport(np.array([first[0], first[1], clearance_z]))
-        self.move_to(first, speed=2 * self.speed)
+        self.move_to(first, speed=3 * self.speed)
         for w in waypoints[1:]:
             self.move_to(w)
         last = waypoints[-1]
-        self.move_to(np.array([last[0], last[1], clearance_z]), speed=2 * self.speed)
+        self.move_to(np.array([last[0], last[1], clearance_z]), speed=3 * self.speed)
         self._teleport(np.array(PARK) - self._offset)

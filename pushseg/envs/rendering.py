@@ -4,7 +4,7 @@ PyBullet renders with OpenGL conventions: an eye frame with x right, y up and
 z backwards, a projection to normalised device coordinates in [-1, 1], and
 rows stored top-down after ``getCameraImage``. The matrices below are built
 so that ``geometry.project`` of a point lands on the pixel where PyBullet
-draws it (pixel centres at integer coordinates, tests check it to 1 px).
+draws it (tests check it to 1 px).
 """
 
 from __future__ import annotations
@@ -28,16 +28,19 @@ def view_matrix(T_base_camera: np.ndarray) -> list[float]:
 def projection_matrix(camera: CameraInfo, near: float, far: float) -> list[float]:
     """The OpenGL projection equivalent to K for a ``width`` x ``height`` image.
 
-    Derivation: NDC x = 2 (u + 0.5) / W - 1 with u = fx X / Z + cx (and the
-    same for y, flipped), which fixes the first two rows; the depth rows are
-    the usual perspective ones.
+    With u = fx X / Z + cx: PyBullet's TinyRenderer draws NDC x at column
+    (x + 1) W / 2 and NDC y at row H - 1 - (y + 1) H / 2 (rows flipped to
+    top-down), measured by rendering small spheres. Solving for the pixel
+    that ``geometry.project`` gives fixes the first two rows:
+    NDC x = 2 u / W - 1 and NDC y = 1 - 2 (v + 1) / H. The depth rows are the
+    usual perspective ones.
     """
     W, H = camera.width, camera.height
     P = np.zeros((4, 4))
     P[0, 0] = 2.0 * camera.fx / W
-    P[0, 2] = 1.0 - 2.0 * (camera.cx + 0.5) / W
+    P[0, 2] = 1.0 - 2.0 * camera.cx / W
     P[1, 1] = 2.0 * camera.fy / H
-    P[1, 2] = 2.0 * (camera.cy + 0.5) / H - 1.0
+    P[1, 2] = 2.0 * (camera.cy + 1.0) / H - 1.0
     P[2, 2] = -(far + near) / (far - near)
     P[2, 3] = -2.0 * far * near / (far - near)
     P[3, 2] = -1.0

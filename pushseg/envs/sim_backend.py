@@ -163,7 +163,7 @@ class SimBackend:
     def execute_path(self, waypoints_base: np.ndarray) -> tuple[ObjectMotion, ...]:
         """Move the finger's tool point through ``waypoints_base`` (N, 3) in base_link.
 
-        The finger comes straight down onto the first point from 25 cm above
+        The finger comes straight down onto the first point from 15 cm above
         the table, follows the points in straight lines at the push speed,
         goes straight up, leaves the camera's view, and the objects settle.
         Returns how every object moved (ground truth).
@@ -174,7 +174,7 @@ class SimBackend:
         if self._pusher is None:
             raise BackendError("the simulation has no scene yet: call reset() first")
         before = self.object_poses()
-        self._pusher.follow(w, clearance_z=self.table_z + 0.25)
+        self._pusher.follow(w, clearance_z=self.table_z + 0.15)
         self._settle()
         self._frame = None
         after = self.object_poses()

@@ -1,0 +1,23 @@
+"""Push policies that act on observations only (RGB-D + camera), so they run on the real robot too.
+
+Common interface: ``agent = SomeAgent(camera, seed=...)``; ``push = agent.act(obs_or_frame)``.
+"""
+
+from pushseg.agents.random_agent import RandomPushAgent
+from pushseg.agents.separation import SeparationPushAgent
+
+AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent}
+
+
+def make_agent(name: str, camera, seed: int | None = None):
+    """An agent by name ('random' or 'separation')."""
+    from pushseg.errors import InputError
+
+    try:
+        cls = AGENTS[name]
+    except KeyError:
+        raise InputError(f"unknown agent {name!r}: choose one of {', '.join(sorted(AGENTS))}") from None
+    return cls(camera, seed=seed)
+
+
+__all__ = ["AGENTS", "RandomPushAgent", "SeparationPushAgent", "make_agent"]

@@ -1,0 +1,40 @@
+"""``RandomPushAgent``: push at a random spot on the edge of something, in a random direction."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from pushseg.agents.perception import build_table_map, observation_frame
+from pushseg.types import CameraInfo, Push
+
+
+class RandomPushAgent:
+    """Picks a pixel on the outline of what stands above the table plane, and a random direction.
+
+    When nothing stands on the table it pushes at a random table pixel, so
+    that it always returns a push (the backend may refuse it).
+    """
+
+    def __init__(
+        self, camera: CameraInfo, seed: int | None = None, length: tuple[float, float] = (0.05, 0.15)
+    ) -> None:
+        self.camera = camera
+        self.length = length
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs) -> Push:
+        _, depth = observation_frame(obs, self.camera)
+        tmap = build_table_map(self.camera, depth, rng=self.rng.integers(2**31))
+        fg = tmap.image_fg
+        edge = fg & ~cv2.erode(fg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        vs, us = np.nonzero(edge)
+        if len(us) == 0:
+            vs, us = np.nonzero(np.isfinite(depth))
+        k = int(self.rng.integers(len(us)))
+        return Push(
+            u=float(us[k]),
+            v=float(vs[k]),
+            angle=float(self.rng.uniform(-np.pi, np.pi)),
+            length=float(self.rng.uniform(*self.length)),
+        )
