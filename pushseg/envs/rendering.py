@@ -78,6 +78,9 @@ class Lighting:
         }
 
 
+FAR_NO_READING = 1e6  # stands in for "no reading" when looking for edges
+
+
 @dataclass(frozen=True)
 class DepthNoise:
     """Kinect2-like depth noise: axial Gaussian growing with distance, dropout at edges and at random.
@@ -91,17 +94,19 @@ class DepthNoise:
     quad: float = 0.001
     edge_dropout: float = 0.5  # chance to lose a pixel on a depth discontinuity
     random_dropout: float = 0.005
-    edge_step: float = 0.02  # metres between neighbours that counts as a discontinuity
+    edge_step: float = 0.01  # relative kink in inverse depth that counts as a discontinuity
 
     def apply(self, depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         z = depth.astype(np.float32, copy=True)
         sigma = self.base + self.quad * np.nan_to_num(z) ** 2
         z += (rng.standard_normal(z.shape).astype(np.float32) * sigma).astype(np.float32)
         z = np.round(z * 1000.0) / 1000.0
-        filled = np.nan_to_num(depth, nan=0.0)
+        # Discontinuities: inverse depth is linear across the image on any plane,
+        # so a large second difference of it marks an edge, whatever the slope.
+        w = 1.0 / np.where(np.isfinite(depth) & (depth > 0), depth, FAR_NO_READING)
         jump = np.zeros(z.shape, dtype=bool)
-        jump[:, 1:] |= np.abs(np.diff(filled, axis=1)) > self.edge_step
-        jump[1:, :] |= np.abs(np.diff(filled, axis=0)) > self.edge_step
+        jump[:, 1:-1] |= np.abs(w[:, 2:] - 2 * w[:, 1:-1] + w[:, :-2]) > self.edge_step * w[:, 1:-1]
+        jump[1:-1, :] |= np.abs(w[2:, :] - 2 * w[1:-1, :] + w[:-2, :]) > self.edge_step * w[1:-1, :]
         drop = (jump & (rng.random(z.shape) < self.edge_dropout)) | (rng.random(z.shape) < self.random_dropout)
         z[drop] = np.nan
         return z.astype(np.float32)
