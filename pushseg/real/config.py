@@ -8,6 +8,7 @@ a real robot), and values are checked before anything connects to ROS.
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,10 @@ import numpy as np
 import yaml
 
 from pushseg.errors import InputError
+from pushseg.geometry import resolve_push
+
+# The tool runs this high above the table: resolve_push's default, as in the simulation.
+PUSH_HEIGHT = float(inspect.signature(resolve_push).parameters["push_height"].default)
 
 DEFAULTS_FILE = Path(__file__).with_name("pr2_defaults.yaml")
 
@@ -83,7 +88,7 @@ def _validated(raw: dict[str, Any]) -> RealConfig:
         if not isinstance(poses, list) or any(not isinstance(p, list) or len(p) != 7 for p in poses):
             fail(f"arms.via.{side}", f"needs a list of poses of 7 joint angles each, got {poses!r}")
     push, safety = raw["push"], raw["safety"]
-    for key in ("height_above_table", "approach", "waypoint_spacing", "hover_height", "speed"):
+    for key in ("waypoint_spacing", "hover_height", "speed"):
         if not float(push[key]) > 0:
             fail(f"push.{key}", f"must be positive, got {push[key]!r}")
     if push["speed"] > safety["max_push_speed"]:
@@ -97,9 +102,11 @@ def _validated(raw: dict[str, Any]) -> RealConfig:
         lo, hi = ws[axis]
         if not lo < hi:
             fail(f"safety.workspace.{axis}", f"needs [low, high] with low < high, got {ws[axis]!r}")
-    if push["height_above_table"] < ws["z_above_table"][0]:
-        fail("push.height_above_table",
-             f"{push['height_above_table']} m is below the workspace floor {ws['z_above_table'][0]} m above the table")
+    if not 0 < float(push["gripper_pitch_deg"]) <= 90:
+        fail("push.gripper_pitch_deg", f"must be in (0, 90] degrees, got {push['gripper_pitch_deg']!r}")
+    if PUSH_HEIGHT <= ws["z_above_table"][0]:
+        fail("safety.workspace.z_above_table",
+             f"the floor {ws['z_above_table'][0]} m must lie below the push height {PUSH_HEIGHT} m above the table")
     for key, value in raw["timeouts"].items():
         if not float(value) > 0:
             fail(f"timeouts.{key}", f"must be positive seconds, got {value!r}")

@@ -160,20 +160,30 @@ def orientation_error(R: np.ndarray, R_target: np.ndarray) -> np.ndarray:
     return 0.5 * sum(np.cross(R[:, i], R_target[:, i]) for i in range(3))
 
 
-def pushing_orientation(direction: np.ndarray) -> np.ndarray:
-    """Gripper pointing straight down, its finger span across the push.
+def pushing_orientation(heading: np.ndarray, pitch: float) -> np.ndarray:
+    """The gripper's fixed orientation for a push: leaning ``pitch`` radians below the horizontal.
 
-    Tool x (along the gripper) = -z of base_link, tool z = the push direction,
-    tool y = z x direction. Wrist roll turns about the vertical, so any push
-    direction costs no reach.
+    Tool x (along the gripper, towards the finger tips) points along the
+    horizontal ``heading`` tilted down by ``pitch`` (pi/2: straight down); tool
+    y (the finger span) stays horizontal. Leaning forward reaches further over
+    the table than pointing straight down, with the finger tips still first to
+    touch what is pushed.
     """
-    d = np.asarray(direction, dtype=np.float64).copy()
-    d[2] = 0.0
-    d /= np.linalg.norm(d)
-    x = np.array([0.0, 0.0, -1.0])
-    z = d
-    y = np.cross(z, x)
+    h = np.asarray(heading, dtype=np.float64).copy()
+    h[2] = 0.0
+    h /= np.linalg.norm(h)
+    up = np.array([0.0, 0.0, 1.0])
+    x = np.cos(pitch) * h - np.sin(pitch) * up
+    y = np.cross(up, h)
+    z = np.cross(x, y)
     return np.stack([x, y, z], axis=1)
+
+
+def shoulder_heading(side: str, point: np.ndarray) -> np.ndarray:
+    """Horizontal unit vector from the arm's shoulder pan axis to ``point``."""
+    d = np.asarray(point, dtype=np.float64)[:2] - np.array([TORSO_ORIGIN[0], pr2_arm(side).shoulder_y])
+    n = np.linalg.norm(d)
+    return np.array([1.0, 0.0, 0.0]) if n < 1e-9 else np.array([d[0] / n, d[1] / n, 0.0])
 
 
 @dataclass(frozen=True)

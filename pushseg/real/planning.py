@@ -9,8 +9,9 @@ The trajectory, for the arm chosen by side and reachability:
 4. straight up to ``hover_height`` above the end;
 5. back through ``arms.via`` to the arm's out-of-view pose (joint moves).
 
-The gripper keeps one orientation throughout: pointing straight down, its
-finger span across the push (``kinematics.pushing_orientation``). Timing keeps
+The gripper keeps one orientation throughout: leaning ``push.gripper_pitch_deg``
+below the horizontal (90 = straight down) away from the shoulder towards the
+pushed point, finger span horizontal (``kinematics.pushing_orientation``). Timing keeps
 every joint within ``velocity_scale`` of its limit and Cartesian parts within
 the push speed; :mod:`pushseg.real.safety` re-checks the result independently.
 """
@@ -28,6 +29,8 @@ from pushseg.real.config import RealConfig
 # Cubic segments that start and end at rest peak at 1.5x their mean speed.
 _REST_TO_REST_PEAK = 1.5
 _MIN_DT = 0.02
+# Point kinds that are joint-space moves between poses (slower, start and end at rest).
+_JOINT_MOVES = ("transit", "retract", "retreat")
 
 
 class PushRefused(Exception):
@@ -82,7 +85,7 @@ def _ik_chain(arm, points, rotation, torso, seed, rest, what) -> list[np.ndarray
             raise PushRefused(
                 "unreachable",
                 f"{arm.side} arm cannot reach {what} point {i} at ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) m in "
-                f"base_link with the gripper down (off by {100 * res.position_error:.1f} cm)",
+                f"base_link with the gripper's pushing orientation (off by {100 * res.position_error:.1f} cm)",
             )
         q = kin.unwrap_continuous(res.q, q)
         out.append(q)
@@ -101,12 +104,11 @@ def plan_arm(
     arm = kin.pr2_arm(side)
     push = config.raw["push"]
     spacing = float(push["waypoint_spacing"])
-    rotation = kin.pushing_orientation(path.direction)
+    pitch = np.radians(float(push["gripper_pitch_deg"]))
+    rotation = kin.pushing_orientation(kin.shoulder_heading(side, path.contact), pitch)
     rest = config.arm_pose("ik_rest", side)
-    up = np.array([0.0, 0.0, float(push["hover_height"]) - float(push["height_above_table"])])
-    up[2] = max(up[2], 0.0)
-
     line = path.waypoints(spacing)
+    up = np.array([0.0, 0.0, max(0.0, table_z + float(push["hover_height"]) - float(line[0][2]))])
     hover_start, hover_end = line[0] + up, line[-1] + up
 
     seed = kin.solve_ik(arm, hover_start, rotation, torso, rest, rest=rest, restarts=10)
@@ -114,7 +116,7 @@ def plan_arm(
         raise PushRefused(
             "unreachable",
             f"{side} arm cannot reach the hover point ({hover_start[0]:.3f}, {hover_start[1]:.3f}, "
-            f"{hover_start[2]:.3f}) m above the push start with the gripper down",
+            f"{hover_start[2]:.3f}) m above the push start with the gripper's pushing orientation",
         )
     vias = []
     for pose in config.via_poses(side):
@@ -143,13 +145,13 @@ def _timed(arm, current, positions, kinds, cartesian, torso, config) -> ArmPlan:
     prev_q = np.vstack([current[None], q[:-1]])
     dq = np.abs(kin.joint_deltas(prev_q, q))
     # The joint moves start and end at rest, and so does every change of straight line.
-    stops = {i for i, k in enumerate(kinds) if k in ("transit", "retract")} | {len(q) - 1}
+    stops = {i for i, k in enumerate(kinds) if k in _JOINT_MOVES} | {len(q) - 1}
     for i in range(1, len(kinds)):
         if kinds[i] != kinds[i - 1]:
             stops.add(i - 1)
     dts = []
     for i in range(len(q)):
-        transit = kinds[i] in ("transit", "retract")
+        transit = kinds[i] in _JOINT_MOVES
         scale = float(motion["transit_velocity_scale"] if transit else safety["velocity_scale"])
         dt = float(np.max(dq[i] / (arm.velocity * scale)))
         if transit:
@@ -181,8 +183,9 @@ def arm_order(path: PushPath, config: RealConfig) -> list[str]:
     return [s for s in preferred if s in config.raw["arms"]["use"]]
 
 
-def move_plan(side: str, current: np.ndarray, target: np.ndarray, torso: float, config: RealConfig) -> ArmPlan:
-    """A single joint move (e.g. to the out-of-view pose), timed within the transit velocity."""
-    arm = kin.pr2_arm(side)
-    target = kin.unwrap_continuous(target, current)
-    return _timed(arm, np.asarray(current, dtype=np.float64), [target], ["retract"], [None], torso, config)
+def timed_plan(
+    side: str, current: np.ndarray, positions: list[np.ndarray], kinds: list[str], torso: float, config: RealConfig
+) -> ArmPlan:
+    """Joint moves through ``positions`` (e.g. back to the out-of-view pose), timed within the transit velocity."""
+    return _timed(kin.pr2_arm(side), np.asarray(current, dtype=np.float64), positions, kinds,
+                  [None] * len(positions), torso, config)

@@ -1,0 +1,276 @@
+"""A fake PR2 + Kinect2 as a ROS1 node, driven by the PyBullet simulation.
+
+It speaks what a real PR2 with a head Kinect2 speaks, so the real backend can
+be run end to end on one machine:
+
+* ``/kinect2/qhd/image_color_rect`` (bgr8), ``/kinect2/qhd/image_depth_rect``
+  (16UC1 mm, 0 = no reading) and ``/kinect2/qhd/camera_info``, one stamp per
+  frame, at ``--rate`` Hz (the scene is rendered again only after it changed);
+* ``/tf_static``: base_link -> head_mount_kinect2_rgb_optical_frame (the
+  calibration), from the simulated camera pose;
+* ``/joint_states`` (arms, torso, head) and ``/pr2_ethercat/motors_halted``;
+* ``/{r,l}_arm_controller/joint_trajectory_action``: each goal is played back
+  in time (``--time-scale`` speeds it up); the gripper tool frame's path,
+  from forward kinematics of the trajectory, is followed by the simulated
+  pusher wherever it comes down near the table (``SimBackend.execute_path``).
+  Cancelling a goal stops the arm where it is.
+
+Run: ``python -m pushseg.real.fake_pr2 --objects target-train --seed 0``
+(needs a ROS master, e.g. ``roscore``). Options make it misbehave for tests:
+``--silent-camera``, ``--no-arm r``, ``--motors-halted``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+
+from pushseg.envs import scene
+from pushseg.real import images
+from pushseg.real import kinematics as kin
+from pushseg.real.rosenv import ensure_ros_importable
+
+# The pusher only matters below this height above the table (objects are at most ~12 cm tall).
+LOW_ABOVE_TABLE = 0.14
+HEAD = {"head_pan_joint": 0.0, "head_tilt_joint": 0.9}  # the pose pr2_head_camera_pose assumes
+
+
+def _matrix_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation matrix (Shepperd's method, the largest diagonal term first)."""
+    tr = np.trace(R)
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        return ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
+    i = int(np.argmax(np.diag(R)))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
+    q = np.zeros(4)
+    q[i] = 0.25 * s
+    q[j] = (R[j, i] + R[i, j]) / s
+    q[k] = (R[k, i] + R[i, k]) / s
+    q[3] = (R[k, j] - R[j, k]) / s
+    return tuple(float(x) for x in q)
+
+
+class FakePR2:
+    def __init__(self, args: argparse.Namespace) -> None:
+        ensure_ros_importable()
+        import actionlib
+        import rospy
+        import tf2_ros
+        from sensor_msgs.msg import CameraInfo, Image, JointState
+        from std_msgs.msg import Bool
+
+        from pushseg.envs.sim_backend import SimBackend
+        from pushseg.real.msgs import joint_trajectory_action
+
+        self.args = args
+        self.rospy = rospy
+        self._Image, self._CameraInfo, self._JointState = Image, CameraInfo, JointState
+        self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
+        self.state_lock = threading.Lock()
+        self.sim = SimBackend(objects=args.objects, width=args.width, height=args.height)
+        self.sim.reset(args.seed)
+        self.torso = float(args.torso)
+        self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
+        self.goals = {"r": 0, "l": 0}
+
+        rospy.init_node("fake_pr2", anonymous=False, disable_signals=False)
+        self.pub_color = rospy.Publisher(args.color_topic, Image, queue_size=2)
+        self.pub_depth = rospy.Publisher(args.depth_topic, Image, queue_size=2)
+        self.pub_info = rospy.Publisher(args.info_topic, CameraInfo, queue_size=2)
+        self.pub_joints = rospy.Publisher("/joint_states", JointState, queue_size=10)
+        self.pub_halted = rospy.Publisher("/pr2_ethercat/motors_halted", Bool, queue_size=1, latch=True)
+        self.pub_halted.publish(Bool(data=bool(args.motors_halted)))
+        self._Bool = Bool
+        self._render()
+        self._publish_tf(tf2_ros)
+
+        types = joint_trajectory_action()
+        self.servers = {}
+        for side in ("r", "l"):
+            if side in args.no_arm:
+                continue
+            ns = f"/{side}_arm_controller/joint_trajectory_action"
+            server = actionlib.SimpleActionServer(
+                ns, types.Action, execute_cb=lambda goal, s=side: self._execute(s, goal), auto_start=False
+            )
+            server.start()
+            self.servers[side] = server
+        self._result_type = types.Result
+
+    # --- camera --------------------------------------------------------------------
+
+    def _render(self) -> None:
+        """Render the scene (arms out of view) and keep the three messages to publish."""
+        with self.sim_lock:
+            self.sim._frame = None  # force a fresh render of the current state
+            frame = self.sim.observe()
+        h, w = frame.depth.shape
+        color = self._Image(height=h, width=w, encoding="bgr8", is_bigendian=0, step=3 * w,
+                            data=images.rgb_to_bgr8_bytes(frame.rgb))
+        depth = self._Image(height=h, width=w, encoding="16UC1", is_bigendian=0, step=2 * w,
+                            data=images.metres_to_16uc1_bytes(frame.depth))
+        K = frame.camera.K
+        info = self._CameraInfo(height=h, width=w, distortion_model="plumb_bob", D=[0.0] * 5,
+                                K=K.reshape(-1).tolist(), R=np.eye(3).reshape(-1).tolist(),
+                                P=np.hstack([K, np.zeros((3, 1))]).reshape(-1).tolist())
+        frame_id = self.args.camera_frame
+        for m in (color, depth, info):
+            m.header.frame_id = frame_id
+        with self.state_lock:
+            self.camera_msgs = (color, depth, info)
+            self.T_base_camera = frame.camera.T_base_camera
+
+    def _publish_tf(self, tf2_ros) -> None:
+        from geometry_msgs.msg import TransformStamped
+
+        if self.args.no_tf:
+            return
+        T = self.T_base_camera
+        t = TransformStamped()
+        t.header.stamp = self.rospy.Time.now()
+        t.header.frame_id = "base_link"
+        t.child_frame_id = self.args.camera_frame
+        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (float(v) for v in T[:3, 3])
+        q = _matrix_to_quaternion(T[:3, :3])
+        (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w) = q
+        self._tf_broadcaster = tf2_ros.StaticTransformBroadcaster()
+        self._tf_broadcaster.sendTransform(t)
+
+    def publish_camera(self) -> None:
+        if self.args.silent_camera:
+            return
+        with self.state_lock:
+            msgs = self.camera_msgs
+        stamp = self.rospy.Time.now() - self.rospy.Duration(float(self.args.stamp_lag))
+        for m in msgs:
+            m.header.stamp = stamp
+        self.pub_color.publish(msgs[0])
+        self.pub_depth.publish(msgs[1])
+        self.pub_info.publish(msgs[2])
+
+    def publish_joints(self) -> None:
+        msg = self._JointState()
+        msg.header.stamp = self.rospy.Time.now()
+        with self.state_lock:
+            for side in ("r", "l"):
+                msg.name += kin.pr2_arm(side).joint_names
+                msg.position += self.q[side].tolist()
+        msg.name += [kin.TORSO_JOINT, *HEAD]
+        msg.position += [self.torso, *HEAD.values()]
+        self.pub_joints.publish(msg)
+
+    # --- arms ----------------------------------------------------------------------
+
+    def _execute(self, side: str, goal) -> None:
+        server = self.servers[side]
+        arm = kin.pr2_arm(side)
+        traj = goal.trajectory
+        self.goals[side] += 1
+        names = list(traj.joint_names)
+        if sorted(names) != sorted(arm.joint_names) or not traj.points:
+            server.set_aborted(self._result_type(), f"expected the joints {arm.joint_names} and at least one point")
+            return
+        order = [names.index(n) for n in arm.joint_names]
+        with self.state_lock:
+            start = self.q[side].copy()
+        points = [start] + [np.asarray(p.positions, dtype=np.float64)[order] for p in traj.points]
+        times = [0.0] + [p.time_from_start.to_sec() for p in traj.points]
+        # The controller moves continuous joints the short way; do the same.
+        for i in range(1, len(points)):
+            points[i] = points[i - 1] + kin.joint_deltas(points[i - 1], points[i])
+        scale = float(self.args.time_scale)
+        t0 = time.monotonic()
+        pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
+        low_z = self.sim.table_z + LOW_ABOVE_TABLE
+        tx, ty = scene.TABLE_X, scene.TABLE_Y
+        for i in range(1, len(points)):
+            n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
+            for s in np.linspace(0.0, 1.0, n + 1)[1:]:
+                q = points[i - 1] + s * (points[i] - points[i - 1])
+                tool = kin.fk(arm, q, self.torso)[:3, 3]
+                if tool[2] < low_z and tx[0] < tool[0] < tx[1] and ty[0] < tool[1] < ty[1]:
+                    if not pending or np.linalg.norm(tool - pending[-1]) >= 0.005:
+                        pending.append(tool)
+                elif pending:
+                    self._push_in_sim(pending)
+                    pending = []
+                with self.state_lock:
+                    self.q[side] = q
+                # Play back in (scaled) time; a cancel stops the arm where it is.
+                due = t0 + scale * (times[i - 1] + s * (times[i] - times[i - 1]))
+                while time.monotonic() < due:
+                    if server.is_preempt_requested() or self.rospy.is_shutdown():
+                        if pending:
+                            self._push_in_sim(pending)
+                        self._render()
+                        server.set_preempted(self._result_type(), "cancelled")
+                        return
+                    time.sleep(min(0.01, max(0.0, due - time.monotonic())))
+        if pending:
+            self._push_in_sim(pending)
+        self._render()
+        server.set_succeeded(self._result_type(), "done")
+
+    def _push_in_sim(self, tool_points: list[np.ndarray]) -> None:
+        with self.sim_lock:
+            motions = self.sim.execute_path(np.array(tool_points))
+        moved = [f"{m.name} {100 * m.translation:.1f} cm" for m in motions if m.translation > 0.002]
+        if self.args.motion_log:  # ground truth for tests: one JSON line per stretch of pushing
+            with open(self.args.motion_log, "a") as f:
+                f.write(json.dumps({"points": len(tool_points), "motions": [m.to_dict() for m in motions]}) + "\n")
+        self.rospy.loginfo("fake_pr2: pusher followed %d tool points; moved: %s", len(tool_points),
+                           ", ".join(moved) or "nothing")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m pushseg.real.fake_pr2", description=__doc__.split("\n\n")[0])
+    p.add_argument("--objects", default="target-train", help="simulated object set")
+    p.add_argument("--seed", type=int, default=0, help="scene seed")
+    p.add_argument("--width", type=int, default=960, help="image width (a Kinect2 qhd is 960)")
+    p.add_argument("--height", type=int, default=540, help="image height (a Kinect2 qhd is 540)")
+    p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
+    p.add_argument("--time-scale", type=float, default=1.0, help="trajectory playback: 0.1 = ten times faster")
+    p.add_argument("--torso", type=float, default=0.1, help="torso_lift_joint position (m)")
+    p.add_argument("--camera-frame", default="head_mount_kinect2_rgb_optical_frame")
+    p.add_argument("--color-topic", default="/kinect2/qhd/image_color_rect")
+    p.add_argument("--depth-topic", default="/kinect2/qhd/image_depth_rect")
+    p.add_argument("--info-topic", default="/kinect2/qhd/camera_info")
+    p.add_argument("--silent-camera", action="store_true", help="publish no images (timeout tests)")
+    p.add_argument("--stamp-lag", type=float, default=0.0, help="stamp images this many seconds in the past")
+    p.add_argument("--no-tf", action="store_true", help="publish no camera tf")
+    p.add_argument("--no-arm", action="append", default=[], choices=["r", "l"], help="do not serve this arm")
+    p.add_argument("--motors-halted", action="store_true", help="report the run-stop as pressed")
+    p.add_argument("--motion-log", default="", help="append how the objects moved (JSON lines) to this file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    node = FakePR2(args)
+    rospy = node.rospy
+    print(f"fake_pr2: ready ({args.width}x{args.height}, {len(node.sim.scene_objects)} objects, "
+          f"serving arms {sorted(node.servers)})", flush=True)
+    period = 1.0 / max(args.rate, 1e-3)
+    next_camera = next_halted = time.monotonic()
+    while not rospy.is_shutdown():
+        now = time.monotonic()
+        node.publish_joints()  # 50 Hz, like the PR2's joint_states
+        if now >= next_camera:
+            node.publish_camera()
+            next_camera = max(next_camera + period, now)
+        if now >= next_halted:
+            node.pub_halted.publish(node._Bool(data=bool(args.motors_halted)))
+            next_halted = now + 0.5
+        time.sleep(0.02)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
