@@ -41,3 +41,18 @@ def synthetic_transition(rng: np.random.Generator, episode: int, step: int, **fr
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+def run_pushseg(*argv: str) -> int:
+    """Run the ``pushseg`` command in this process (as the console script does); returns the exit code."""
+    from pushseg.cli.main import main
+
+    return main([str(a) for a in argv])
+
+
+def folder_files(root) -> dict[str, bytes]:
+    """Every file under ``root`` (relative posix path -> bytes), to compare folders byte for byte."""
+    from pathlib import Path
+
+    root = Path(root)
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
