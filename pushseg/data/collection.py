@@ -32,6 +32,7 @@ from pushseg.errors import BackendError, InputError, RunFolderError
 # Backends whose episodes replay bit for bit from their seed.
 REPLAYABLE_BACKENDS = ("sim",)
 AGENTS = ("separation", "random")
+DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when --min/--max-objects are not given
 
 
 @dataclass(frozen=True)
@@ -106,48 +107,50 @@ RunnerFactory = Callable[[CollectConfig], Runner]
 
 
 class EnvRunner:
-    """The real thing: a ``PushSegEnv`` and a push agent."""
+    """The real thing: a ``PushSegEnv`` (kept open across episodes) and a push agent."""
 
     def __init__(self, config: CollectConfig) -> None:
         self.config = config
         self._env = None
 
-    def _make_env(self):
-        from pushseg.envs.push_env import PushSegEnv
-
-        c = self.config
-        kwargs: dict[str, Any] = {"backend": c.backend, "objects": c.objects, "width": c.width, "height": c.height}
-        if c.min_objects is not None:
-            kwargs["min_objects"] = c.min_objects
-        if c.max_objects is not None:
-            kwargs["max_objects"] = c.max_objects
-        return PushSegEnv(**kwargs)
-
     @property
     def env(self):
         if self._env is None:
-            self._env = self._make_env()
+            from pushseg.envs.push_env import PushSegEnv
+
+            c = self.config
+            lo = c.min_objects if c.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
+            hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
+            self._env = PushSegEnv(
+                backend=c.backend, objects=c.objects, width=c.width, height=c.height, num_objects=(lo, hi)
+            )
         return self._env
 
-    def _make_agent(self, seed: int):
-        from pushseg.agents import RandomPushAgent, SeparationPushAgent
+    def _agent(self, camera, seed: int):
+        from pushseg.agents import make_agent
 
-        cls = SeparationPushAgent if self.config.agent == "separation" else RandomPushAgent
-        return cls(self.env.camera, seed=seed)
+        return make_agent(self.config.agent, camera, seed=seed)
 
     def describe(self) -> dict[str, Any]:
+        from pushseg.envs.objects import object_set
+
+        objects: dict[str, Any] = {"set": self.config.objects}
+        if self.config.backend == "sim":
+            s = object_set(self.config.objects)
+            objects.update(names=s.names, procedural=s.procedural, description=s.description)
         backend = self.env.backend
         return {
-            "backend": self.config.backend,
+            "backend": getattr(backend, "name", self.config.backend),
             "camera": backend.camera,
-            "objects": {"set": self.config.objects, "names": list(getattr(backend, "object_names", []))},
-            "agent": {"name": self.config.agent, "class": type(self._make_agent(0)).__name__},
+            "objects": objects,
+            "agent": {"name": self.config.agent, "class": type(self._agent(backend.camera, 0)).__name__},
         }
 
     def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
         env = self.env
-        obs, _ = env.reset(seed=spec.env_seed)
-        agent = self._make_agent(spec.agent_seed)
+        obs, info = env.reset(seed=spec.env_seed, options={"episode": spec.episode})
+        # The agent sees this scene's camera (the head may be jittered per scene).
+        agent = self._agent(info.get("camera", env.backend.camera), spec.agent_seed)
         for step in range(self.config.pushes_per_episode):
             push = agent.act(obs)
             obs, _, terminated, truncated, info = env.step(push.as_array())
