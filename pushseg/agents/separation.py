@@ -18,7 +18,7 @@ the point), directions away from the neighbours, and the widest clearance.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -39,7 +39,7 @@ class Candidate:
     push: Push
     segment: int
     score: float
-    clearance: float  # metres between the swept object and its nearest neighbour
+    clearance: float  # metres between the pushed object and its nearest neighbour at the end
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,16 @@ class SeparationConfig:
     finger_radius: float = 0.01
     approach_margin: float = 0.012  # free space around the finger while it approaches
     sweep_margin: float = 0.02  # free space kept around the object while it slides
+    opening_rate: float = 0.7  # how fast a gap to a touching neighbour must open (m per m pushed)
     table_margin: float = 0.06  # objects stay this far inside the seen table
     crowded: float = 0.05  # a neighbour closer than this makes an object worth separating
+
+    def relaxed(self) -> "SeparationConfig":
+        """Finer directions and half the margins, for scenes where nothing passes the strict ones."""
+        return replace(
+            self, directions=2 * self.directions, approach_margin=self.approach_margin / 2,
+            sweep_margin=self.sweep_margin / 2, opening_rate=self.opening_rate / 2,
+        )  # fmt: skip
 
 
 class SeparationPushAgent:
@@ -72,7 +80,9 @@ class SeparationPushAgent:
     def act(self, obs) -> Push:
         _, depth = observation_frame(obs, self.camera)
         tmap = build_table_map(self.camera, depth, rng=int(self.rng.integers(2**31)))
-        cands = self.plan(tmap, depth)
+        cands = self.plan(tmap, depth, self.config)
+        if not cands:  # tight clutter: accept smaller margins before giving up
+            cands = self.plan(tmap, depth, self.config.relaxed())
         self.last_candidates = cands
         if not cands:
             return self._fallback(tmap, depth)
@@ -81,8 +91,9 @@ class SeparationPushAgent:
 
     # --- planning ----------------------------------------------------------------------
 
-    def plan(self, tmap: TableMap, depth: np.ndarray) -> list[Candidate]:
-        cfg, g = self.config, tmap.grid
+    def plan(self, tmap: TableMap, depth: np.ndarray, cfg: SeparationConfig) -> list[Candidate]:
+        """Every feasible push under ``cfg``, scored."""
+        g = tmap.grid
         if tmap.num_segments == 0:
             return []
         table_area = ndi.binary_fill_holes(
@@ -112,7 +123,7 @@ class SeparationPushAgent:
                     away_from = v / (np.linalg.norm(v) + 1e-9)
             for a in angles:
                 d = np.array([np.cos(a), np.sin(a)])
-                c = self._candidate(tmap, depth, s, own, cells, centre, d, a, dist_other, dist_any, inside_table)
+                c = self._candidate(cfg, tmap, depth, own, cells, centre, d, a, dist_other, dist_any, inside_table)
                 if c is None:
                     continue
                 push, clearance = c
@@ -125,8 +136,8 @@ class SeparationPushAgent:
                 cands.append(Candidate(push=push, segment=s, score=score, clearance=clearance))
         return cands
 
-    def _candidate(self, tmap, depth, s, own, cells, centre, d, angle, dist_other, dist_any, inside_table):
-        cfg, g = self.config, tmap.grid
+    def _candidate(self, cfg, tmap, depth, own, cells, centre, d, angle, dist_other, dist_any, inside_table):
+        g = tmap.grid
         rel = cells - centre
         along = rel @ d
         lateral = np.abs(rel[:, 0] * d[1] - rel[:, 1] * d[0])
@@ -168,23 +179,27 @@ class SeparationPushAgent:
             end = contact + length * d
             if not self.workspace.contains(end):
                 continue
-            clearance = self._sweep_clearance(g, cells, d, length, dist_other, inside_table)
-            if clearance is not None and clearance >= cfg.sweep_margin:
-                return Push(u=pixel[0], v=pixel[1], angle=float(angle), length=float(length)), clearance
+            clear = self._sweep_clearance(g, cells, d, length, dist_other, inside_table)
+            if clear is None:
+                continue
+            # An object may start touching a neighbour, but the gap must open as it
+            # slides (at >= 0.7 m per m pushed) up to the margin: no dragging along.
+            shifts = np.arange(1, len(clear) + 1) * 0.01
+            if np.all(clear >= np.minimum(cfg.sweep_margin, cfg.opening_rate * shifts)):
+                return Push(u=pixel[0], v=pixel[1], angle=float(angle), length=float(length)), float(clear[-1])
         return None
 
     @staticmethod
-    def _sweep_clearance(g, cells, d, length, dist_other, inside_table) -> float | None:
-        """Smallest distance to another object while the object slides ``length`` (+2 cm of drift)."""
-        worst = np.inf
-        for t in np.arange(0.0, length + 0.02 + 1e-9, 0.01):
-            i, j = g.index(cells + t * d)
-            if not np.all(g.inside(i, j)):
-                return None
-            if t > 0 and not np.all(inside_table[i, j]):
-                return None
-            worst = min(worst, float(dist_other[i, j].min()))
-        return worst
+    def _sweep_clearance(g, cells, d, length, dist_other, inside_table) -> np.ndarray | None:
+        """Distance to the nearest other object after each 1 cm of sliding, up to ``length`` + 2 cm
+        of drift; None when the object would leave the map or come near the table's edge."""
+        shifts = np.arange(0.01, length + 0.02 + 1e-9, 0.01)
+        i, j = g.index(cells[None, :, :] + shifts[:, None, None] * d)
+        if not np.all(g.inside(i, j)):
+            return None
+        if not np.all(inside_table[i, j]):
+            return None
+        return dist_other[i, j].min(axis=1)
 
     def _fallback(self, tmap: TableMap, depth: np.ndarray) -> Push:
         """No safe push found: a random spot of something on the table (or of the table), shortest length."""
