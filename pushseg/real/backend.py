@@ -203,6 +203,7 @@ class RealBackend:
         except planning.PushRefused as refusal:
             log.warning("push %s refused: %s", push.to_dict(), refusal)
             return PushResult(Outcome.REJECTED, reason=str(refusal))
+        self.last_plan = plan
         start = tuple(float(x) for x in path.start)
         end = tuple(float(x) for x in path.end)
         if self.dry_run:

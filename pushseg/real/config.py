@@ -98,6 +98,10 @@ def _validated(raw: dict[str, Any]) -> RealConfig:
     if not 0 < float(raw["motion"]["transit_velocity_scale"]) <= float(safety["velocity_scale"]):
         fail("motion.transit_velocity_scale", "must be in (0, safety.velocity_scale]")
     ws = safety["workspace"]
+    for axis in ("x", "y"):
+        lo, hi = safety["table"][axis]
+        if not lo < hi:
+            fail(f"safety.table.{axis}", f"needs [low, high] with low < high, got {safety['table'][axis]!r}")
     for axis in ("x", "y", "z_above_table"):
         lo, hi = ws[axis]
         if not lo < hi:

@@ -26,7 +26,6 @@ from pushseg.real.planning import ArmPlan, PushRefused
 from pushseg.types import Push
 
 _PEAK = 1.5  # a rest-to-rest cubic segment peaks at 1.5x its mean speed
-_XY_MARGIN = 0.02  # clearance is enforced a little beyond the workspace's edges
 
 
 def check_push(push: Push, config: RealConfig) -> None:
@@ -86,17 +85,15 @@ def check_plan(plan: ArmPlan, table_z: float, config: RealConfig, substeps: int 
                 f"planned {plan.side} arm segment {i} moves {arm.joint_names[j]} at {peak[j]:.2f} rad/s, "
                 f"above {limit[j]:.2f} rad/s (safety.velocity_scale x limit); this is a planning bug"
             )
-    box = workspace_bounds(table_z, config)
-    floor = box[2, 0]
+    floor = workspace_bounds(table_z, config)[2, 0]
+    tx, ty = safety["table"]["x"], safety["table"]["y"]
     link_floor = table_z + float(safety["link_clearance"])
     for i in range(len(plan.positions)):
         d = kin.joint_deltas(q_all[i], q_all[i + 1])
         for s in np.linspace(0.0, 1.0, substeps + 1)[1:]:
             pts = kin.key_points(arm, q_all[i] + s * d, plan.torso)
             for name, p in pts.items():
-                over_table = (box[0, 0] - _XY_MARGIN <= p[0] <= box[0, 1] + _XY_MARGIN) and (
-                    box[1, 0] - _XY_MARGIN <= p[1] <= box[1, 1] + _XY_MARGIN
-                )
+                over_table = tx[0] <= p[0] <= tx[1] and ty[0] <= p[1] <= ty[1]
                 low = floor if name == "tool" else link_floor
                 if over_table and p[2] < low - 1e-3:
                     raise PushRefused(
