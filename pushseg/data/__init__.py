@@ -1,1 +1,23 @@
-"""On-disk data: run folders (transitions), images and COCO instance annotations."""
+"""On-disk data: run folders (transitions), images, labelled scenes and COCO instance annotations.
+
+Reading a run::
+
+    from pushseg.data import RunReader
+    reader = RunReader("runs/r1")          # validates meta.json and every line
+    for rec in reader.records:             # cheap: no pixels yet
+        before = reader.load_frame(rec, "before")
+    for t in reader:                       # pushseg.types.Transition, frames loaded one at a time
+        ...
+"""
+
+from pushseg.data.run import (
+    RunMeta,
+    RunReader,
+    RunWriter,
+    TransitionRecord,
+    FrameRecord,
+    ResumeReport,
+    read_meta,
+)
+
+__all__ = ["FrameRecord", "ResumeReport", "RunMeta", "RunReader", "RunWriter", "TransitionRecord", "read_meta"]

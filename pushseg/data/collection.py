@@ -240,7 +240,10 @@ def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[
 def _reopen(out: Path, config: CollectConfig) -> tuple[RunWriter, ResumeReport]:
     if not (out / "meta.json").is_file():
         if out.exists() and any(out.iterdir()):
-            raise RunFolderError(f"{out}: cannot resume, it has no meta.json (not a run folder)")
+            raise RunFolderError(
+                f"{out}: cannot resume, it has no meta.json (the collection was killed before it began, "
+                f"or this is not a run folder); delete it and collect again"
+            )
         raise RunFolderError(f"{out}: cannot resume, there is no run there yet; drop --resume to start it")
     writer, report = RunWriter.resume(out)
     stored = writer.meta.config
@@ -290,16 +293,29 @@ class _Sink:
             self.bar.update(1)
 
 
+def _parent_gone() -> bool:
+    parent = mp.parent_process()
+    return parent is not None and not parent.is_alive()
+
+
 def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results) -> None:
+    """Run the episodes the parent hands out; stop when told, on an error, or when the parent is gone."""
     runner = runner_factory(config)
     try:
         while True:
-            spec = tasks.get()
+            try:
+                spec = tasks.get(timeout=1.0)
+            except queue.Empty:
+                if _parent_gone():  # killed parent: do not run on as an orphan
+                    return
+                continue
             if spec is None:
                 return
             try:
                 n = 0
                 for enc in runner.run(spec):
+                    if _parent_gone():
+                        return
                     results.put(("transition", spec.episode, enc))
                     n += 1
                 results.put(("done", spec.episode, n))
