@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition
+from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition, read_meta
 from pushseg.errors import BackendError, InputError, RunFolderError
 
 # Backends whose episodes replay bit for bit from their seed.
@@ -200,6 +200,7 @@ def collect(
         if resume:
             writer, report = _reopen(out, config)
         else:
+            RunWriter.check_new(out)  # before the env is built: a refusal should be instant
             writer = RunWriter.create(out, _make_meta(config, specs, local.describe()))
         try:
             todo = _episodes_to_run(writer, config, specs)
@@ -245,15 +246,13 @@ def _reopen(out: Path, config: CollectConfig) -> tuple[RunWriter, ResumeReport]:
                 f"or this is not a run folder); delete it and collect again"
             )
         raise RunFolderError(f"{out}: cannot resume, there is no run there yet; drop --resume to start it")
-    writer, report = RunWriter.resume(out)
-    stored = writer.meta.config
+    stored = read_meta(out).config  # checked before resume() repairs anything
     wanted = config.to_dict()
     differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
     if differ:
-        writer.close()
         what = ", ".join(f"{k}: {stored.get(k)!r} in the run, {wanted.get(k)!r} now" for k in differ)
         raise RunFolderError(f"{out}: --resume needs the settings the run was started with ({what})")
-    return writer, report
+    return RunWriter.resume(out)
 
 
 def _episodes_to_run(writer: RunWriter, config: CollectConfig, specs: list[EpisodeSpec]) -> list[EpisodeSpec]:

@@ -469,17 +469,23 @@ class RunWriter:
     def create(cls, root: str | os.PathLike, meta: RunMeta) -> "RunWriter":
         """Start a new run; refuses to touch a folder that already holds anything."""
         root = Path(root)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
-            raise RunFolderError(
-                f"{root} already exists and is not empty; pass --resume to continue that run, "
-                f"or choose another --out"
-            )
+        cls.check_new(root)
         root.mkdir(parents=True, exist_ok=True)
         (root / IMAGES_DIR).mkdir(exist_ok=True)
         (root / TRANSITIONS_FILE).touch()
         # meta.json last: a folder with meta.json is a run a reader can open.
         img.write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2, allow_nan=False) + "\n").encode())
         return cls(root, meta, [])
+
+    @staticmethod
+    def check_new(root: str | os.PathLike) -> None:
+        """Raise unless ``root`` is absent or an empty folder."""
+        root = Path(root)
+        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+            raise RunFolderError(
+                f"{root} already exists and is not empty; pass --resume to continue that run, "
+                f"or choose another --out"
+            )
 
     @classmethod
     def resume(cls, root: str | os.PathLike) -> tuple["RunWriter", ResumeReport]:
