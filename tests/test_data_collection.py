@@ -180,3 +180,22 @@ def test_sigkill_mid_run_then_resume(tmp_path, workers):
     assert 5 <= killed_at < 12
     subprocess.run([sys.executable, "-c", script, str(run), "--resume"], check=True, timeout=120)
     assert _files(run) == _files(full)
+
+
+def test_resume_of_a_run_killed_before_meta_json_says_what_to_do(tmp_path):
+    run = tmp_path / "run"
+    (run / "images").mkdir(parents=True)
+    (run / "transitions.jsonl").touch()
+    with pytest.raises(RunFolderError, match="no meta.json .*killed before it began.*delete it"):
+        collect(_config(), run, resume=True, runner_factory=FakeRunner, progress=False)
+
+
+def test_resume_with_other_settings_leaves_the_folder_alone(tmp_path):
+    run = tmp_path / "run"
+    collect(_config(), run, runner_factory=FakeRunner, progress=False)
+    jsonl = run / "transitions.jsonl"
+    jsonl.write_bytes(jsonl.read_bytes()[:-10])  # a torn last line that resume would drop
+    before = _files(run)
+    with pytest.raises(RunFolderError, match="pushes_per_episode: 3 in the run, 4 now"):
+        collect(_config(pushes_per_episode=4), run, resume=True, runner_factory=FakeRunner, progress=False)
+    assert _files(run) == before

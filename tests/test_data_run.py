@@ -245,3 +245,11 @@ def test_missing_or_wrong_meta_is_named(tmp_path, rng):
         RunReader(root)
     with pytest.raises(RunFolderError, match="does not exist"):
         RunReader(tmp_path / "nowhere")
+
+
+def test_missing_transitions_file_is_named(tmp_path, rng):
+    root = tmp_path / "run"
+    _write_run(root, rng, episodes=1, steps=1)
+    (root / "transitions.jsonl").unlink()
+    with pytest.raises(RunFolderError, match="missing transitions.jsonl"):
+        RunReader(root)
