@@ -22,14 +22,16 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 
 def changed_mask(before_rgb: np.ndarray, after_rgb: np.ndarray, cfg: LabelConfig, sc: Scaled) -> np.ndarray:
-    """(H, W) bool: pixels whose grey level changed by more than the threshold."""
+    """(H, W) bool: pixels where some colour channel changed by more than the threshold.
+
+    Per channel, not grey: a red object on a beige table can have the table's grey level.
+    """
     sigma = cfg.framediff_blur_px * sc.s
-    a = cv2.cvtColor(before_rgb, cv2.COLOR_RGB2GRAY)
-    b = cv2.cvtColor(after_rgb, cv2.COLOR_RGB2GRAY)
+    a, b = before_rgb, after_rgb
     if sigma > 0:
         a = cv2.GaussianBlur(a, (0, 0), sigma)
         b = cv2.GaussianBlur(b, (0, 0), sigma)
-    return cv2.absdiff(a, b) > cfg.framediff_threshold
+    return cv2.absdiff(a, b).max(axis=2) > cfg.framediff_threshold
 
 
 def framediff_segments(changed: np.ndarray, sc: Scaled) -> np.ndarray:

@@ -38,8 +38,10 @@ class LabelConfig:
     flow_scale: float = 0.5
 
     # --- table plane (RANSAC on the before depth) -------------------------------------
-    # A pixel less than this high above the fitted plane is table; its flow is zeroed.
-    table_height_m: float = 0.01
+    # A pixel less than this high above the fitted plane is table; its flow is
+    # zeroed. 5 mm: above Kinect2 depth noise at 1 m (~2 mm), below the
+    # lowest object side worth keeping.
+    table_height_m: float = 0.005
     ransac_iterations: int = 100
     ransac_stride: int = 8
     ransac_inlier_m: float = 0.008
@@ -47,11 +49,22 @@ class LabelConfig:
     # --- segments ----------------------------------------------------------------------
     # Absolute motion threshold: slower pixels are still and never part of a segment.
     motion_threshold_px: float = 1.5
-    # Superpixels on the raw (u, v) flow: about this many pixels each (at 960x540).
+    # A pixel also counts as moving when its colour changed this much (0-255)
+    # between the images: where an object moved further than DIS can follow
+    # (more than its own size), the flow fades but the pixel now shows table.
+    use_change_cue: bool = True
+    # Work happens in the box around the moving pixels, grown by this margin.
+    roi_margin_px: float = 40.0
+    # Superpixels over the pixels above the table: about this many pixels each
+    # (at 960x540), on features (u, v) plus CIELAB colour times the weight, so
+    # that they follow both motion and object edges.
     superpixel_area_px: float = 150.0
-    slic_compactness: float = 2.0  # in flow pixels per superpixel spacing
+    superpixel_color_weight: float = 0.5
+    slic_compactness: float = 5.0
+    # A superpixel moves when at least this share of its pixels does.
+    superpixel_moving_frac: float = 0.3
     # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
-    ncut_sigma_px2: float = 16.0
+    ncut_sigma_px2: float = 100.0
     ncut_thresh: float = 0.02
     ncut_num_cuts: int = 10
 
@@ -66,7 +79,7 @@ class LabelConfig:
     prior_radius_px: float = 20.0
 
     # --- frame differencing baseline -----------------------------------------------------
-    framediff_threshold: int = 30  # grey-level change (0-255) that counts as "changed"
+    framediff_threshold: int = 30  # change of any colour channel (0-255) that counts as "changed"
     framediff_blur_px: float = 1.0  # Gaussian sigma before differencing, against sensor noise
 
     # --- reproducibility -------------------------------------------------------------------
@@ -102,6 +115,7 @@ class Scaled:
     min_area_px: float
     max_area_px: float
     prior_radius_px: float
+    roi_margin_px: float
     superpixel_area_px: float
     ncut_sigma_px2: float
 
@@ -116,6 +130,7 @@ def scaled(cfg: LabelConfig, width: int, height: int) -> Scaled:
         min_area_px=cfg.min_area_px * s * s,
         max_area_px=cfg.max_area_frac * width * height,
         prior_radius_px=cfg.prior_radius_px * s,
+        roi_margin_px=cfg.roi_margin_px * s,
         superpixel_area_px=max(4.0, cfg.superpixel_area_px * s * s),
         # Flow differences scale with s, so their square with s^2.
         ncut_sigma_px2=cfg.ncut_sigma_px2 * s * s,

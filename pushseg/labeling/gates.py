@@ -20,6 +20,8 @@ Rejection reasons, checked in this order (the first that applies is reported):
 ``rotation``
     The standard deviation of the flow magnitude in the chosen segment exceeds
     15 px: the object turned (or toppled) and its flow is unreliable (paper step 4).
+    The std is taken over the segment and over it with the segments touching it
+    (the normalized cut may have cut a turning object into parts).
     The paper removes such segments before the action prior; we pick first and
     then reject, so a turning pushed object is reported as such instead of
     silently handing the label to a neighbour.
@@ -56,11 +58,19 @@ class SegmentStats:
     solidity: float  # area / convex hull area
 
 
-def segment_stats(mask: np.ndarray, flow: np.ndarray | None) -> SegmentStats:
+def segment_stats(mask: np.ndarray, flow: np.ndarray | None, context: np.ndarray | None = None) -> SegmentStats:
+    """Area, flow statistics and solidity of a mask.
+
+    ``context`` (the chosen segment together with the segments it touches)
+    also counts for the std: the normalized cut can cut a turning object into
+    parts that each look rigid, and the rotation filter must still see it turn.
+    """
     area = int(mask.sum())
     if flow is not None and area:
         mag = flow_magnitude(flow[mask]).astype(np.float64)
         mean, std = float(mag.mean()), float(mag.std())
+        if context is not None and context.any():
+            std = max(std, float(flow_magnitude(flow[context]).astype(np.float64).std()))
     else:
         mean = std = float("nan")
     return SegmentStats(area=area, mag_mean=mean, mag_std=std, solidity=solidity(mask))

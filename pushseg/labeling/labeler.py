@@ -90,6 +90,7 @@ class Labeler:
 
         # 1. What moved: flow (or frame differencing) over the whole image.
         flow = None
+        changed = None
         if cfg.method == "flow":
             assert self.flow is not None
             flow = self.flow(before_rgb, after_rgb)
@@ -101,30 +102,38 @@ class Labeler:
             if mag.mean() > sc.large_motion_px:
                 return _reject(res, "large_motion")
             candidates = mag > sc.motion_threshold_px
+            if cfg.use_change_cue:
+                changed = baselines.changed_mask(before_rgb, after_rgb, cfg, sc)
+                candidates |= changed
         else:
             candidates = baselines.changed_mask(before_rgb, after_rgb, cfg, sc)
             clock.lap("framediff")
 
         # 2. The table filter. Everything after this works inside the box around
-        # the candidate pixels: the rest of the image is still, whatever the table.
+        # the candidate pixels (grown by a margin so whole objects fit): the rest
+        # of the image is still, whatever the table.
         plane = None
         if cfg.use_table_filter:
             plane = table.fit_plane(camera, before_depth, cfg)
             if keep:
                 res.table = table.table_mask(camera, before_depth, cfg, plane)
-        roi = _roi(candidates, pad=2)
+        roi = _roi(candidates, pad=int(round(sc.roi_margin_px)))
         labels = np.zeros((h, w), np.int32)
         if roi is not None:
-            on_table = table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
+            support = ~table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
             clock.lap("table")
 
             # 3. Segments of what moved.
             if flow is not None:
-                f = flow[roi] if on_table is None else table.filter_flow(flow[roi], on_table)
-                moving = candidates[roi] if on_table is None else candidates[roi] & ~on_table
-                sub = segments.segment_flow(f, moving, sc, cfg) if moving.any() else None
+                f = flow[roi] if support is None else np.where(support[..., None], flow[roi], np.float32(0.0))
+                moving = flow_magnitude(f) > sc.motion_threshold_px
+                if changed is not None:
+                    moving |= changed[roi] if support is None else changed[roi] & support
+                if support is None:
+                    support = np.ones(moving.shape, bool)
+                sub = segments.segment_motion(f, moving, support, before_rgb[roi], sc, cfg) if moving.any() else None
             else:
-                moving = candidates[roi] if on_table is None else candidates[roi] & ~on_table
+                moving = candidates[roi] if support is None else candidates[roi] & support
                 sub = baselines.framediff_segments(moving, sc)
             res.stats["moving_px"] = int(moving.sum())
             if sub is not None:
@@ -154,7 +163,11 @@ class Labeler:
             mask[box] &= ~table.table_mask(camera, before_depth, cfg, plane, box)
 
         # 6. Gates and score.
-        st = gates.segment_stats(mask, flow)
+        context = None
+        if flow is not None and labels.max() > 1:
+            parts, _ = ndi.label(labels > 0, structure=np.ones((3, 3), bool))
+            context = parts == parts[mask & (labels == pick.segment)][0]
+        st = gates.segment_stats(mask, flow, context)
         res.stats.update(
             area_px=st.area,
             flow_mean_px=_r(st.mag_mean),

@@ -47,14 +47,15 @@ def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for r in rows:
         if not r["accepted"]:
             reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
-    ms = np.array([r["ms"] for r in rows], dtype=np.float64)
+    # Pushes the backend refused were never labelled: they count for the yield, not the time.
+    ms = np.array([r["ms"] for r in rows if r.get("reason") != "push_not_executed"], dtype=np.float64)
     out: dict[str, Any] = {
         "transitions": n,
         "accepted": len(accepted),
         "yield": len(accepted) / n if n else 0.0,
         "rejected": dict(sorted(reasons.items())),
-        "ms_median": float(np.median(ms)) if n else None,
-        "ms_mean": float(ms.mean()) if n else None,
+        "ms_median": float(np.median(ms)) if len(ms) else None,
+        "ms_mean": float(ms.mean()) if len(ms) else None,
     }
     ious = np.array([r["iou"] for r in accepted if r.get("iou") is not None], dtype=np.float64)
     if len(ious):

@@ -19,19 +19,14 @@ raster order); 0 is "still".
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 from skimage import graph, segmentation
 
 from pushseg.labeling.config import LabelConfig, Scaled
-from pushseg.labeling.flow import flow_magnitude
 
 _EIGHT = np.ones((3, 3), dtype=bool)
-
-
-def moving_mask(flow: np.ndarray, threshold_px: float) -> np.ndarray:
-    """(H, W) bool: pixels whose flow magnitude exceeds the absolute threshold."""
-    return flow_magnitude(flow) > threshold_px
 
 
 def flow_rag(flow: np.ndarray, sp: np.ndarray, sigma_px2: float) -> graph.RAG:
@@ -43,9 +38,13 @@ def flow_rag(flow: np.ndarray, sp: np.ndarray, sigma_px2: float) -> graph.RAG:
     """
     n = int(sp.max())
     flat = sp.ravel()
+    valid = np.isfinite(flow[..., 0]).ravel()  # NaN: a pixel that does not count for the mean
     count = np.bincount(flat, minlength=n + 1).astype(np.float64)
-    mean = np.stack([np.bincount(flat, flow[..., c].ravel(), minlength=n + 1) for c in range(2)], axis=1)
-    mean /= np.maximum(count, 1.0)[:, None]
+    n_valid = np.bincount(flat[valid], minlength=n + 1).astype(np.float64)
+    mean = np.stack(
+        [np.bincount(flat[valid], flow[..., c].ravel()[valid], minlength=n + 1) for c in range(2)], axis=1
+    )
+    mean /= np.maximum(n_valid, 1.0)[:, None]
     pairs = []
     for a, b in ((sp[:, :-1], sp[:, 1:]), (sp[:-1, :], sp[1:, :]), (sp[:-1, :-1], sp[1:, 1:]), (sp[:-1, 1:], sp[1:, :-1])):
         m = (a != b) & (a > 0) & (b > 0)
@@ -61,27 +60,61 @@ def flow_rag(flow: np.ndarray, sp: np.ndarray, sigma_px2: float) -> graph.RAG:
     return rag
 
 
-def _cut_region(flow_crop: np.ndarray, region: np.ndarray, sc: Scaled, cfg: LabelConfig, rng: np.random.Generator) -> np.ndarray:
-    """Labels (>= 1) inside ``region`` of one crop, 0 outside; parts moving alike share a label."""
+def _features(flow: np.ndarray, rgb: np.ndarray, color_weight: float) -> np.ndarray:
+    """Per-pixel SLIC features: (u, v) in pixels, then CIELAB colour times ``color_weight``."""
+    feats = [flow.astype(np.float64)]
+    if color_weight > 0:
+        lab = cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab).astype(np.float64)
+        feats.append(lab * color_weight)
+    return np.concatenate(feats, axis=-1)
+
+
+def _cut_region(
+    flow: np.ndarray,
+    moving: np.ndarray,
+    region: np.ndarray,
+    feats: np.ndarray,
+    sc: Scaled,
+    cfg: LabelConfig,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Segment labels (>= 1) of the moving part of one connected ``region`` of a crop; 0 elsewhere."""
     area = int(region.sum())
     n_superpixels = int(round(area / sc.superpixel_area_px))
     if n_superpixels < 2:
-        return region.astype(np.int32)
-    sp = segmentation.slic(
-        flow_crop.astype(np.float64),
-        n_segments=n_superpixels,
-        compactness=cfg.slic_compactness * sc.s,
-        channel_axis=-1,
-        convert2lab=False,
-        enforce_connectivity=True,
-        mask=region,
-        start_label=1,
-    )
-    if sp.max() < 2:
+        sp = region.astype(np.int32)
+    else:
+        # slic rescales the features to [0, 1] by their range; dividing the
+        # compactness by that range keeps it in flow pixels (the reference
+        # implementation's max-normalised flow colours made the same motion
+        # weigh differently in every push).
+        values = feats[region]
+        span = float(values.max() - values.min()) or 1.0
+        sp = segmentation.slic(
+            feats,
+            n_segments=n_superpixels,
+            compactness=cfg.slic_compactness * sc.s / span,
+            channel_axis=-1,
+            convert2lab=False,
+            enforce_connectivity=True,
+            mask=region,
+            start_label=1,
+        )
+    # A superpixel moves when most of its pixels do: still pixels are never a
+    # segment, and a superpixel's few slow pixels (textureless insides, where
+    # the flow fades) move with the rest of it.
+    n = int(sp.max())
+    total = np.bincount(sp.ravel(), minlength=n + 1)
+    moved = np.bincount(sp.ravel(), weights=moving.ravel().astype(np.float64), minlength=n + 1)
+    keep = moved >= cfg.superpixel_moving_frac * np.maximum(total, 1)
+    keep[0] = False
+    sp = np.where(keep[sp], sp, 0)
+    if keep.sum() < 2:
         return (sp > 0).astype(np.int32)
-    rag = flow_rag(flow_crop, sp, sc.ncut_sigma_px2)
+    # Mean flow over each superpixel's moving pixels: the flow the object really has.
+    rag = flow_rag(np.where(moving[..., None], flow, np.nan), sp, sc.ncut_sigma_px2)
     cut = graph.cut_normalized(sp, rag, thresh=cfg.ncut_thresh, num_cuts=cfg.ncut_num_cuts, rng=rng)
-    cut[~region] = 0
+    cut[sp == 0] = 0
     return cut.astype(np.int32)
 
 
@@ -97,23 +130,40 @@ def relabel_raster(labels: np.ndarray) -> np.ndarray:
     return lut[labels]
 
 
-def segment_flow(flow: np.ndarray, moving: np.ndarray, sc: Scaled, cfg: LabelConfig) -> np.ndarray:
-    """(H, W) int32 segment labels of the moving pixels (0 = still)."""
+def segment_motion(
+    flow: np.ndarray,
+    moving: np.ndarray,
+    support: np.ndarray,
+    rgb: np.ndarray,
+    sc: Scaled,
+    cfg: LabelConfig,
+) -> np.ndarray:
+    """(H, W) int32 segments of what moved (0 = still).
+
+    ``flow`` is the filtered flow, ``moving`` the pixels with motion evidence,
+    ``support`` the pixels a segment may contain (above the table; everything
+    without the table filter) and ``rgb`` the before image, all of one crop.
+    Each connected part of ``support`` that holds motion is cut into
+    superpixels, the moving ones are grouped by normalized cut on their flow.
+    """
     rng = np.random.default_rng(cfg.seed)
-    components, n = ndi.label(moving, structure=_EIGHT)
+    components, _ = ndi.label(support, structure=_EIGHT)
+    counts = np.bincount(components[moving], minlength=int(components.max()) + 1)
     out = np.zeros(moving.shape, dtype=np.int32)
     next_label = 1
     for i, sl in enumerate(ndi.find_objects(components), start=1):
-        if sl is None:
+        if sl is None or counts[i] < sc.min_area_px / 4:  # specks of flow noise cannot become a mask
             continue
         region = components[sl] == i
-        if region.sum() < sc.min_area_px / 4:  # specks of flow noise cannot become a mask anyway
-            continue
-        sub = _cut_region(flow[sl], region, sc, cfg, rng)
+        feats = _features(flow[sl], rgb[sl], cfg.superpixel_color_weight)
+        sub = _cut_region(flow[sl], moving[sl] & region, region, feats, sc, cfg, rng)
         ids = np.unique(sub[sub > 0])
+        if len(ids) == 0:
+            continue
         lut = np.zeros(int(sub.max()) + 1, dtype=np.int32)
         lut[ids] = np.arange(next_label, next_label + len(ids), dtype=np.int32)
         view = out[sl]
-        view[region] = lut[sub[region]]
+        inside = sub > 0
+        view[inside] = lut[sub[inside]]
         next_label += len(ids)
     return relabel_raster(out)

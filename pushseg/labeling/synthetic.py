@@ -123,3 +123,40 @@ def make_transition(scene: Scene, push: Push) -> Transition:
 def block_mask(scene: Scene, index: int) -> np.ndarray:
     """Ground truth: block ``index`` (1-based) in the before image."""
     return render(scene, False).instance_ids == index
+
+
+def exact_flow(scene: Scene) -> np.ndarray:
+    """The true before -> after flow of a scene, (H, W, 2) float32, defined on the before image."""
+    h, w = scene.height, scene.width
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[..., 0], flow[..., 1] = scene.camera_shift
+    ids = render(scene, False).instance_ids
+    for i, b in enumerate(scene.blocks, start=1):
+        Mb = np.vstack([_affine(b, False), [0, 0, 1]])
+        Ma = np.vstack([_affine(b, True), [0, 0, 1]])
+        Ma[:2, 2] += scene.camera_shift
+        T = Ma @ np.linalg.inv(Mb)
+        sel = ids == i
+        x, y = u[sel], v[sel]
+        flow[sel, 0] = T[0, 0] * x + T[0, 1] * y + T[0, 2] - x
+        flow[sel, 1] = T[1, 0] * x + T[1, 1] * y + T[1, 2] - y
+    return flow
+
+
+class OracleFlow:
+    """A :class:`~pushseg.labeling.flow.FlowEstimator` that returns a scene's true flow.
+
+    For tests of the steps after the flow: it checks the images and ignores them.
+    """
+
+    name = "oracle"
+
+    def __init__(self, scene: Scene) -> None:
+        self.flow = exact_flow(scene)
+
+    def __call__(self, before_rgb: np.ndarray, after_rgb: np.ndarray) -> np.ndarray:
+        from pushseg.labeling.flow import check_pair
+
+        check_pair(before_rgb, after_rgb)
+        return self.flow.copy()
