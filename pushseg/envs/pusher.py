@@ -4,8 +4,8 @@ Why not ``pr2_gripper.urdf``: its fingers are jointed and open under contact
 unless they are servoed, and its pole sticks out sideways; a closed PR2
 gripper pushing with its tips touches an object with a ~2 cm wide, rounded
 front. A vertical cylinder of that width gives the same single contact, is
-cheap to simulate, and never shows in an image (it leaves the view before
-every render).
+cheap to simulate, and never shows in an image (it is taken out of the
+world after each push, having gone up; no image is taken while it exists).
 
 The finger is a dynamic body held by a fixed constraint whose target moves
 along the path; objects therefore feel a bounded force, as from a compliant
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import pybullet as pb
-
-PARK = (-1.5, 0.0, 0.5)  # behind the robot: never in the head camera's view
 
 
 class Pusher:
@@ -40,23 +38,32 @@ class Pusher:
         self.time_step = time_step
         self.max_force = max_force
         self._offset = np.array([0.0, 0.0, length / 2 - 0.01])  # tool point -> body centre
-        col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=length, physicsClientId=client)
-        vis = pb.createVisualShape(
-            pb.GEOM_CYLINDER, radius=radius, length=length, rgbaColor=[0.2, 0.2, 0.2, 1], physicsClientId=client
+        self._shapes = (
+            pb.createCollisionShape(pb.GEOM_CYLINDER, radius=radius, height=length, physicsClientId=client),
+            pb.createVisualShape(
+                pb.GEOM_CYLINDER, radius=radius, length=length, rgbaColor=[0.2, 0.2, 0.2, 1], physicsClientId=client
+            ),
         )
-        self.body = pb.createMultiBody(0.5, col, vis, list(PARK), physicsClientId=client)
-        pb.changeDynamics(self.body, -1, lateralFriction=0.3, physicsClientId=client)
-        self.constraint = pb.createConstraint(
-            self.body, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], list(PARK), physicsClientId=client
-        )
-        self._tool = np.array(PARK) - self._offset
+        # The finger only exists while it pushes: a parked, constrained body
+        # would cost about a third of every physics step for nothing.
+        self.body: int | None = None
+        self.constraint: int | None = None
+        self._tool = np.zeros(3)
 
-    def _teleport(self, tool: np.ndarray) -> None:
+    def _appear(self, tool: np.ndarray) -> None:
         centre = (tool + self._offset).tolist()
-        pb.resetBasePositionAndOrientation(self.body, centre, [0, 0, 0, 1], physicsClientId=self.client)
-        pb.resetBaseVelocity(self.body, [0, 0, 0], [0, 0, 0], physicsClientId=self.client)
+        self.body = pb.createMultiBody(0.5, *self._shapes, centre, physicsClientId=self.client)
+        pb.changeDynamics(self.body, -1, lateralFriction=0.3, physicsClientId=self.client)
+        self.constraint = pb.createConstraint(
+            self.body, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], centre, physicsClientId=self.client
+        )
         pb.changeConstraint(self.constraint, centre, maxForce=self.max_force, physicsClientId=self.client)
         self._tool = np.asarray(tool, dtype=np.float64)
+
+    def _leave(self) -> None:
+        pb.removeConstraint(self.constraint, physicsClientId=self.client)
+        pb.removeBody(self.body, physicsClientId=self.client)
+        self.body = self.constraint = None
 
     def move_to(self, tool: np.ndarray, speed: float | None = None) -> None:
         """Drive the tool point in a straight line to ``tool`` at ``speed`` m/s."""
@@ -71,12 +78,13 @@ class Pusher:
         self._tool = tool
 
     def follow(self, waypoints: np.ndarray, clearance_z: float) -> None:
-        """Come down to the first waypoint from ``clearance_z``, follow the rest, go up, and park."""
+        """Come down to the first waypoint from ``clearance_z``, follow the rest, go back up and
+        vanish (as if the arm left the camera's view)."""
         first = waypoints[0]
-        self._teleport(np.array([first[0], first[1], clearance_z]))
+        self._appear(np.array([first[0], first[1], clearance_z]))
         self.move_to(first, speed=3 * self.speed)
         for w in waypoints[1:]:
             self.move_to(w)
         last = waypoints[-1]
         self.move_to(np.array([last[0], last[1], clearance_z]), speed=3 * self.speed)
-        self._teleport(np.array(PARK) - self._offset)
+        self._leave()

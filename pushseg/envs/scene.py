@@ -190,8 +190,7 @@ def create_object(client: int, spec: ObjectSpec, xy: np.ndarray, yaw: float, tex
         mass=spec.mass,
         localInertiaDiagonal=inertia.tolist(),
         lateralFriction=spec.friction,
-        spinningFriction=0.001,
-        rollingFriction=0.0005,
+        spinningFriction=0.001,  # so that a pushed object stops turning when let go
         physicsClientId=client,
     )
     return body

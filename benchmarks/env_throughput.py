@@ -1,0 +1,220 @@
+"""Throughput of the push environment, against a bare PyBullet script doing the same work.
+
+Prints one json object:
+
+* ``env_transitions_per_s`` / ``bare_transitions_per_s`` / ``env_over_bare``:
+  env steps at the chosen resolution (default 960x540), against a script that
+  builds the same scene with plain PyBullet calls and, per transition, drives
+  a constraint-held finger along the same path for the same number of physics
+  steps and renders the same image (goal: ratio >= 0.9). The two alternate,
+  several rounds, and each keeps its best round, so that load from other
+  processes on the machine hurts both alike.
+* ``speedup_2_workers``: transitions/s of two worker processes running
+  independent episodes over one (goal >= 1.7 on 2 cores).
+* ``rss_growth_mb``: resident memory growth over ``--resets`` scene resets
+  (goal <= 50 MB). Resets render one image; they run at 160x90, since the
+  memory at stake is the scene's, not the image's.
+
+Usage: ``python benchmarks/env_throughput.py [--width 960 --height 540 --transitions 8 --resets 500]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import time
+
+import numpy as np
+import psutil
+import pybullet as pb
+import pybullet_data
+
+from pushseg.envs import SimBackend
+from pushseg.envs.push_env import PushSegEnv
+from pushseg.envs.rendering import projection_matrix, view_matrix
+from pushseg.envs.scene import TABLE_TOP_Z, TABLE_X, TABLE_Y
+
+
+def scripted_action(env: PushSegEnv, rng: np.random.Generator) -> np.ndarray:
+    """A push on a random object pixel (ground truth: the benchmark measures the env, not a policy)."""
+    vs, us = np.nonzero(env.frame.instance_ids > 0)
+    if len(us) == 0:
+        vs, us = np.array([env.height - 5]), np.array([env.width // 2])
+    k = int(rng.integers(len(us)))
+    return np.array([us[k], vs[k], rng.uniform(-np.pi, np.pi), 0.08], np.float32)
+
+
+# --- the env ---------------------------------------------------------------------------
+
+
+def run_env(width: int, height: int, transitions: int, seed: int) -> dict:
+    """Time ``transitions`` env steps (after reset) and record what the backend did for each."""
+    env = PushSegEnv(width=width, height=height, num_objects=(4, 6))
+    rng = np.random.default_rng(seed)
+    env.reset(seed=seed)
+    backend: SimBackend = env.backend
+    c = backend._client
+    scene = [  # spec, pose and dynamics (mass, friction, inertia, rolling, spinning) of each object
+        (
+            o.spec,
+            *pb.getBasePositionAndOrientation(o.body, physicsClientId=c),
+            pb.getDynamicsInfo(o.body, -1, physicsClientId=c),
+        )
+        for o in backend.scene_objects
+    ]
+    record, elapsed = [], 0.0
+    for _ in range(transitions):
+        action = scripted_action(env, rng)
+        steps0, renders0 = backend.stats.physics_steps, backend.stats.renders
+        t0 = time.perf_counter()
+        info = env.step(action)[4]
+        elapsed += time.perf_counter() - t0
+        res = info["transition"].result
+        record.append(
+            {
+                "steps": backend.stats.physics_steps - steps0,
+                "renders": backend.stats.renders - renders0,
+                "path": (res.start_base, res.end_base) if res.executed else None,
+            }
+        )
+    setup = {"camera": backend.camera, "lighting": backend.lighting, "scene": scene}
+    env.close()
+    return {"rate": transitions / elapsed, "record": record, "setup": setup}
+
+
+# --- the bare script -------------------------------------------------------------------
+
+
+def run_bare(setup: dict, record: list[dict]) -> float:
+    """The same scene, physics steps and renders with plain PyBullet calls; transitions/s."""
+    c = pb.connect(pb.DIRECT)
+    pb.setGravity(0, 0, -9.81, physicsClientId=c)
+    pb.setTimeStep(1 / 240, physicsClientId=c)
+    floor = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[5, 5, 0.05], physicsClientId=c)
+    pb.createMultiBody(0, floor, pb.createVisualShape(pb.GEOM_BOX, halfExtents=[5, 5, 0.05], physicsClientId=c),
+                       [0, 0, -0.101], physicsClientId=c)  # fmt: skip
+    half = [(TABLE_X[1] - TABLE_X[0]) / 2, (TABLE_Y[1] - TABLE_Y[0]) / 2, 0.025]
+    centre = [(TABLE_X[0] + TABLE_X[1]) / 2, 0.0, TABLE_TOP_Z - 0.025]
+    pb.createMultiBody(0, pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c),
+                       pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=c), centre,
+                       physicsClientId=c)  # fmt: skip
+    for spec, pos, quat, dyn in setup["scene"]:
+        if spec.kind == "urdf":
+            path = os.path.join(pybullet_data.getDataPath(), spec.urdf)
+            body = pb.loadURDF(path, pos, quat, globalScaling=spec.scale, physicsClientId=c)
+        else:  # every primitive as a box of its size: close enough for timing
+            he = list(spec.size)
+            body = pb.createMultiBody(spec.mass, pb.createCollisionShape(pb.GEOM_BOX, halfExtents=he, physicsClientId=c),
+                                      pb.createVisualShape(pb.GEOM_BOX, halfExtents=he, physicsClientId=c), pos, quat,
+                                      physicsClientId=c)  # fmt: skip
+        # The same physical object: mass, inertia and frictions as in the env.
+        pb.changeDynamics(body, -1, mass=dyn[0], lateralFriction=dyn[1], localInertiaDiagonal=list(dyn[2]),
+                          rollingFriction=dyn[6], spinningFriction=dyn[7], physicsClientId=c)  # fmt: skip
+    finger_col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=0.01, height=0.1, physicsClientId=c)
+    finger = pb.createMultiBody(0.5, finger_col, -1, [-1.5, 0, 0.5], physicsClientId=c)
+    cid = pb.createConstraint(finger, -1, -1, -1, pb.JOINT_FIXED, [0, 0, 0], [0, 0, 0], [-1.5, 0, 0.5],
+                              physicsClientId=c)  # fmt: skip
+    cam = setup["camera"]
+    view, proj = view_matrix(cam.T_base_camera), projection_matrix(cam, 0.1, 10.0)
+    light = setup["lighting"].kwargs()
+    t0 = time.perf_counter()
+    for rec in record:
+        if rec["path"] is not None:
+            a, b = (np.array(p) + [0, 0, 0.04] for p in rec["path"])  # tool point -> finger centre
+            pb.resetBasePositionAndOrientation(finger, a.tolist(), [0, 0, 0, 1], physicsClientId=c)
+            for k in range(rec["steps"]):
+                target = a + (b - a) * (k + 1) / rec["steps"]
+                pb.changeConstraint(cid, target.tolist(), maxForce=60, physicsClientId=c)
+                pb.stepSimulation(physicsClientId=c)
+        for _ in range(rec["renders"]):
+            _, _, rgba, depth, seg = pb.getCameraImage(cam.width, cam.height, view, proj,
+                                                       renderer=pb.ER_TINY_RENDERER, physicsClientId=c, **light)  # fmt: skip
+            np.reshape(rgba, (cam.height, cam.width, 4))
+            np.reshape(depth, (cam.height, cam.width))
+            np.reshape(seg, (cam.height, cam.width))
+    elapsed = time.perf_counter() - t0
+    pb.disconnect(physicsClientId=c)
+    return len(record) / elapsed
+
+
+# --- workers and memory ------------------------------------------------------------------
+
+
+def _worker(args) -> int:
+    width, height, episodes, pushes, seed = args
+    env = PushSegEnv(width=width, height=height, num_objects=(4, 6))
+    rng = np.random.default_rng(seed)
+    n = 0
+    for e in range(episodes):
+        env.reset(seed=seed * 1000 + e)
+        for _ in range(pushes):
+            env.step(scripted_action(env, rng))
+            n += 1
+    env.close()
+    return n
+
+
+def worker_speedup(width: int, height: int, episodes: int, pushes: int) -> dict:
+    ctx = mp.get_context("spawn")  # fresh interpreters, as a collection's workers would be
+    rates = {}
+    for workers in (1, 2):
+        with ctx.Pool(workers) as pool:
+            pool.map(_worker, [(32, 18, 1, 1, 99)] * workers)  # warm the processes up
+            t0 = time.perf_counter()
+            done = sum(pool.map(_worker, [(width, height, episodes, pushes, w) for w in range(workers)]))
+            rates[workers] = done / (time.perf_counter() - t0)
+    return {"1_worker_transitions_per_s": rates[1], "2_workers_transitions_per_s": rates[2],
+            "speedup_2_workers": rates[2] / rates[1]}  # fmt: skip
+
+
+def reset_memory(resets: int, objects: str = "target-train") -> dict:
+    backend = SimBackend(objects=objects, width=160, height=90)
+    proc = psutil.Process()
+    backend.reset(0)
+    rss0 = proc.memory_info().rss
+    t0 = time.perf_counter()
+    for s in range(resets):
+        backend.reset(s)
+    elapsed = time.perf_counter() - t0
+    growth = (proc.memory_info().rss - rss0) / 1e6
+    backend.close()
+    return {"resets": resets, "rss_growth_mb": growth, "resets_per_s": resets / elapsed}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--width", type=int, default=960)
+    ap.add_argument("--height", type=int, default=540)
+    ap.add_argument("--transitions", type=int, default=8, help="env steps per round")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating env/bare rounds; the best of each counts")
+    ap.add_argument("--episodes", type=int, default=2, help="episodes per worker in the speed-up test")
+    ap.add_argument("--pushes", type=int, default=4, help="pushes per episode in the speed-up test")
+    ap.add_argument("--resets", type=int, default=500)
+    args = ap.parse_args()
+
+    env_rates, bare_rates = [], []
+    for r in range(args.rounds):
+        run = run_env(args.width, args.height, args.transitions, seed=r)
+        env_rates.append(run["rate"])
+        bare_rates.append(run_bare(run["setup"], run["record"]))
+    steps = sum(rec["steps"] for rec in run["record"]) / len(run["record"])
+    out = {
+        "resolution": f"{args.width}x{args.height}",
+        "cpu_count": os.cpu_count(),
+        "env_transitions_per_s": max(env_rates),
+        "bare_transitions_per_s": max(bare_rates),
+        "env_over_bare": max(env_rates) / max(bare_rates),
+        "env_rounds": env_rates,
+        "bare_rounds": bare_rates,
+        "physics_steps_per_transition": steps,
+        "renders_per_transition": sum(rec["renders"] for rec in run["record"]) / len(run["record"]),
+    }
+    out.update(worker_speedup(args.width, args.height, args.episodes, args.pushes))
+    out.update(reset_memory(args.resets))
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
