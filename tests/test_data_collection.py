@@ -17,7 +17,7 @@ import pytest
 from conftest import synthetic_frame
 from pushseg.data.collection import CollectConfig, EpisodeSpec, collect, episode_specs
 from pushseg.data.run import RunReader, encode_transition
-from pushseg.errors import InputError, RunFolderError
+from pushseg.errors import BackendError, InputError, RunFolderError
 from pushseg.geometry import kinect2_camera
 from pushseg.types import Outcome, Push, PushResult, Transition
 
@@ -199,3 +199,24 @@ def test_resume_with_other_settings_leaves_the_folder_alone(tmp_path):
     with pytest.raises(RunFolderError, match="pushes_per_episode: 3 in the run, 4 now"):
         collect(_config(pushes_per_episode=4), run, resume=True, runner_factory=FakeRunner, progress=False)
     assert _files(run) == before
+
+
+class FailingRunner(FakeRunner):
+    """Episode 1 hits a problem the backend reports clearly (e.g. the robot stopped)."""
+
+    def run(self, spec):
+        for enc in super().run(spec):
+            if spec.episode == 1 and enc.step == 1:
+                raise BackendError("the arm stopped: safety limit")
+            yield enc
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_episode_stops_the_run_and_keeps_what_was_done(tmp_path, workers):
+    run = tmp_path / "run"
+    with pytest.raises(BackendError, match="the arm stopped"):
+        collect(_config(), run, workers=workers, runner_factory=FailingRunner, progress=False)
+    keys = [r.key for r in RunReader(run).records]
+    assert keys == [(0, 0), (0, 1), (0, 2), (1, 0)]
+    summary = collect(_config(), run, resume=True, workers=workers, runner_factory=FakeRunner, progress=False)
+    assert summary.total == 9

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition, read_meta
-from pushseg.errors import BackendError, InputError, RunFolderError
+from pushseg.errors import BackendError, InputError, PushSegError, RunFolderError
 
 # Backends whose episodes replay bit for bit from their seed.
 REPLAYABLE_BACKENDS = ("sim",)
@@ -319,7 +319,9 @@ def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results
                     n += 1
                 results.put(("done", spec.episode, n))
             except BaseException as e:  # report, then stop: the parent ends the collection
-                results.put(("error", spec.episode, f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+                # A PushSegError already says what is wrong; anything else is a bug: send its traceback.
+                report = e if isinstance(e, PushSegError) else f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+                results.put(("error", spec.episode, report))
                 return
     finally:
         runner.close()
@@ -346,6 +348,7 @@ def _run_parallel(
     order = [s.episode for s in todo]
     buffered: dict[int, list[EncodedTransition]] = {e: [] for e in order}
     finished: set[int] = set()
+    failed: dict[int, PushSegError | str] = {}
     head = 0  # index in order of the episode being written
     sent = 0
 
@@ -368,18 +371,23 @@ def _run_parallel(
                         f"sent was written; run again with --resume"
                     ) from None
                 continue
-            if kind == "error":
-                raise BackendError(f"episode {episode} failed in a worker: {payload}")
             if kind == "transition":
                 buffered[episode].append(payload)
+            elif kind == "error":
+                failed[episode] = payload
             else:
                 finished.add(episode)
-            # Write everything that is next in order.
+            # Write everything that is next in order; a failure stops the run once all before it is written.
             while head < len(order):
                 current = order[head]
                 for enc in buffered[current]:
                     sink(enc)
                 buffered[current] = []
+                if current in failed:
+                    error = failed[current]
+                    if isinstance(error, PushSegError):
+                        raise error
+                    raise BackendError(f"episode {current} failed in a worker: {error}")
                 if current not in finished:
                     break
                 head += 1
