@@ -93,6 +93,20 @@ def _check_master(timeout: float) -> None:
         )
 
 
+def _nearest_segment(points: list[np.ndarray], q: np.ndarray) -> int:
+    """Index i of the joint-space segment points[i] -> points[i+1] that passes closest to q."""
+    best, best_d = 0, np.inf
+    for i in range(len(points) - 1):
+        a = points[i]
+        d = kin.joint_deltas(a, points[i + 1])
+        e = kin.joint_deltas(a, q)
+        s = float(np.clip(e @ d / max(float(d @ d), 1e-12), 0.0, 1.0))
+        dist = float(np.linalg.norm(e - s * d))
+        if dist < best_d:
+            best, best_d = i, dist
+    return best
+
+
 class RealBackend:
     """A PR2 with a head Kinect2, driven over ROS1. Implements :class:`pushseg.types.Backend`.
 
@@ -169,6 +183,7 @@ class RealBackend:
             side: actionlib.SimpleActionClient(topics["arm_action"][side], self._types.Action) for side in ("r", "l")
         }
         self._active: set[str] = set()  # arms with a goal in flight
+        self._inflight: planning.ArmPlan | None = None  # the trajectory running (or interrupted)
         log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
         self._frame = self._grab_frame(after=0.0)
         self.camera: CameraInfo = self._frame.camera
@@ -290,26 +305,47 @@ class RealBackend:
             self._execute(plan, what=f"{side} arm out of view")
 
     def _retreat_plan(self, side: str, q: np.ndarray, torso: float) -> planning.ArmPlan:
-        """From anywhere to out_of_view: straight up first when the gripper is low over the table."""
+        """From wherever the arm is to out_of_view, by the first of these routes that passes the safety checks.
+
+        * retrace: back along the trajectory it was interrupted on (a path already checked);
+        * lift: straight up when the gripper is low over the table, then through the via poses;
+        * via: through the via poses;
+        * direct: a single joint move.
+        """
         arm = kin.pr2_arm(side)
-        table_z = self.table_z if self.table_z is not None else -np.inf
-        T = kin.fk(arm, q, torso)
-        hover = table_z + float(self.config.get("push.hover_height"))
-        positions, kinds = [], []
-        if np.isfinite(table_z) and T[2, 3] < hover:
-            target = T[:3, 3].copy()
-            target[2] = hover
-            res = kin.solve_ik(arm, target, T[:3, :3], torso, q, restarts=0)
-            if res.success:
-                positions.append(kin.unwrap_continuous(res.q, q))
-                kinds.append("retreat")
-        for pose in [*reversed(self.config.via_poses(side)), self.config.arm_pose("out_of_view", side)]:
-            positions.append(kin.unwrap_continuous(pose, positions[-1] if positions else q))
-            kinds.append("retract")
-        plan = planning.timed_plan(side, q, positions, kinds, torso, self.config)
-        if np.isfinite(table_z):
-            safety.check_plan(plan, table_z, self.config)
-        return plan
+        out = self.config.arm_pose("out_of_view", side)
+        back = [*reversed(self.config.via_poses(side)), out]
+        table_z = self.table_z
+        routes: list[tuple[str, list[np.ndarray]]] = []
+        if self._inflight is not None and self._inflight.side == side:
+            pts = [self._inflight.start, *self._inflight.positions]
+            k = _nearest_segment(pts, q)
+            routes.append(("retrace", [pts[i] for i in range(k, -1, -1)] + [out]))
+        if table_z is not None:
+            T = kin.fk(arm, q, torso)
+            hover = table_z + float(self.config.get("push.hover_height"))
+            if T[2, 3] < hover:
+                target = np.array([T[0, 3], T[1, 3], hover])
+                res = kin.solve_ik(arm, target, T[:3, :3], torso, q, restarts=0)
+                if res.success:
+                    routes.insert(0, ("lift", [res.q, *back]))
+        routes += [("via", back), ("direct", [out])]
+        refusals = []
+        for name, poses in routes:
+            positions = []
+            for pose in poses:
+                positions.append(kin.unwrap_continuous(pose, positions[-1] if positions else q))
+            plan = planning.timed_plan(side, q, positions, ["retreat"] * len(positions), torso, self.config)
+            if table_z is None:
+                return plan
+            try:
+                safety.check_plan(plan, table_z, self.config)
+            except planning.PushRefused as r:
+                refusals.append(f"{name}: {r.message}")
+                continue
+            log.info("%s arm retreats by the %s route", side, name)
+            return plan
+        raise planning.PushRefused("no_safe_retreat", "; ".join(refusals))
 
     def _execute(self, plan: planning.ArmPlan, what: str) -> None:
         """Send one trajectory and wait for it, guarded; the arm ends where the plan ends."""
@@ -328,6 +364,7 @@ class RealBackend:
         previous = self._install_sigint()
         try:
             self._active.add(plan.side)
+            self._inflight = plan
             client.send_goal(goal)
             self.goals_sent += 1
             log.info("%s: goal sent to %s (%.1f s, waiting up to %.1f s)", what, ns, plan.duration, budget)
@@ -343,6 +380,7 @@ class RealBackend:
         finally:
             self._active.discard(plan.side)
             self._restore_sigint(previous)
+        self._inflight = None
         self._settled_at = self._rospy.Time.now().to_sec() + float(self.config.get("motion.settle_time"))
         self._wait_at(plan)
 

@@ -1,0 +1,292 @@
+"""The real backend against a real rosmaster and the fake PR2 + Kinect2 node (each in its own process).
+
+The master runs on 127.0.0.1 on a free port with a temporary ROS_HOME; this
+process has one ROS node (RealBackend reuses it). Every wait has a timeout and
+every process is killed in teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+from ros_fixtures import REPO, FakePR2Process, TopicRecorder, init_test_node, ros_master
+
+from pushseg.errors import BackendError
+from pushseg.geometry import base_to_pixel
+from pushseg.types import Outcome, Push
+
+pytestmark = pytest.mark.ros
+
+# Short timeouts: a hang shows up as a failure within seconds.
+FAST = {
+    "timeouts": {"image": 3.0, "tf": 3.0, "joint_states": 3.0, "motors_halted": 3.0, "action_server": 2.0,
+                 "result_margin": 10.0}
+}
+ARM_TOPICS = ("/r_arm_controller/joint_trajectory_action", "/l_arm_controller/joint_trajectory_action")
+
+
+@pytest.fixture(scope="module")
+def master():
+    with ros_master() as env:
+        init_test_node()
+        yield env
+        import rospy
+
+        rospy.signal_shutdown("pushseg tests done")
+
+
+@pytest.fixture(scope="module")
+def fake(master, tmp_path_factory):
+    """One well-behaved fake robot shared by the tests that do not break it."""
+    log = tmp_path_factory.mktemp("fake") / "motions.jsonl"
+    with FakePR2Process("--motion-log", str(log)) as proc:
+        proc.motion_log = log
+        yield proc
+
+
+def _recorder():
+    from actionlib_msgs.msg import GoalID
+
+    from pushseg.real.msgs import joint_trajectory_action
+
+    goal_type = joint_trajectory_action().ActionGoal
+    topics = {f"{ns}/goal": goal_type for ns in ARM_TOPICS}
+    topics.update({f"{ns}/cancel": GoalID for ns in ARM_TOPICS})
+    rec = TopicRecorder(topics)
+    time.sleep(0.5)  # let the subscriptions connect
+    return rec
+
+
+def _goals(rec) -> int:
+    return sum(rec.counts[f"{ns}/goal"] for ns in ARM_TOPICS)
+
+
+def _pixel(frame, x: float, y: float, z: float) -> tuple[float, float]:
+    u, v = base_to_pixel(frame.camera, np.array([x, y, z]))
+    return float(u), float(v)
+
+
+def _motions(path) -> list[dict]:
+    if not os.path.exists(path):
+        return []
+    return [m for line in open(path) for m in json.loads(line)["motions"]]
+
+
+def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
+    from pushseg.real import RealBackend
+    from pushseg.real.kinematics import TUCKED, joint_deltas
+
+    rec = _recorder()
+    backend = RealBackend(overrides=FAST)
+    try:
+        frame = backend.reset(0)
+        assert (frame.camera.width, frame.camera.height) == (160, 90)
+        assert backend.table_z == pytest.approx(0.699, abs=0.01)  # the simulated table, fitted from depth
+        # The camera pose comes from tf and equals the simulated camera's.
+        assert frame.camera.T_base_camera[2, 3] == pytest.approx(1.53, abs=0.03)
+        # Push the object nearest the robot (found in depth) straight away from the robot.
+        h = frame.depth.copy()
+        pts = np.argwhere(np.isfinite(h))
+        from pushseg.geometry import pixel_to_base
+
+        best = None
+        for v, u in pts[::3]:
+            p = pixel_to_base(frame.camera, frame.depth, u, v, radius=0)
+            if p[2] > backend.table_z + 0.03 and 0.5 < p[0] < 0.75 and abs(p[1]) < 0.3:
+                if best is None or p[0] < best[0][0]:
+                    best = (p, (u, v))
+        assert best is not None, "no object within reach in the fake scene"
+        p, (u, v) = best
+        before = len(_motions(fake.motion_log))
+        result = backend.push(Push(float(u), float(v), 0.0, 0.08))
+        assert result.outcome == Outcome.EXECUTED, result.reason
+        assert _goals(rec) == 1 and backend.goals_sent == 1
+        moved = [m for m in _motions(fake.motion_log)[before:] if m["translation"] > 0.01]
+        assert moved, f"the push at {p} moved nothing:\n{fake.output()[-2000:]}"
+        after = backend.observe()
+        assert after.timestamp > frame.timestamp
+        assert np.abs(after.rgb.astype(int) - frame.rgb).mean() > 0.1  # the scene changed
+        side = backend.last_plan.side
+        assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05  # out of view again
+    finally:
+        backend.close()
+        rec.close()
+
+
+def test_dry_run_plans_but_sends_no_goal(fake):
+    from pushseg.real import RealBackend
+
+    rec = _recorder()
+    backend = RealBackend(dry_run=True, overrides=FAST)
+    try:
+        frame = backend.reset(0)
+        q_before = backend._arm_q("r")
+        result = backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+        assert result.outcome == Outcome.REJECTED and result.reason.startswith("dry_run: planned (r arm")
+        assert backend.last_plan is not None and backend.last_plan.duration > 1.0
+        time.sleep(1.0)
+        assert backend.goals_sent == 0 and _goals(rec) == 0
+        np.testing.assert_allclose(backend._arm_q("r"), q_before)
+    finally:
+        backend.close()
+        rec.close()
+
+
+def test_push_outside_the_workspace_is_refused_before_anything_moves(fake):
+    from pushseg.real import RealBackend
+
+    rec = _recorder()
+    backend = RealBackend(overrides=FAST)
+    try:
+        frame = backend.reset(0)
+        u, v = _pixel(frame, 0.95, 0.0, backend.table_z)  # beyond the 0.85 m workspace edge
+        result = backend.push(Push(u, v, 0.0, 0.1))
+        assert result.outcome == Outcome.REJECTED
+        assert result.reason.startswith("outside_workspace:")
+        assert "workspace box x [0.40, 0.85]" in result.reason and "safety.workspace" in result.reason
+        time.sleep(0.5)
+        assert backend.goals_sent == 0 and _goals(rec) == 0
+    finally:
+        backend.close()
+        rec.close()
+
+
+@pytest.mark.parametrize(
+    "flags,match",
+    [
+        (("--silent-camera",), r"no messages on /kinect2/qhd/image_color_rect"),
+        (("--stamp-lag", "30"), r"stale"),
+        (("--no-tf",), r"no transform base_link <- head_mount_kinect2_rgb_optical_frame"),
+    ],
+)
+def test_camera_problems_time_out_with_a_clear_error(master, flags, match):
+    from pushseg.real import RealBackend
+
+    with FakePR2Process(*flags):
+        t0 = time.monotonic()
+        with pytest.raises(BackendError, match=match):
+            RealBackend(overrides={**FAST, "timeouts": {**FAST["timeouts"], "image": 1.5, "tf": 1.5}})
+        assert time.monotonic() - t0 < 10
+
+
+def test_missing_action_server_times_out_and_sends_nothing(master):
+    from pushseg.real import RealBackend
+
+    with FakePR2Process("--no-arm", "r", "--no-arm", "l"):
+        backend = RealBackend(overrides=FAST)
+        try:
+            frame = backend.reset(0)
+            t0 = time.monotonic()
+            with pytest.raises(BackendError, match=r"action server /r_arm_controller/joint_trajectory_action did not"):
+                backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+            assert time.monotonic() - t0 < 10
+            assert backend.goals_sent == 0
+        finally:
+            backend.close()
+
+
+def test_halted_motors_stop_the_push_before_it_is_sent(master):
+    from pushseg.real import RealBackend
+
+    with FakePR2Process("--motors-halted"):
+        backend = RealBackend(overrides=FAST)
+        try:
+            frame = backend.reset(0)
+            with pytest.raises(BackendError, match="motors are halted"):
+                backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+            assert backend.goals_sent == 0
+        finally:
+            backend.close()
+
+
+SIGINT_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from pushseg.geometry import base_to_pixel
+    from pushseg.real import RealBackend
+    from pushseg.types import Push
+
+    b = RealBackend(overrides={"timeouts": {"action_server": 5.0, "image": 5.0}})
+    f = b.reset(0)
+    u, v = base_to_pixel(f.camera, np.array([0.6, -0.1, b.table_z + 0.01]))
+    print("PUSHING", flush=True)
+    try:
+        b.push(Push(float(u), float(v), 0.0, 0.1))
+    except KeyboardInterrupt as e:
+        print("INTERRUPTED:", e, flush=True)
+        sys.exit(130)
+    print("FINISHED", flush=True)
+    """
+)
+
+
+def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
+    from sensor_msgs.msg import JointState
+
+    from pushseg.real.kinematics import TUCKED, joint_deltas, pr2_arm
+
+    # Played back at half speed, so that the push is still running when SIGINT comes.
+    with FakePR2Process("--time-scale", "0.5"):
+        rec = _recorder()
+        joints = TopicRecorder({"/joint_states": JointState})
+        proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while _goals(rec) == 0 and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            assert _goals(rec) == 1, "the push goal never went out"
+            time.sleep(1.0)
+            assert proc.poll() is None, "the push finished before SIGINT"
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=90)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        assert proc.returncode == 130, out
+        assert "INTERRUPTED" in out and "goals cancelled, arms retracted" in out
+        assert rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1
+        # A second goal took the arm back out of view, and it got there.
+        assert rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
+        retract = rec.messages[f"{ARM_TOPICS[0]}/goal"][-1].goal.trajectory
+        np.testing.assert_allclose(joint_deltas(TUCKED["r"], np.array(retract.points[-1].positions)), 0, atol=1e-6)
+        last = joints.messages["/joint_states"][-1]
+        q = np.array([last.position[last.name.index(n)] for n in pr2_arm("r").joint_names])
+        assert np.abs(joint_deltas(q, TUCKED["r"])).max() < 0.05
+        rec.close()
+        joints.close()
+
+
+def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
+    """`pushseg collect --backend real` end to end, at the Kinect2's real 960x540."""
+    from pushseg.data.run import RunReader
+
+    log = tmp_path / "motions.jsonl"
+    out = tmp_path / "run"
+    with FakePR2Process("--width", "960", "--height", "540", "--motion-log", str(log), ready_timeout=120) as proc:
+        cmd = [sys.executable, "-m", "pushseg.cli.main", "collect", "--backend", "real", "--episodes", "1",
+               "--pushes-per-episode", "3", "--out", str(out), "--no-progress"]
+        res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=os.environ.copy())
+        assert res.returncode == 0, res.stdout + res.stderr + proc.output()[-2000:]
+    reader = RunReader(out)
+    assert reader.backend == "real" and len(reader) == 3
+    assert (reader.camera.width, reader.camera.height) == (960, 540)
+    transitions = list(reader)
+    executed = [t for t in transitions if t.result.executed]
+    assert len(executed) >= 2, [t.result.reason for t in transitions]
+    assert any(m["translation"] > 0.01 for m in _motions(log)), "no object moved in the simulation"
+    from pushseg.labeling import Labeler
+
+    labeler = Labeler()
+    accepted = [labeler.label_transition(t).label.accepted for t in executed]
+    assert sum(accepted) >= (len(executed) + 1) // 2, accepted
