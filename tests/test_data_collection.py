@@ -161,8 +161,8 @@ def _lines_on_disk(run: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sigkill_mid_run_then_resume(tmp_path, workers):
+def test_sigkill_mid_run_then_resume(tmp_path, workers=1):
+    # (--workers 2 under SIGKILL is covered end to end in test_collect_cli.py)
     full = tmp_path / "full"
     collect(_config(episodes=4), full, runner_factory=FakeRunner, progress=False)
     run = tmp_path / "run"
