@@ -202,7 +202,7 @@ class Trainer:
                      "lr": self.optimizer.param_groups[0]["lr"], "time_s": time.perf_counter() - t0}
             entry["ignored"] = sums.get("ignored", 0.0)  # a total, not a mean
             self.log.append(entry)
-            if self.progress:
+            if self.progress is not None:
                 tqdm.write(f"{desc} epoch {epoch + 1}/{cfg.epochs}: loss {entry['loss']:.4f} "
                            f"acc {entry['accuracy']:.3f} mask IoU {entry.get('mask_iou', float('nan')):.3f} "
                            f"({entry['time_s']:.1f} s)")
