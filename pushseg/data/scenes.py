@@ -10,7 +10,8 @@ Layout of a scenes folder::
       instances/000000.png  16-bit instance ids, 0 = table or background
 
 Scene i is built from its own seed (``SeedSequence(seed).spawn(count)[i]``), so
-the files depend on the settings only, not on ``workers``.
+the files depend on the settings only, not on ``workers``. ``annotations.json``
+and then ``meta.json`` are written last: a folder without meta.json is unfinished.
 """
 
 from __future__ import annotations
