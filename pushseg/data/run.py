@@ -475,6 +475,7 @@ class RunWriter:
         (root / TRANSITIONS_FILE).touch()
         # meta.json last: a folder with meta.json is a run a reader can open.
         img.write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2, allow_nan=False) + "\n").encode())
+        img.fsync_dir(root.resolve().parent)  # the run folder's own entry
         return cls(root, meta, [])
 
     @staticmethod
