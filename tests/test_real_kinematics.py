@@ -92,7 +92,9 @@ def test_unwrap_and_shortest_deltas_only_touch_continuous_joints():
     assert d[4] == pytest.approx(-np.pi / 2) and d[1] == pytest.approx(3 * np.pi / 2)
 
 
-@pytest.mark.parametrize("x,y,angle", [(0.6, -0.15, 0.0), (0.55, 0.2, np.pi / 2), (0.75, 0.0, np.pi), (0.5, -0.3, -2.0)])
+@pytest.mark.parametrize(
+    "x,y,angle", [(0.6, -0.15, 0.0), (0.55, 0.2, np.pi / 2), (0.75, 0.0, np.pi), (0.5, -0.3, -2.0)]
+)
 def test_planned_push_follows_the_line_every_centimetre_within_limits(x, y, angle):
     config = load_config()
     path = _path(x, y, angle)
@@ -118,7 +120,8 @@ def test_planned_push_follows_the_line_every_centimetre_within_limits(x, y, angl
     # (Measured on the IK solutions, which may be 2 mm off the line: a 10% margin.)
     assert np.all(steps / dt <= 1.1 * config.get("push.speed"))
     assert np.all(steps / dt <= config.get("safety.max_push_speed"))
-    np.testing.assert_allclose(kin.joint_deltas(config.arm_pose("out_of_view", plan.side), plan.positions[-1]), 0, atol=1e-9)
+    out = config.arm_pose("out_of_view", plan.side)
+    np.testing.assert_allclose(kin.joint_deltas(out, plan.positions[-1]), 0, atol=1e-9)
 
 
 def test_unreachable_push_is_refused_with_a_reason():

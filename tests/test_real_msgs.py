@@ -35,7 +35,9 @@ def test_goal_round_trips_through_serialization(types):
     goal = types.Goal()
     goal.trajectory = JointTrajectory(
         joint_names=["r_shoulder_pan_joint", "r_elbow_flex_joint"],
-        points=[JointTrajectoryPoint(positions=[0.1, -1.0], velocities=[0.0, 0.0], time_from_start=genpy.Duration(1.5))],
+        points=[
+            JointTrajectoryPoint(positions=[0.1, -1.0], velocities=[0.0, 0.0], time_from_start=genpy.Duration(1.5))
+        ],
     )
     buf = io.BytesIO()
     goal.serialize(buf)

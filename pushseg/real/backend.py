@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from pushseg.envs.workspace import check_push
+from pushseg.envs.workspace import PUSH_LENGTH_MIN, Workspace, check_push
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import fit_table_plane
 from pushseg.real import images
@@ -145,7 +145,9 @@ class RealBackend:
         self.table_z: float | None = config.get("push.table_z")
         self._frame: Frame | None = None
         self._lock = threading.Condition()
-        self._images: dict[str, collections.deque] = {k: collections.deque(maxlen=8) for k in ("color", "depth", "info")}
+        self._images: dict[str, collections.deque] = {
+            k: collections.deque(maxlen=8) for k in ("color", "depth", "info")
+        }
         self._joints: dict[str, float] = {}
         self._joints_stamp = 0.0
         self._halted: bool | None = None
@@ -187,6 +189,10 @@ class RealBackend:
         log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
         self._frame = self._grab_frame(after=0.0)
         self.camera: CameraInfo = self._frame.camera
+        ws = config.raw["safety"]["workspace"]
+        # Where pushes can go, in the form push agents take (pushseg.envs.workspace).
+        self.workspace = Workspace(x=tuple(ws["x"]), y=tuple(ws["y"]),
+                                   length=(PUSH_LENGTH_MIN, float(config.get("safety.max_push_length"))))
 
     # --- Backend protocol ----------------------------------------------------------
 
@@ -439,7 +445,9 @@ class RealBackend:
         traj.header.stamp = rospy.Time.now() + rospy.Duration(0.1)
         for q, v, t in zip(plan.positions, plan.velocities, plan.times):
             traj.points.append(
-                JointTrajectoryPoint(positions=q.tolist(), velocities=v.tolist(), time_from_start=rospy.Duration(float(t)))
+                JointTrajectoryPoint(
+                    positions=q.tolist(), velocities=v.tolist(), time_from_start=rospy.Duration(float(t))
+                )
             )
         goal = self._types.Goal()
         goal.trajectory = traj

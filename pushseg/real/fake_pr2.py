@@ -74,7 +74,8 @@ class FakePR2:
         self._Image, self._CameraInfo, self._JointState = Image, CameraInfo, JointState
         self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
         self.state_lock = threading.Lock()
-        self.sim = SimBackend(objects=args.objects, width=args.width, height=args.height)
+        self.sim = SimBackend(objects=args.objects, width=args.width, height=args.height,
+                              region_x=tuple(args.region_x), region_y=tuple(args.region_y))
         self.sim.reset(args.seed)
         self.torso = float(args.torso)
         self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
@@ -235,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="scene seed")
     p.add_argument("--width", type=int, default=960, help="image width (a Kinect2 qhd is 960)")
     p.add_argument("--height", type=int, default=540, help="image height (a Kinect2 qhd is 540)")
+    p.add_argument("--region-x", type=float, nargs=2, default=(0.50, 0.80), metavar=("MIN", "MAX"),
+                   help="where objects are put down, base_link x (default: within the PR2's reach)")
+    p.add_argument("--region-y", type=float, nargs=2, default=(-0.30, 0.30), metavar=("MIN", "MAX"),
+                   help="where objects are put down, base_link y")
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
     p.add_argument("--time-scale", type=float, default=1.0, help="trajectory playback: 0.1 = ten times faster")
     p.add_argument("--torso", type=float, default=0.1, help="torso_lift_joint position (m)")

@@ -132,9 +132,9 @@ def plan_arm(
     positions = [*vias, q_hover, *descend, *along, *lift, *back]
     kinds = ["transit"] * (len(vias) + 1) + ["descend"] * len(descend) + ["push"] * len(along)
     kinds += ["lift"] * len(lift) + ["retract"] * len(back)
-    cartesian = [None] * len(vias) + [hover_start] + list(_vertical(hover_start, line[0], spacing)) + list(line[1:]) + list(
-        _vertical(line[-1], hover_end, spacing)
-    ) + [None] * len(back)
+    cartesian = [None] * len(vias) + [hover_start]
+    cartesian += list(_vertical(hover_start, line[0], spacing)) + list(line[1:])
+    cartesian += list(_vertical(line[-1], hover_end, spacing)) + [None] * len(back)
     return _timed(arm, np.asarray(current, dtype=np.float64), positions, kinds, cartesian, torso, config)
 
 
