@@ -23,7 +23,8 @@ from pushseg.errors import BackendError
 from pushseg.geometry import base_to_pixel
 from pushseg.types import Outcome, Push
 
-pytestmark = pytest.mark.ros
+# rospy and actionlib (Debian) still call Condition.notifyAll.
+pytestmark = [pytest.mark.ros, pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning")]
 
 # Short timeouts: a hang shows up as a failure within seconds.
 FAST = {
@@ -191,6 +192,26 @@ def test_missing_action_server_times_out_and_sends_nothing(master):
             assert backend.goals_sent == 0
         finally:
             backend.close()
+
+
+def test_result_timeout_cancels_the_goal(master):
+    from pushseg.real import RealBackend
+
+    with FakePR2Process("--stall"):
+        rec = _recorder()
+        backend = RealBackend(overrides={"timeouts": {**FAST["timeouts"], "result_slack": 0.05, "result_margin": 1.0}})
+        try:
+            frame = backend.reset(0)
+            t0 = time.monotonic()
+            no_result = r"no result from /r_arm_controller/joint_trajectory_action .* goal cancelled"
+            with pytest.raises(BackendError, match=no_result):
+                backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+            assert time.monotonic() - t0 < 10
+            time.sleep(0.5)
+            assert _goals(rec) == 1 and rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1
+        finally:
+            backend.close()
+            rec.close()
 
 
 def test_halted_motors_stop_the_push_before_it_is_sent(master):

@@ -17,7 +17,8 @@ be run end to end on one machine:
 
 Run: ``python -m pushseg.real.fake_pr2 --objects target-train --seed 0``
 (needs a ROS master, e.g. ``roscore``). Options make it misbehave for tests:
-``--silent-camera``, ``--no-arm r``, ``--motors-halted``.
+``--silent-camera``, ``--stamp-lag``, ``--no-tf``, ``--no-arm r``, ``--stall``,
+``--motors-halted``.
 """
 
 from __future__ import annotations
@@ -178,6 +179,11 @@ class FakePR2:
         if sorted(names) != sorted(arm.joint_names) or not traj.points:
             server.set_aborted(self._result_type(), f"expected the joints {arm.joint_names} and at least one point")
             return
+        if self.args.stall:  # accept the goal and never finish it (result-timeout tests)
+            while not server.is_preempt_requested() and not self.rospy.is_shutdown():
+                time.sleep(0.02)
+            server.set_preempted(self._result_type(), "cancelled while stalled")
+            return
         order = [names.index(n) for n in arm.joint_names]
         with self.state_lock:
             start = self.q[side].copy()
@@ -251,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stamp-lag", type=float, default=0.0, help="stamp images this many seconds in the past")
     p.add_argument("--no-tf", action="store_true", help="publish no camera tf")
     p.add_argument("--no-arm", action="append", default=[], choices=["r", "l"], help="do not serve this arm")
+    p.add_argument("--stall", action="store_true", help="accept arm goals but never finish them")
     p.add_argument("--motors-halted", action="store_true", help="report the run-stop as pressed")
     p.add_argument("--motion-log", default="", help="append how the objects moved (JSON lines) to this file")
     return p
