@@ -160,6 +160,34 @@ def test_push_outside_the_workspace_is_refused_before_anything_moves(fake):
         rec.close()
 
 
+def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, monkeypatch):
+    from pushseg.real import RealBackend
+    from pushseg.real.kinematics import TUCKED, joint_deltas
+
+    with FakePR2Process("--arms-raised"):
+        rec = _recorder()
+        monkeypatch.setenv("PUSHSEG_REAL_DRY_RUN", "1")
+        dry = RealBackend(overrides=FAST)
+        try:
+            assert dry.dry_run
+            dry.reset(0)
+            time.sleep(0.5)
+            assert dry.goals_sent == 0 and _goals(rec) == 0
+            assert np.abs(joint_deltas(dry._arm_q("r"), TUCKED["r"])).max() > 0.5  # still raised
+        finally:
+            dry.close()
+        monkeypatch.delenv("PUSHSEG_REAL_DRY_RUN")
+        backend = RealBackend(overrides=FAST)
+        try:
+            backend.reset(0)
+            assert backend.goals_sent == 2 and _goals(rec) == 2  # one per arm
+            for side in "rl":
+                assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05
+        finally:
+            backend.close()
+            rec.close()
+
+
 @pytest.mark.parametrize(
     "flags,match",
     [

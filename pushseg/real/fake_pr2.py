@@ -34,6 +34,7 @@ import numpy as np
 from pushseg.envs import scene
 from pushseg.real import images
 from pushseg.real import kinematics as kin
+from pushseg.real.config import load_config
 from pushseg.real.rosenv import ensure_ros_importable
 
 # The pusher only matters below this height above the table (objects are at most ~12 cm tall).
@@ -79,7 +80,11 @@ class FakePR2:
                               region_x=tuple(args.region_x), region_y=tuple(args.region_y))
         self.sim.reset(args.seed)
         self.torso = float(args.torso)
-        self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
+        if args.arms_raised:  # in the camera's view: the backend must move them out first
+            config = load_config()
+            self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
+        else:
+            self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
         self.goals = {"r": 0, "l": 0}
 
         rospy.init_node("fake_pr2", anonymous=False, disable_signals=False)
@@ -257,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stamp-lag", type=float, default=0.0, help="stamp images this many seconds in the past")
     p.add_argument("--no-tf", action="store_true", help="publish no camera tf")
     p.add_argument("--no-arm", action="append", default=[], choices=["r", "l"], help="do not serve this arm")
+    p.add_argument("--arms-raised", action="store_true", help="start with both arms raised instead of tucked")
     p.add_argument("--stall", action="store_true", help="accept arm goals but never finish them")
     p.add_argument("--motors-halted", action="store_true", help="report the run-stop as pressed")
     p.add_argument("--motion-log", default="", help="append how the objects moved (JSON lines) to this file")
