@@ -14,6 +14,9 @@ from pushseg.data.coco import decode_mask
 from pushseg.data.scenes import ScenesConfig, write_scenes
 from pushseg.errors import InputError, RunFolderError
 
+# pycocotools' decode trips numpy 2's __array__ copy warning; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 SMALL = ("--width", "320", "--height", "180", "--no-progress")
 
 
