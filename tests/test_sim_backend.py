@@ -70,8 +70,8 @@ def test_same_seed_same_scene_whatever_ran_before():
         b.close()
 
 
-def _isolated_object(backend: SimBackend) -> tuple[int, np.ndarray]:
-    """The object farthest from the others in the current scene, and a direction away from them."""
+def _isolated_object(backend: SimBackend) -> tuple[int, np.ndarray, float]:
+    """The object farthest from the others, a direction away from them, and its gap to the nearest."""
     poses = {i: p[:2] for i, (p, _) in backend.object_poses().items()}
     best, gap = None, -1.0
     for i, p in poses.items():

@@ -1,6 +1,7 @@
 """Where the robot pushes: the simulated tabletop and the Gymnasium environment around a backend."""
 
 from pushseg.envs.objects import OBJECT_SETS, ObjectSet, ObjectSpec, object_set
+from pushseg.envs.push_env import PushSegEnv
 from pushseg.envs.sim_backend import SceneObject, SimBackend, SimConfig
 from pushseg.envs.workspace import Workspace, check_push
 
@@ -9,6 +10,7 @@ __all__ = [
     "ObjectSet",
     "ObjectSpec",
     "object_set",
+    "PushSegEnv",
     "SceneObject",
     "SimBackend",
     "SimConfig",

@@ -70,10 +70,9 @@ class Pusher:
         tool = np.asarray(tool, dtype=np.float64)
         dist = float(np.linalg.norm(tool - self._tool))
         n = max(1, int(np.ceil(dist / ((speed or self.speed) * self.time_step))))
-        start = self._tool
-        for k in range(1, n + 1):
-            target = start + (tool - start) * (k / n) + self._offset
-            pb.changeConstraint(self.constraint, target.tolist(), maxForce=self.max_force, physicsClientId=self.client)
+        targets = self._tool + (tool - self._tool) * (np.arange(1, n + 1) / n)[:, None] + self._offset
+        for target in targets.tolist():
+            pb.changeConstraint(self.constraint, target, maxForce=self.max_force, physicsClientId=self.client)
             self._step()
         self._tool = tool
 

@@ -17,7 +17,7 @@ import pybullet_data
 
 from pushseg.envs.objects import NUM_TEXTURES, ObjectSpec
 from pushseg.envs.rendering import Lighting
-from pushseg.geometry import pr2_head_camera_pose, rpy_matrix
+from pushseg.geometry import pr2_head_camera_pose
 
 FLOOR_Z = -0.051  # base_footprint in base_link (PR2.md)
 TABLE_TOP_Z = 0.699  # a table top 0.75 m above the floor
@@ -79,7 +79,7 @@ def sample_lighting(rng: np.random.Generator, jitter: Jitter, shadows: bool) -> 
 
 def make_textures(folder: str | None = None, size: int = 64) -> list[str]:
     """Write NUM_TEXTURES small procedural textures (stripes, checkers, dots, noise) as PNG files."""
-    folder = folder or os.path.join(tempfile.gettempdir(), f"pushseg-textures-{os.getuid()}")
+    folder = folder or os.path.join(tempfile.gettempdir(), f"pushseg-textures-v1-{os.getuid()}")
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(1234)
     paths = []
@@ -204,11 +204,6 @@ def overlaps(client: int, body: int, others: list[int], margin: float = 0.0) -> 
     return False
 
 
-def yaw_of(quat) -> float:
-    R = np.array(pb.getMatrixFromQuaternion(quat)).reshape(3, 3)
-    return float(np.arctan2(R[1, 0], R[0, 0]))
-
-
 def rotation_about_z(q0, q1) -> float:
     """The turn about the vertical axis between two orientations, in (-pi, pi]."""
     R0 = np.array(pb.getMatrixFromQuaternion(q0)).reshape(3, 3)
@@ -216,21 +211,3 @@ def rotation_about_z(q0, q1) -> float:
     R = R1 @ R0.T
     return float(np.arctan2(R[1, 0], R[0, 0]))
 
-
-__all__ = [
-    "FLOOR_Z",
-    "TABLE_TOP_Z",
-    "TABLE_X",
-    "TABLE_Y",
-    "Jitter",
-    "TARGET_JITTER",
-    "SOURCE_JITTER",
-    "sample_camera_pose",
-    "sample_lighting",
-    "make_textures",
-    "build_room",
-    "create_object",
-    "overlaps",
-    "rotation_about_z",
-    "rpy_matrix",
-]
