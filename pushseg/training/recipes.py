@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pushseg.training.checkpoint import load_model
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
@@ -42,6 +43,7 @@ def pretrain(coco_json: str | os.PathLike, out_dir: str | os.PathLike, model_cfg
              progress: bool = True, meta: dict[str, Any] | None = None) -> DeepMask:
     images = load_scene_set(coco_json, model_cfg.work_width, image_root)
     sampler = PatchSampler(images, model_cfg, sampler_cfg)
+    torch.manual_seed(train_cfg.seed)  # the initial weights
     model = DeepMask(model_cfg)
     meta = {"recipe": "pretrain", "data": str(coco_json), "scales": pyramid_scales(images, model_cfg),
             "sampler": sampler.cfg.__dict__, **(meta or {})}
