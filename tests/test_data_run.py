@@ -253,3 +253,22 @@ def test_missing_transitions_file_is_named(tmp_path, rng):
     (root / "transitions.jsonl").unlink()
     with pytest.raises(RunFolderError, match="missing transitions.jsonl"):
         RunReader(root)
+
+
+def test_repeated_or_reordered_lines_are_named(tmp_path, rng):
+    root = tmp_path / "run"
+    _write_run(root, rng)
+    jsonl = root / "transitions.jsonl"
+    lines = jsonl.read_text().splitlines(keepends=True)
+    jsonl.write_text("".join([lines[0], lines[1], lines[1], lines[2]]))
+    with pytest.raises(RunFolderError, match="line 3 repeats episode 0 step 1 of line 2"):
+        RunReader(root)
+    jsonl.write_text("".join([lines[0], lines[2], lines[1], lines[3]]))
+    with pytest.raises(RunFolderError, match="line 3 .*episode 0 step 1.* comes after episode 1 step 0"):
+        RunReader(root)
+
+
+def test_out_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(RunFolderError, match="is a file"):
+        RunWriter.create(tmp_path / "f", _meta())

@@ -482,7 +482,9 @@ class RunWriter:
     def check_new(root: str | os.PathLike) -> None:
         """Raise unless ``root`` is absent or an empty folder."""
         root = Path(root)
-        if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if root.exists() and not root.is_dir():
+            raise RunFolderError(f"{root} is a file, not a folder; choose another --out")
+        if root.exists() and any(root.iterdir()):
             raise RunFolderError(
                 f"{root} already exists and is not empty; pass --resume to continue that run, "
                 f"or choose another --out"
