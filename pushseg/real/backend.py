@@ -187,7 +187,11 @@ class RealBackend:
         self._active: set[str] = set()  # arms with a goal in flight
         self._inflight: planning.ArmPlan | None = None  # the trajectory running (or interrupted)
         log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
-        self._frame = self._grab_frame(after=0.0)
+        try:
+            self._frame = self._grab_frame(after=0.0)
+        except BaseException:
+            self.close()  # do not leave subscribers and clients behind
+            raise
         self.camera: CameraInfo = self._frame.camera
         ws = config.raw["safety"]["workspace"]
         # Where pushes can go, in the form push agents take (pushseg.envs.workspace).
