@@ -316,19 +316,6 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
         joints.close()
 
 
-# `pushseg collect ...` through the collect command's own parser and entry (pushseg.cli.collect).
-COLLECT_SCRIPT = textwrap.dedent(
-    """
-    import argparse, sys
-    from pushseg.cli import collect
-    parser = argparse.ArgumentParser(prog="pushseg")
-    collect.add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(sys.argv[1:])
-    sys.exit(int(args.func(args) or 0))
-    """
-)
-
-
 def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
     """`pushseg collect --backend real` end to end, at the Kinect2's real 960x540."""
     from pushseg.data.run import RunReader
@@ -341,7 +328,7 @@ def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
     with FakePR2Process(*size, *region, "--motion-log", str(log), ready_timeout=120) as proc:
         argv = ["collect", "--backend", "real", "--episodes", "1", "--pushes-per-episode", "3", "--out", str(out),
                 "--no-progress"]
-        cmd = [sys.executable, "-c", COLLECT_SCRIPT, *argv]
+        cmd = [sys.executable, "-m", "pushseg.cli.main", *argv]  # = `pushseg collect ...`
         res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env=os.environ.copy())
         assert res.returncode == 0, res.stdout + res.stderr + proc.output()[-2000:]
     reader = RunReader(out)
