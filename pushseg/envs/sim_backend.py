@@ -263,7 +263,8 @@ class SimBackend:
 
     def _place(self, rng: np.random.Generator, specs: list[ObjectSpec], textures: list[int]):
         """Put objects down one by one without interpenetration; with probability
-        ``clutter`` slide a new one against an object already placed so that they touch."""
+        ``clutter`` slide a new one against an object already placed so that they touch.
+        An object that finds no room in 30 tries is left out (scenes may hold fewer)."""
         cfg, c = self.config, self._client
         rx, ry = self._region()
         placed: list[tuple[ObjectSpec, int, np.ndarray]] = []
@@ -281,13 +282,13 @@ class SimBackend:
                 else:
                     xy = np.array([rng.uniform(*rx), rng.uniform(*ry)])
                 self._move_xy(body, xy)
-                if cluster:  # slide towards the anchor until just before contact
-                    for _ in range(40):
-                        nxt = self._xy(body) - d * 0.005
-                        self._move_xy(body, nxt)
-                        if sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.002):
-                            self._move_xy(body, nxt + d * 0.005)
+                if cluster:  # slide towards the anchor in 2 mm steps until it touches (< 1 mm)
+                    for _ in range(100):
+                        if sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.001):
                             break
+                        self._move_xy(body, self._xy(body) - d * 0.002)
+                    if sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.0):
+                        self._move_xy(body, self._xy(body) + d * 0.002)  # one step too far
                 xy = self._xy(body)
                 inside = rx[0] <= xy[0] <= rx[1] and ry[0] <= xy[1] <= ry[1]
                 if inside and not sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.0):
@@ -312,7 +313,8 @@ class SimBackend:
         for o in self.scene_objects:
             lo, _ = pb.getAABB(o.body, physicsClientId=self._client)
             pos = self._xy(o.body)
-            on_table = lo[2] > self.table_z - 0.01 and sc.TABLE_X[0] < pos[0] < sc.TABLE_X[1]
+            # Bullet's AABBs include collision margins: a standing object reaches ~1-2 cm below the top.
+            on_table = lo[2] > self.table_z - 0.05 and sc.TABLE_X[0] < pos[0] < sc.TABLE_X[1]
             if on_table and sc.TABLE_Y[0] < pos[1] < sc.TABLE_Y[1]:
                 keep.append(o)
             else:
