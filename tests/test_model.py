@@ -42,7 +42,7 @@ def test_score_head_layout_matches_paper():
 
 def test_trunk_strides_and_channels():
     torch.manual_seed(0)
-    assert SmallTrunk()(torch.randn(1, 3, 64, 96)).shape == (1, 192, 4, 6)
+    assert SmallTrunk()(torch.randn(1, 3, 64, 96)).shape == (1, 128, 4, 6)
     r = ResNet50Trunk().eval()
     with torch.no_grad():
         assert r(torch.randn(1, 3, 64, 96)).shape == (1, 1024, 4, 6)

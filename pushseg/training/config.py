@@ -4,7 +4,7 @@ Two model presets:
 
 * ``resnet50`` -- the paper's reference network: ResNet-50 cut after the stride-16,
   1024-channel stage, 160 px input patches, canonical object size 92 px, 56x56 mask.
-* ``small``   -- a CPU-friendly trunk (four stride-2 stages, 192 channels at stride 16)
+* ``small``   -- a CPU-friendly trunk (four stride-2 stages, 128 channels at stride 16)
   with everything scaled by 0.6: 96 px patches, canonical object size 56 px,
   32x32 masks, jitter +-10 px and negative distance 19 px (the paper's 16 px and
   32 px at 160 px input, times 96/160). It trains on 2 CPU cores in minutes.
@@ -35,7 +35,7 @@ class ModelConfig:
     hidden: int = 512  # shared feature
     score_hidden: int = 1024
     dropout: float = 0.5
-    small_widths: tuple[int, ...] = (24, 48, 96, 192)
+    small_widths: tuple[int, ...] = (16, 32, 64, 128)
     work_width: int = 480  # images are resized to this width before everything
 
     def __post_init__(self) -> None:

@@ -37,7 +37,7 @@ class SmallBlock(nn.Module):
 class SmallTrunk(nn.Module):
     """A stride-2 stem and three stride-2 residual blocks: stride 16, ``widths[-1]`` channels."""
 
-    def __init__(self, widths: tuple[int, ...] = (24, 48, 96, 192)) -> None:
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
         super().__init__()
         self.stem = conv_bn_relu(3, widths[0], 3, 2)
         self.blocks = nn.Sequential(*(SmallBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
@@ -85,7 +85,7 @@ class ResNet50Trunk(nn.Module):
         return self.layer3(self.layer2(self.layer1(self.stem(x))))
 
 
-def build_trunk(name: str, small_widths: tuple[int, ...] = (24, 48, 96, 192)) -> nn.Module:
+def build_trunk(name: str, small_widths: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
     if name == "small":
         return SmallTrunk(small_widths)
     if name == "resnet50":
