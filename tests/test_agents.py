@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pushseg.agents import RandomPushAgent, SeparationPushAgent, make_agent
+from pushseg.agents.evaluate import evaluate_agent
 from pushseg.envs import SimBackend
-from pushseg.envs.push_env import PushSegEnv
 from pushseg.errors import InputError
 from pushseg.types import Push
 
@@ -80,17 +80,9 @@ def test_separation_agent_moves_exactly_one_object_most_of_the_time():
     Run at 256x144 to keep the test short; the agent plans on a 5 mm top-down
     grid, which 256x144 still fills (one pixel is ~7 mm on the table).
     """
-    env = PushSegEnv(width=256, height=144, objects="target-train", num_objects=(4, 6))
-    moved = []
-    try:
-        for episode in range(10):
-            env.reset(seed=500 + episode)
-            agent = SeparationPushAgent(env.frame.camera, seed=episode)
-            for _ in range(5):
-                info = env.step(agent.act(env.frame).as_array())[4]
-                moved.append(len(info["transition"].moved_ids))
-    finally:
-        env.close()
-    assert len(moved) == 50
-    rate = np.mean(np.array(moved) == 1)
-    assert rate >= 0.8, f"exactly one object moved in {rate:.0%} of pushes: {moved}"
+    report = evaluate_agent(
+        "separation", objects="target-train", width=256, height=144, num_objects=(4, 6),
+        episodes=10, pushes=5, first_seed=500,
+    )  # fmt: skip
+    assert report.pushes == 50
+    assert report.exactly_one >= 0.8, f"exactly one object moved in {report.exactly_one:.0%} of pushes: {report}"
