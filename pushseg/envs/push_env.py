@@ -57,7 +57,16 @@ def _make_backend(backend: str | Backend, **kwargs) -> Backend:
 
 
 class PushSegEnv(gym.Env):
-    """Push objects on a table and watch what moves. See the module doc for the spaces."""
+    """Push objects on a table and watch what moves. See the module doc for the spaces.
+
+    ``backend``: "sim" (a :class:`~pushseg.envs.sim_backend.SimBackend` made from
+    ``objects``, ``width``, ``height``, ``num_objects`` and any further
+    ``SimConfig`` keyword), "real" (``pushseg.real.RealBackend(**backend_kwargs)``,
+    imported only then; its camera sets the image size), or a ready Backend.
+    ``reset(seed=s)`` draws the scene's seed from ``self.np_random``; the
+    episode number restarts at 0 on a seeded reset, or is set by
+    ``options={"episode": k}``.
+    """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
 
