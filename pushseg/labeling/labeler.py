@@ -88,52 +88,70 @@ class Labeler:
         res = LabelResult(label=Label(mask=None, score=0.0, reason="", source=source))
         clock = _Clock(res.timings_ms)
 
-        # 1. What moved: flow (or frame differencing) over the whole image.
+        # 1. Motion over the whole image: flow, or frame differencing.
         flow = None
-        changed = None
         if cfg.method == "flow":
             assert self.flow is not None
             flow = self.flow(before_rgb, after_rgb)
             if keep:
                 res.flow = flow
-            mag = flow_magnitude(flow)
-            res.stats["image_mean_flow_px"] = round(float(mag.mean()), 3)
             clock.lap("flow")
-            if mag.mean() > sc.large_motion_px:
-                return _reject(res, "large_motion")
-            candidates = mag > sc.motion_threshold_px
-            if cfg.use_change_cue:
-                changed = baselines.changed_mask(before_rgb, after_rgb, cfg, sc)
-                candidates |= changed
-        else:
-            candidates = baselines.changed_mask(before_rgb, after_rgb, cfg, sc)
-            clock.lap("framediff")
 
-        # 2. The table filter. Everything after this works inside the box around
-        # the candidate pixels (grown by a margin so whole objects fit): the rest
-        # of the image is still, whatever the table.
+        # 2. The table filter. The whole-image checks run on every second pixel
+        # (same answer, a quarter of the work); the segments are then made at
+        # full resolution in the box around what moved, grown by a margin so
+        # whole objects fit.
+        k = _SUBSAMPLE
         plane = None
+        table_lo = None
         if cfg.use_table_filter:
             plane = table.fit_plane(camera, before_depth, cfg)
+            table_lo = table.table_mask_subsampled(camera, before_depth, cfg, plane, k)
             if keep:
                 res.table = table.table_mask(camera, before_depth, cfg, plane)
-        roi = _roi(candidates, pad=int(round(sc.roi_margin_px)))
+        sc_lo = scaled(cfg, (w + k - 1) // k, (h + k - 1) // k)
+        changed_lo = None
+        if flow is None or cfg.use_change_cue:
+            changed_lo = baselines.changed_mask(before_rgb[::k, ::k], after_rgb[::k, ::k], cfg, sc_lo)
+        if flow is not None:
+            mag_lo = flow_magnitude(flow[::k, ::k])
+            if table_lo is not None:
+                mag_lo[table_lo] = 0.0
+            # The large-motion gate (paper step 6) on the filtered flow; see gates.py.
+            mean_motion = float(mag_lo.mean())
+            res.stats["image_mean_flow_px"] = round(mean_motion, 3)
+            if mean_motion > sc.large_motion_px:
+                clock.lap("table")
+                return _reject(res, "large_motion")
+            candidates = mag_lo > sc.motion_threshold_px
+            if changed_lo is not None:
+                candidates |= changed_lo
+        else:
+            candidates = changed_lo
+        if table_lo is not None:
+            candidates &= ~table_lo
+        roi = _roi_scaled(candidates, k, (h, w), pad=int(round(sc.roi_margin_px)))
         labels = np.zeros((h, w), np.int32)
+        support = None
         if roi is not None:
             support = ~table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
             clock.lap("table")
 
-            # 3. Segments of what moved.
+            # 3. Segments of what moved, at full resolution.
+            changed = None
+            if changed_lo is not None:
+                changed = baselines.changed_mask(before_rgb[roi], after_rgb[roi], cfg, sc)
+                if support is not None:
+                    changed &= support
             if flow is not None:
                 f = flow[roi] if support is None else np.where(support[..., None], flow[roi], np.float32(0.0))
                 moving = flow_magnitude(f) > sc.motion_threshold_px
                 if changed is not None:
-                    moving |= changed[roi] if support is None else changed[roi] & support
-                if support is None:
-                    support = np.ones(moving.shape, bool)
-                sub = segments.segment_motion(f, moving, support, before_rgb[roi], sc, cfg) if moving.any() else None
+                    moving |= changed
+                region = support if support is not None else np.ones(moving.shape, bool)
+                sub = segments.segment_motion(f, moving, region, before_rgb[roi], sc, cfg) if moving.any() else None
             else:
-                moving = candidates[roi] if support is None else candidates[roi] & support
+                moving = changed
                 sub = baselines.framediff_segments(moving, sc)
             res.stats["moving_px"] = int(moving.sum())
             if sub is not None:
@@ -141,10 +159,11 @@ class Labeler:
         else:
             res.stats["moving_px"] = 0
         clock.lap("segments")
-        res.stats["n_segments"] = int(labels.max())
+        n_segments = int(labels[roi].max()) if roi is not None else 0
+        res.stats["n_segments"] = n_segments
         if keep:
             res.segments = labels
-        if labels.max() == 0:
+        if n_segments == 0:
             return _reject(res, "no_motion")
 
         # 4. Action prior.
@@ -156,17 +175,22 @@ class Labeler:
 
         # 5. The mask: the segment with its holes filled (textureless insides move
         # without flow), minus the table.
-        mask = labels == pick.segment
-        box = _roi(mask, pad=1)
-        mask[box] = ndi.binary_fill_holes(mask[box])
-        if plane is not None:
-            mask[box] &= ~table.table_mask(camera, before_depth, cfg, plane, box)
+        assert roi is not None
+        seg_roi = labels[roi] == pick.segment
+        mask_roi = seg_roi.copy()
+        box = _roi(mask_roi, pad=1)
+        mask_roi[box] = ndi.binary_fill_holes(mask_roi[box])
+        if support is not None:
+            mask_roi &= support
+        mask = np.zeros((h, w), bool)
+        mask[roi] = mask_roi
 
         # 6. Gates and score.
         context = None
-        if flow is not None and labels.max() > 1:
-            parts, _ = ndi.label(labels > 0, structure=np.ones((3, 3), bool))
-            context = parts == parts[mask & (labels == pick.segment)][0]
+        if flow is not None and n_segments > 1:
+            parts, _ = ndi.label(labels[roi] > 0, structure=np.ones((3, 3), bool))
+            context = np.zeros((h, w), bool)
+            context[roi] = parts == parts[seg_roi][0]
         st = gates.segment_stats(mask, flow, context)
         res.stats.update(
             area_px=st.area,
@@ -210,6 +234,22 @@ class _Clock:
 def _reject(res: LabelResult, reason: str) -> LabelResult:
     res.label = Label(mask=None, score=0.0, reason=reason, source=res.label.source)
     return res
+
+
+_SUBSAMPLE = 2  # whole-image checks look at every second pixel in each direction
+
+
+def _roi_scaled(mask_lo: np.ndarray, k: int, shape: tuple[int, int], pad: int) -> tuple[slice, slice] | None:
+    """The full-resolution box around the True pixels of a mask subsampled by ``k``."""
+    box = _roi(mask_lo, 0)
+    if box is None:
+        return None
+    h, w = shape
+    rows, cols = box
+    return (
+        slice(max(0, rows.start * k - pad), min(h, rows.stop * k + pad)),
+        slice(max(0, cols.start * k - pad), min(w, cols.stop * k + pad)),
+    )
 
 
 def _roi(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:

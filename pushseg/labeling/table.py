@@ -77,6 +77,17 @@ def table_mask(
         return height < cfg.table_height_m  # NaN compares False: unknown depth is not table
 
 
+def table_mask_subsampled(camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig, plane: Plane, k: int) -> np.ndarray:
+    """:func:`table_mask` at every ``k``-th pixel in both directions (``depth[::k, ::k]``)."""
+    K = camera.K.copy()
+    K[:2] /= k  # pixel i of the subsampled image is pixel k * i of the full one
+    h, w = depth[::k, ::k].shape
+    sub = CameraInfo(width=w, height=h, K=K, T_base_camera=camera.T_base_camera, frame_id=camera.frame_id)
+    height = height_above_plane(sub, depth[::k, ::k], plane)
+    with np.errstate(invalid="ignore"):
+        return height < cfg.table_height_m
+
+
 def filter_flow(flow: np.ndarray, table: np.ndarray) -> np.ndarray:
     """A copy of ``flow`` with every vector on the table set to zero."""
     return np.where(table[..., None], np.float32(0.0), flow).astype(np.float32, copy=False)
