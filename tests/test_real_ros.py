@@ -44,10 +44,10 @@ def master():
         rospy.signal_shutdown("pushseg tests done")
 
 
-@pytest.fixture(scope="module")
-def fake(master, tmp_path_factory):
-    """One well-behaved fake robot shared by the tests that do not break it."""
-    log = tmp_path_factory.mktemp("fake") / "motions.jsonl"
+@pytest.fixture
+def fake(master, tmp_path):
+    """A well-behaved fake robot, one per test: two at once would both publish /joint_states."""
+    log = tmp_path / "motions.jsonl"
     with FakePR2Process("--motion-log", str(log)) as proc:
         proc.motion_log = log
         yield proc
@@ -64,6 +64,15 @@ def _recorder():
     rec = TopicRecorder(topics)
     time.sleep(0.5)  # let the subscriptions connect
     return rec
+
+
+def _connected(backend, sides=("r", "l"), timeout: float = 10.0) -> None:
+    """Wait until the recorder (and the server) listen to the backend's goal topics, so no goal goes unseen."""
+    deadline = time.monotonic() + timeout
+    for side in sides:
+        pub = backend._clients[side].action_client.pub_goal
+        while pub.get_num_connections() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def _goals(rec) -> int:
@@ -87,6 +96,7 @@ def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
 
     rec = _recorder()
     backend = RealBackend(overrides=FAST)
+    _connected(backend)
     try:
         frame = backend.reset(0)
         assert (frame.camera.width, frame.camera.height) == (160, 90)
@@ -178,6 +188,7 @@ def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, mon
             dry.close()
         monkeypatch.delenv("PUSHSEG_REAL_DRY_RUN")
         backend = RealBackend(overrides=FAST)
+        _connected(backend)
         try:
             backend.reset(0)
             assert backend.goals_sent == 2 and _goals(rec) == 2  # one per arm
@@ -228,6 +239,7 @@ def test_result_timeout_cancels_the_goal(master):
     with FakePR2Process("--stall"):
         rec = _recorder()
         backend = RealBackend(overrides={"timeouts": {**FAST["timeouts"], "result_slack": 0.05, "result_margin": 1.0}})
+        _connected(backend, sides=("r",))
         try:
             frame = backend.reset(0)
             t0 = time.monotonic()
@@ -266,6 +278,11 @@ SIGINT_SCRIPT = textwrap.dedent(
 
     b = RealBackend(overrides={"timeouts": {"action_server": 5.0, "image": 5.0}})
     f = b.reset(0)
+    import time
+    for _ in range(200):  # until the test's recorder listens to the goal topic
+        if b._clients["r"].action_client.pub_goal.get_num_connections() >= 2:
+            break
+        time.sleep(0.05)
     u, v = base_to_pixel(f.camera, np.array([0.6, -0.1, b.table_z + 0.01]))
     print("PUSHING", flush=True)
     try:
