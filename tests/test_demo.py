@@ -1,0 +1,49 @@
+"""The committed pretrained checkpoint loads and scores on source validation; the demo runs end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pushseg.evaluation.coco_eval import evaluate_model
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
+from pushseg.training.config import InferenceConfig
+from pushseg.training.inference import Segmenter
+
+
+@pytest.fixture(scope="module")
+def source_val(tmp_path_factory):
+    from pushseg.data.scenes import ScenesConfig, write_scenes
+
+    d = tmp_path_factory.mktemp("source_val")
+    # seed 200 = the validation seed in README (pretraining used seed 100)
+    write_scenes(ScenesConfig(objects="source", count=4, seed=200, width=480, height=270), d, progress=False)
+    return d
+
+
+def test_committed_checkpoint_loads_and_scores_on_source_validation(source_val):
+    assert PRETRAINED_PATH.is_file(), "the pretrained checkpoint must be committed"
+    assert PRETRAINED_PATH.stat().st_size <= 25 * 2**20
+    model = load_model(PRETRAINED_PATH, trunk="small")
+    assert "pushseg pretrain" in model.meta["command"]
+    cfg = InferenceConfig(scales=tuple(model.meta["scales"]), nms_threshold=0.5)
+    metrics = evaluate_model(Segmenter(model, cfg), source_val / "annotations.json", progress=False)["metrics"]
+    assert metrics["AP50"] >= 40, metrics  # README: >= 50 on the 30 validation scenes; 4 scenes vary more
+
+
+def test_demo_end_to_end_tiny(tmp_path):
+    from pushseg.cli.main import main
+
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--episodes", "2", "--pushes", "3", "--test-scenes", "1", "--epochs", "1",
+            "--batches", "2", "--overlays", "1", "--no-progress"]
+    assert main(args) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["metrics"]) == 4
+    for m in report["metrics"].values():
+        assert {"AP50", "AP75", "AP"} <= set(m)
+    assert (out / "report.md").read_text().startswith("# pushseg demo")
+    assert (out / "overlays" / report["overlays"][0]).is_file()
+    # a second run finds every step's output and only re-evaluates
+    assert main(args) == 0
