@@ -202,6 +202,9 @@ class RealBackend:
 
     def reset(self, seed: int | None = None) -> Frame:
         """Arms out of view, a fresh image, and the table height. (The scene is what is on the table.)"""
+        if self.table_z is None and self._frame is not None:
+            # A first estimate, so that moving the arms out of view is checked against the table too.
+            self.table_z = self._fit_table_z(self._frame, seed)
         self._arms_out_of_view()
         frame = self.observe()
         if self.config.get("push.table_z") is None:
