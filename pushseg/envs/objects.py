@@ -63,31 +63,20 @@ class ObjectSpec:
     texture: int | None = None
     mass: float = 0.15
     friction: float = 0.5
+    radius: float = 0.082  # URDFs: a circle holding the unscaled footprint (blobs are ~0.10 x 0.13 m)
 
     @property
     def footprint_radius(self) -> float:
         """Radius of a circle that holds the object's footprint (metres), for placement."""
         if self.kind == "urdf":
-            return _URDF_RADII.get(self.urdf, 0.07) * self.scale
+            return self.radius * self.scale
         if self.kind == "box":
             return float(np.hypot(self.size[0], self.size[1]))
         return float(self.size[0])
 
 
-# Footprint radii (unscaled) measured once with pybullet's AABBs; blobs are ~0.1 x 0.13 m.
-_URDF_RADII: dict[str, float] = {
-    "lego/lego.urdf": 0.024,
-    "jenga/jenga.urdf": 0.079,
-    "cube_small.urdf": 0.036,
-    "teddy_vhacd.urdf": 0.073,
-    "duck_vhacd.urdf": 0.058,
-    "objects/mug.urdf": 0.078,
-}
-
-
 def _blob(index: int) -> ObjectSpec:
     path = f"random_urdfs/{index:03d}/{index:03d}.urdf"
-    _URDF_RADII.setdefault(path, 0.082)
     return ObjectSpec(name=f"blob{index:03d}", kind="urdf", urdf=path, scale=_BLOB_SCALE, mass=0.15)
 
 
@@ -135,10 +124,13 @@ NUM_TEXTURES = 8
 def random_primitive(rng: np.random.Generator, name: str) -> ObjectSpec:
     """A source-domain primitive with a random shape, size, colour and (maybe) texture.
 
-    Sizes are quantised to 5 mm so that a backend can cache collision shapes.
+    Sizes come in 5 mm steps.
     """
     kind = ("box", "cylinder", "prism")[int(rng.integers(3))]
-    q = lambda lo, hi: round(float(rng.uniform(lo, hi)) / 0.005) * 0.005  # noqa: E731
+
+    def q(lo: float, hi: float) -> float:
+        return round(float(rng.uniform(lo, hi)) / 0.005) * 0.005
+
     half_h = q(0.02, 0.06)
     if kind == "box":
         size = (q(0.02, 0.06), q(0.02, 0.05), half_h)
@@ -155,14 +147,15 @@ def _build_sets() -> dict[str, ObjectSet]:
     test_blobs = blobs[2::3]  # every third blob is novel at test time
     train_blobs = [b for k, b in enumerate(blobs) if k % 3 != 2]
     train = tuple(train_blobs) + (
-        ObjectSpec("lego", "urdf", urdf="lego/lego.urdf", scale=2.0, mass=0.1),
-        ObjectSpec("jenga", "urdf", urdf="jenga/jenga.urdf", mass=0.1),
-        ObjectSpec("cube", "urdf", urdf="cube_small.urdf", mass=0.15),
-        ObjectSpec("teddy", "urdf", urdf="teddy_vhacd.urdf", mass=0.15),
+        # Footprint radii measured once from PyBullet's AABBs.
+        ObjectSpec("lego", "urdf", urdf="lego/lego.urdf", scale=2.0, mass=0.1, radius=0.024),
+        ObjectSpec("jenga", "urdf", urdf="jenga/jenga.urdf", mass=0.1, radius=0.079),
+        ObjectSpec("cube", "urdf", urdf="cube_small.urdf", mass=0.15, radius=0.036),
+        ObjectSpec("teddy", "urdf", urdf="teddy_vhacd.urdf", mass=0.15, radius=0.073),
     ) + _TRAIN_PRIMITIVES
     test = tuple(test_blobs) + (
-        ObjectSpec("duck", "urdf", urdf="duck_vhacd.urdf", base_rpy=(np.pi / 2, 0.0, 0.0), mass=0.15),
-        ObjectSpec("mug", "urdf", urdf="objects/mug.urdf", scale=0.8, mass=0.25),
+        ObjectSpec("duck", "urdf", urdf="duck_vhacd.urdf", base_rpy=(np.pi / 2, 0.0, 0.0), mass=0.15, radius=0.058),
+        ObjectSpec("mug", "urdf", urdf="objects/mug.urdf", scale=0.8, mass=0.25, radius=0.078),
     ) + _TEST_PRIMITIVES
     return {
         "source": ObjectSet(
