@@ -9,6 +9,7 @@ from pushseg.errors import InputError
 from pushseg.labeling import Labeler, LabelConfig
 from pushseg.labeling.config import scaled
 from pushseg.labeling.flow import DISFlow, FarnebackFlow, flow_to_color
+from pushseg.labeling.gates import photometric_consistency
 from pushseg.labeling.prior import pick_at_push, pick_largest
 from pushseg.labeling.segments import segment_motion
 from pushseg.labeling.synthetic import Block, OracleFlow, Scene, block_mask, exact_flow, make_transition, render
@@ -236,6 +237,14 @@ def test_table_filter_zeroes_flow_on_the_plane_only():
     flow = np.ones((270, 480, 2), np.float32)
     out = filter_flow(flow, on_table)
     assert (out[on_table] == 0).all() and (out[~on_table] == 1).all()
+
+
+def test_photometric_consistency_handles_masks_of_any_size():
+    f = render(moved_block_scene(), False)
+    mask = np.ones((270, 480), bool)  # 129600 points: more than one remap row can hold
+    zero = np.zeros((270, 480, 2), np.float32)
+    assert photometric_consistency(mask, zero, f.rgb, f.rgb) == 1.0
+    assert photometric_consistency(mask, zero + 40.0, f.rgb, f.rgb) < 0.5
 
 
 def test_prior_falls_back_to_the_nearest_segment_within_the_radius():

@@ -103,10 +103,17 @@ def photometric_consistency(
     ys, xs = np.nonzero(mask)
     if len(ys) == 0:
         return 0.0
-    fx = (xs + flow[ys, xs, 0]).astype(np.float32)
-    fy = (ys + flow[ys, xs, 1]).astype(np.float32)
-    warped = cv2.remap(after_rgb, fx.reshape(1, -1), fy.reshape(1, -1), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    diff = np.abs(warped[0].astype(np.int16) - before_rgb[ys, xs].astype(np.int16)).max(axis=1)
+    # remap wants maps under 32767 columns: lay the points out in rows of 1024.
+    n = len(ys)
+    cols = 1024
+    rows = -(-n // cols)
+    fx = np.zeros(rows * cols, np.float32)
+    fy = np.zeros(rows * cols, np.float32)
+    fx[:n] = xs + flow[ys, xs, 0]
+    fy[:n] = ys + flow[ys, xs, 1]
+    warped = cv2.remap(after_rgb, fx.reshape(rows, cols), fy.reshape(rows, cols), cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE).reshape(-1, 3)[:n]
+    diff = np.abs(warped.astype(np.int16) - before_rgb[ys, xs].astype(np.int16)).max(axis=1)
     return float((diff < tol).mean())
 
 
