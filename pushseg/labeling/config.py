@@ -66,7 +66,7 @@ class LabelConfig:
     # A superpixel moves when at least this share of its pixels does.
     superpixel_moving_frac: float = 0.3
     # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
-    ncut_sigma_px2: float = 100.0
+    ncut_sigma_px2: float = 50.0
     ncut_thresh: float = 0.02
     ncut_num_cuts: int = 10
 

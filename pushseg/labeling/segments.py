@@ -1,17 +1,23 @@
-"""Clustering the filtered flow into segments (paper step 3) with normalized cuts.
+"""Clustering what moved into segments (paper step 3) with normalized cuts.
 
 Unlike the reference implementation, which ran SLIC on a flow *colour* image
 normalised by its own maximum (so the same motion looked different in every
-push and still pixels were segmented too), this clusters the raw (u, v)
-vectors in pixels:
+push, and still pixels were segmented too), this works on the raw (u, v)
+vectors in pixels, inside the box around the motion:
 
-1. pixels slower than an absolute threshold are still and never in a segment;
-2. each connected region of moving pixels is cut into superpixels on (u, v)
-   (``skimage.segmentation.slic`` restricted to the region, so the cost scales
-   with what moved, not with the image);
-3. a region adjacency graph weights neighbours by exp(-d^2 / sigma) of their
-   mean-flow distance d, and ``skimage.graph.cut_normalized`` (seeded) splits
-   parts that move differently, e.g. two touching objects.
+1. ``support``: the pixels a segment may hold, i.e. those above the table
+   (everything without the table filter); each connected part of it that
+   holds enough moving pixels is handled on its own;
+2. superpixels (``skimage.segmentation.slic`` restricted to the part) on
+   features (u, v) plus CIELAB colour, so they follow motion and object edges;
+   the compactness is kept in flow pixels (slic rescales features by their range);
+3. a superpixel moves when a share of its pixels moves (flow faster than an
+   absolute threshold, or colour changed): still superpixels are never part of
+   a segment, while a moving object's slow, textureless pixels are;
+4. a region adjacency graph of the moving superpixels weights neighbours by
+   exp(-d^2 / sigma) of their mean-flow distance d, and
+   ``skimage.graph.cut_normalized`` (seeded) splits parts that move differently,
+   e.g. two touching objects.
 
 Segments are labelled 1..N in a deterministic order (by their first pixel in
 raster order); 0 is "still".
