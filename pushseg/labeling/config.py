@@ -32,7 +32,7 @@ class LabelConfig:
 
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
     flow: str = "dis"
-    dis_preset: str = "medium"
+    dis_preset: str = "medium"  # DISOPTICAL_FLOW_PRESET_MEDIUM
     # Flow is computed on images resized by this factor and upsampled: objects
     # move tens of pixels, so half resolution keeps the motion and costs 1/4.
     flow_scale: float = 0.5
@@ -66,14 +66,17 @@ class LabelConfig:
     # A superpixel moves when at least this share of its pixels does.
     superpixel_moving_frac: float = 0.3
     # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
+    # No value in the paper; 50 px^2 (weight 0.14 at 10 px apart) was chosen on
+    # simulated pushes of an ad-hoc policy, not on the benchmark's pushes:
+    # smaller splits one object whose flow DIS smears, larger merges neighbours.
     ncut_sigma_px2: float = 50.0
-    ncut_thresh: float = 0.02
-    ncut_num_cuts: int = 10
+    ncut_thresh: float = 0.02  # reference: 0.001 on colour similarities
+    ncut_num_cuts: int = 10  # reference value
 
     # --- quality gates -------------------------------------------------------------------
     rotation_std_px: float = 15.0  # paper: std of flow magnitude in the segment
     # Paper: mean flow magnitude "in the image" above 7 discards the push. Taken
-    # over every pixel of the raw (unfiltered) flow, see gates.py for why.
+    # over every pixel of the table-filtered flow, see gates.py for why.
     large_motion_px: float = 7.0
     min_area_px: float = 100.0  # reference implementation
     max_area_frac: float = 0.025  # reference implementation: 2.5 % of the image
