@@ -44,7 +44,7 @@ class LabelResult:
     table: np.ndarray | None = None  # (H, W) bool, when kept
     segments: np.ndarray | None = None  # (H, W) int32, when kept
     segment: int = 0  # the chosen segment's label id
-    candidate: np.ndarray | None = None  # the chosen mask before the gates, when kept
+    candidate: np.ndarray | None = None  # the chosen mask before the gates
 
     @property
     def total_ms(self) -> float:
@@ -208,8 +208,7 @@ class Labeler:
         if photo is not None:
             res.stats["photometric"] = round(photo, 3)
         clock.lap("gates")
-        if keep:
-            res.candidate = mask
+        res.candidate = mask  # kept even when rejected: reports measure what a gate threw away
         if reason:
             return _reject(res, reason)
         dist = pick.distance_px if cfg.use_action_prior else float("nan")
