@@ -77,18 +77,19 @@ def sample_lighting(rng: np.random.Generator, jitter: Jitter, shadows: bool) -> 
     return Lighting(direction=direction, color=color, ambient=ambient, diffuse=0.9 - ambient, shadow=shadows)
 
 
-def make_textures(folder: str | None = None, size: int = 64) -> list[str]:
-    """Write NUM_TEXTURES small procedural textures (stripes, checkers, dots, noise) as PNG files."""
-    folder = folder or os.path.join(tempfile.gettempdir(), f"pushseg-textures-v1-{os.getuid()}")
+def make_textures(folder: str | None = None, size: int = 64, table_tiles: int = 12) -> tuple[list[str], list[str]]:
+    """Write NUM_TEXTURES small procedural textures (stripes, checkers, dots, noise) as PNG files.
+
+    Returns (object textures, table textures); a table texture repeats its
+    pattern ``table_tiles`` times each way, as PyBullet stretches one texture
+    over a whole box face. Files are written once per machine and reused.
+    """
+    folder = folder or os.path.join(tempfile.gettempdir(), f"pushseg-textures-v2-{os.getuid()}")
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(1234)
-    paths = []
+    objects, tables = [], []
     yy, xx = np.mgrid[0:size, 0:size]
     for k in range(NUM_TEXTURES):
-        path = os.path.join(folder, f"tex{k}.png")
-        paths.append(path)
-        if os.path.exists(path):
-            continue
         a, b = rng.integers(0, 256, size=(2, 3))
         period = int(rng.integers(6, 20))
         pattern = k % 4
@@ -101,18 +102,22 @@ def make_textures(folder: str | None = None, size: int = 64) -> list[str]:
         else:
             m = cv2.GaussianBlur(rng.random((size, size)), (0, 0), 3) > 0.5
         img = np.where(m[..., None], a, b).astype(np.uint8)
-        tmp = path + f".{os.getpid()}.png"
-        cv2.imwrite(tmp, img)
-        os.replace(tmp, path)  # atomic: parallel workers may write the same file
-    return paths
+        for name, image, out in ((f"tex{k}.png", img, objects), (f"table{k}.png", np.tile(img, (table_tiles, table_tiles, 1)), tables)):
+            path = os.path.join(folder, name)
+            out.append(path)
+            if not os.path.exists(path):
+                tmp = path + f".{os.getpid()}.png"
+                cv2.imwrite(tmp, image)
+                os.replace(tmp, path)  # atomic: parallel workers may write the same file
+    return objects, tables
 
 
 def _quat(rpy: tuple[float, float, float]) -> list[float]:
     return list(pb.getQuaternionFromEuler(rpy))
 
 
-def build_room(client: int, rng: np.random.Generator, jitter: Jitter, textures: list[int]) -> tuple[int, int]:
-    """Floor and table; returns their body ids."""
+def build_room(client: int, rng: np.random.Generator, jitter: Jitter, table_textures: list[str]) -> tuple[int, int]:
+    """Floor and table (textured with a chance ``jitter.textured_table``); returns their body ids."""
     floor_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[5, 5, 0.05], physicsClientId=client)
     floor_vis = pb.createVisualShape(
         pb.GEOM_BOX, halfExtents=[5, 5, 0.05], rgbaColor=[0.45, 0.42, 0.40, 1], physicsClientId=client
@@ -127,8 +132,8 @@ def build_room(client: int, rng: np.random.Generator, jitter: Jitter, textures: 
     table_vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=half, rgbaColor=rgba, physicsClientId=client)
     table = pb.createMultiBody(0, table_col, table_vis, centre, physicsClientId=client)
     pb.changeDynamics(table, -1, lateralFriction=0.5, physicsClientId=client)
-    if textures and rng.random() < jitter.textured_table:
-        tex = textures[int(rng.integers(len(textures)))]
+    if table_textures and rng.random() < jitter.textured_table:
+        tex = pb.loadTexture(table_textures[int(rng.integers(len(table_textures)))], physicsClientId=client)
         pb.changeVisualShape(table, -1, textureUniqueId=tex, physicsClientId=client)
     return floor, table
 

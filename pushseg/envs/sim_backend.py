@@ -94,7 +94,7 @@ class SimBackend:
         self.stats = SimStats()
         self.scene_objects: list[SceneObject] = []
         self.lighting = Lighting(shadow=config.shadows)
-        self._texture_files = sc.make_textures()
+        self._texture_files, self._table_texture_files = sc.make_textures()
         self._client = pb.connect(pb.GUI if config.gui else pb.DIRECT)
         if self._client < 0:
             raise BackendError("could not start a PyBullet physics server")
@@ -228,7 +228,7 @@ class SimBackend:
         self.lighting = sc.sample_lighting(rng, cfg.jitter, cfg.shadows)
         self._view = view_matrix(T)
         self._proj = projection_matrix(self.camera, NEAR, FAR)
-        sc.build_room(c, rng, cfg.jitter, textures)
+        sc.build_room(c, rng, cfg.jitter, self._table_texture_files)
         self._pusher = Pusher(c, self._step, speed=cfg.push_speed, time_step=cfg.time_step)
         count = int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))
         specs = cfg.objects.sample(rng, count)
