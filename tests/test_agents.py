@@ -86,3 +86,18 @@ def test_separation_agent_moves_exactly_one_object_most_of_the_time():
     )  # fmt: skip
     assert report.pushes == 50
     assert report.exactly_one >= 0.8, f"exactly one object moved in {report.exactly_one:.0%} of pushes: {report}"
+
+
+def test_agents_cope_with_kinect_like_depth_noise_and_dropout():
+    from pushseg.envs.rendering import DepthNoise
+
+    backend = SimBackend(width=256, height=144, num_objects=(4, 6), depth_noise=DepthNoise())
+    try:
+        frame = backend.reset(21)
+        assert np.isnan(frame.depth).any()
+        for cls in (RandomPushAgent, SeparationPushAgent):
+            push = cls(frame.camera, seed=0).act(frame)
+            assert backend.push(push).executed
+            frame = backend.observe()
+    finally:
+        backend.close()
