@@ -40,7 +40,7 @@ class DemoConfig:
     episodes: int = 30
     pushes_per_episode: int = 5
     finetune_epochs: int = 10
-    finetune_batches: int = 40
+    finetune_batches: int = 100  # the reference implementation: 100 batches of 32 per epoch
     batch_size: int = 32
     nms: float = 0.5
     top_k: int = 50
