@@ -27,7 +27,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--nms", type=float, default=d.nms)
     p.add_argument("--overlays", type=int, default=d.overlays)
     p.add_argument("--workers", type=int, default=d.workers, help="processes for collection and labelling")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: default)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (0: torch default; 1 avoids spin-waiting on a busy machine)")
     p.add_argument("--model", default="", help="pretrained model (default: the committed checkpoint)")
     p.add_argument("--pretrain", action="store_true", help="pretrain on fresh source scenes instead (slow)")
     p.add_argument("--no-progress", action="store_true")

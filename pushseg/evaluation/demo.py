@@ -50,7 +50,7 @@ class DemoConfig:
     source_scenes: int = 300
     pretrain_epochs: int = 15
     model: str = ""  # a pretrained model file; "" = the committed checkpoint
-    threads: int = 0
+    threads: int = 1  # torch CPU threads: 1 is robust when other processes share the cores
 
 
 class _Steps:
