@@ -61,6 +61,10 @@ class LabelConfig:
     # (at 960x540), on features (u, v) plus CIELAB colour times the weight, so
     # that they follow both motion and object edges.
     superpixel_area_px: float = 150.0
+    # At most this many per connected region (the reference used 400 per image):
+    # only huge regions, e.g. without the table filter, reach it; the normalized
+    # cut's eigen-solve grows fast with the node count.
+    max_superpixels: int = 300
     superpixel_color_weight: float = 0.5
     slic_compactness: float = 5.0
     # A superpixel moves when at least this share of its pixels does.

@@ -86,7 +86,7 @@ def _cut_region(
 ) -> np.ndarray:
     """Segment labels (>= 1) of the moving part of one connected ``region`` of a crop; 0 elsewhere."""
     area = int(region.sum())
-    n_superpixels = int(round(area / sc.superpixel_area_px))
+    n_superpixels = min(int(round(area / sc.superpixel_area_px)), cfg.max_superpixels)
     if n_superpixels < 2:
         sp = region.astype(np.int32)
     else:
