@@ -12,7 +12,8 @@ Prints one json object:
   processes on a shared machine disturbs least).
 * ``speedup_2_workers``: transitions/s of two worker processes running
   independent episodes over one (goal >= 1.7 on 2 free cores), with the CPU
-  seconds per transition in each case.
+  seconds per transition in each case and, as a control, the speed-up that
+  trivially parallel pure-Python work gets on the machine at the same time.
 * ``rss_growth_mb``: resident memory growth over ``--resets`` scene resets
   (goal <= 50 MB). Resets render one image; they run at 160x90, since the
   memory at stake is the scene's, not the image's.
@@ -173,6 +174,28 @@ def _worker(args) -> tuple[int, float]:
     return n, time.process_time() - c0
 
 
+def _burn(n: int) -> float:
+    """Pure-Python busy work (the control for the speed-up); returns its CPU seconds."""
+    c0, x = time.process_time(), 0
+    for i in range(n):
+        x += i * i
+    return time.process_time() - c0
+
+
+def control_speedup(n: int = 10_000_000) -> float:
+    """The speed-up two processes of trivially parallel work get on this machine right now."""
+    ctx = mp.get_context("spawn")
+    t0 = time.perf_counter()
+    _burn(n)
+    one = time.perf_counter() - t0
+    with ctx.Pool(2) as pool:
+        pool.map(_burn, [10, 10])
+        t0 = time.perf_counter()
+        pool.map(_burn, [n, n])
+        two = time.perf_counter() - t0
+    return 2 * one / two
+
+
 def worker_speedup(width: int, height: int, episodes: int, pushes: int) -> dict:
     ctx = mp.get_context("spawn")  # fresh interpreters, as a collection's workers would be
     rates, cpu = {}, {}
@@ -188,7 +211,8 @@ def worker_speedup(width: int, height: int, episodes: int, pushes: int) -> dict:
     # per transition staying flat from 1 to 2 workers shows the work does not contend.
     return {"1_worker_transitions_per_s": rates[1], "2_workers_transitions_per_s": rates[2],
             "speedup_2_workers": rates[2] / rates[1],
-            "cpu_s_per_transition_1_worker": cpu[1], "cpu_s_per_transition_2_workers": cpu[2]}  # fmt: skip
+            "cpu_s_per_transition_1_worker": cpu[1], "cpu_s_per_transition_2_workers": cpu[2],
+            "control_speedup_pure_python": control_speedup()}  # fmt: skip
 
 
 def reset_memory(resets: int, objects: str = "target-train") -> dict:
