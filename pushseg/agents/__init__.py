@@ -9,15 +9,19 @@ from pushseg.agents.separation import SeparationPushAgent
 AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent}
 
 
-def make_agent(name: str, camera, seed: int | None = None):
-    """An agent by name ('random' or 'separation')."""
+def make_agent(name: str, camera, seed: int | None = None, workspace=None):
+    """An agent by name ('random' or 'separation').
+
+    ``workspace``: where the arm can push (a ``pushseg.envs.workspace.Workspace``,
+    e.g. ``backend.workspace``); None takes the default, which the simulation uses.
+    """
     from pushseg.errors import InputError
 
     try:
         cls = AGENTS[name]
     except KeyError:
         raise InputError(f"unknown agent {name!r}: choose one of {', '.join(sorted(AGENTS))}") from None
-    return cls(camera, seed=seed)
+    return cls(camera, seed=seed, workspace=workspace)
 
 
 __all__ = ["AGENTS", "RandomPushAgent", "SeparationPushAgent", "make_agent"]

@@ -6,6 +6,8 @@ import cv2
 import numpy as np
 
 from pushseg.agents.perception import build_table_map, observation_frame
+from pushseg.envs.workspace import Workspace
+from pushseg.geometry import camera_to_base
 from pushseg.types import CameraInfo, Push
 
 
@@ -17,10 +19,15 @@ class RandomPushAgent:
     """
 
     def __init__(
-        self, camera: CameraInfo, seed: int | None = None, length: tuple[float, float] = (0.05, 0.15)
+        self,
+        camera: CameraInfo,
+        seed: int | None = None,
+        length: tuple[float, float] = (0.05, 0.15),
+        workspace: Workspace | None = None,
     ) -> None:
         self.camera = camera
         self.length = length
+        self.workspace = workspace or Workspace()
         self.rng = np.random.default_rng(seed)
 
     def act(self, obs) -> Push:
@@ -29,6 +36,14 @@ class RandomPushAgent:
         fg = tmap.image_fg
         edge = fg & ~cv2.erode(fg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         vs, us = np.nonzero(edge)
+        if len(us):  # keep the pixels whose points the arm can reach
+            z = depth[vs, us].astype(np.float64)
+            cam = self.camera
+            p = camera_to_base(cam, np.stack([(us - cam.cx) * z / cam.fx, (vs - cam.cy) * z / cam.fy, z], 1))
+            reach = (self.workspace.x[0] <= p[:, 0]) & (p[:, 0] <= self.workspace.x[1])
+            reach &= (self.workspace.y[0] <= p[:, 1]) & (p[:, 1] <= self.workspace.y[1])
+            if reach.any():
+                vs, us = vs[reach], us[reach]
         if len(us) == 0:
             vs, us = np.nonzero(np.isfinite(depth))
         k = int(self.rng.integers(len(us)))

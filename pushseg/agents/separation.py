@@ -69,11 +69,11 @@ class SeparationPushAgent:
         camera: CameraInfo,
         seed: int | None = None,
         config: SeparationConfig = SeparationConfig(),
-        workspace: Workspace = Workspace(),
+        workspace: Workspace | None = None,
     ) -> None:
         self.camera = camera
         self.config = config
-        self.workspace = workspace
+        self.workspace = workspace or Workspace()
         self.rng = np.random.default_rng(seed)
         self.last_candidates: list[Candidate] = []  # for inspection and debugging
 

@@ -149,6 +149,11 @@ class SimBackend:
     # --- for the other parts --------------------------------------------------------
 
     @property
+    def workspace(self) -> Workspace:
+        """Where pushes may go (agents take it to plan reachable pushes)."""
+        return self.config.workspace
+
+    @property
     def object_names(self) -> dict[int, str]:
         return {o.instance_id: o.name for o in self.scene_objects}
 
