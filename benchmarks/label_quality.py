@@ -172,7 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_ablations:
         variants["flow_no_action_prior"] = LabelConfig(use_action_prior=False, seed=args.seed)
         variants["flow_no_table_filter"] = LabelConfig(use_table_filter=False, seed=args.seed)
-    result: dict = {"run": str(run), "agent": "separation", "objects": "target-train", "seed": args.seed}
+    result: dict = {
+        "run": str(run),
+        "agent": "separation",
+        "objects": "target-train",
+        "seed": args.seed,
+        "note": "ms_median of the quality runs is per push inside parallel workers; see 'speed' for one core",
+    }
     for name, cfg in variants.items():
         summary = label_run(run, out / name / "labels.json", cfg, workers=args.workers, progress=False)
         result[name] = {k: summary.get(k) for k in KEYS}
