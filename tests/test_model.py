@@ -75,6 +75,15 @@ def test_tiny_overfit_one_object(tmp_path):
     flip/rotation are off because the point is fitting, not generalising.
     """
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # no OpenMP spin-waiting when the cores are shared
+    try:
+        _overfit(tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _overfit(tmp_path):
     j = write_synthetic_set(tmp_path, 4, seed=3, height=120, width=160, objects=(1, 1), size_range=(36, 48))
     cfg = ModelConfig(work_width=160, patch_size=64, object_size=40, mask_size=24, small_widths=(16, 32, 48, 64),
                       reduce_channels=64, hidden=256, score_hidden=256)
@@ -84,7 +93,7 @@ def test_tiny_overfit_one_object(tmp_path):
                         weight_decay=0.0, train_trunk=True, train_mask=True, bootstrap=False, seed=0)
     t0 = time.process_time()
     Trainer(model, sampler, train, tmp_path / "run", progress=False).fit()
-    assert time.process_time() - t0 < 60 * torch.get_num_threads()
+    assert time.process_time() - t0 < 60  # CPU seconds, so that other load on the machine does not count
     rng = np.random.default_rng(123)  # held-out draws of positives
     infos = [sampler.draw_positive(rng) for _ in range(32)]
     patches, labels = zip(*(sampler.render(i) for i in infos))
