@@ -53,6 +53,8 @@ def test_bad_settings_give_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     assert run_pushseg(*ARGS, "--episodes", "0", "--out", tmp_path / "y") == 2
     assert "--episodes must be at least 1" in capsys.readouterr().err
+    assert run_pushseg(*ARGS, "--dry-run", "--out", tmp_path / "z") == 2
+    assert "--dry-run are for --backend real only" in capsys.readouterr().err
 
 
 def _lines(run: Path) -> int:

@@ -360,3 +360,23 @@ def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
     labeler = Labeler()
     accepted = [labeler.label_transition(t).label.accepted for t in executed]
     assert sum(accepted) >= (len(executed) + 1) // 2, accepted
+
+
+def test_collect_dry_run_flag_plans_every_push_and_moves_nothing(master, tmp_path):
+    """`pushseg collect --backend real --dry-run`: a run of planned pushes, and nothing moved."""
+    from pushseg.data.run import RunReader
+
+    log = tmp_path / "motions.jsonl"
+    out = tmp_path / "dry"
+    region = ("--region-x", "0.5", "0.68", "--region-y", "-0.25", "0.25")
+    with FakePR2Process("--width", "320", "--height", "180", *region, "--motion-log", str(log)) as proc:
+        argv = ["collect", "--backend", "real", "--dry-run", "--episodes", "1", "--pushes-per-episode", "2",
+                "--out", str(out), "--no-progress"]
+        env = {k: v for k, v in os.environ.items() if k != "PUSHSEG_REAL_DRY_RUN"}
+        res = subprocess.run([sys.executable, "-m", "pushseg.cli.main", *argv], cwd=REPO, capture_output=True,
+                             text=True, timeout=180, env=env)
+        assert res.returncode == 0, res.stdout + res.stderr + proc.output()[-2000:]
+    transitions = list(RunReader(out))
+    assert len(transitions) == 2
+    assert all(t.result.reason.startswith("dry_run") for t in transitions), [t.result.reason for t in transitions]
+    assert not any(m["translation"] > 0.002 for m in _motions(log))

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--height", type=int, default=540, help="image height in pixels")
     p.add_argument("--min-objects", type=int, default=None, help="fewest objects per scene (env default if unset)")
     p.add_argument("--max-objects", type=int, default=None, help="most objects per scene (env default if unset)")
+    p.add_argument("--real-config", default=None, help="YAML overriding the PR2 defaults (--backend real)")
+    p.add_argument("--dry-run", action="store_true", help="real robot: plan and log every push, send nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -48,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
         height=args.height,
         min_objects=args.min_objects,
         max_objects=args.max_objects,
+        real_config=args.real_config,
+        dry_run=args.dry_run,
     )
     summary = collect(
         config,

@@ -49,8 +49,12 @@ class CollectConfig:
     height: int = 540
     min_objects: int | None = None
     max_objects: int | None = None
+    real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
+    dry_run: bool = False  # real robot: plan and log every push, send nothing
 
     def __post_init__(self) -> None:
+        if self.backend != "real" and (self.real_config is not None or self.dry_run):
+            raise InputError("--real-config and --dry-run are for --backend real only")
         if self.episodes < 1:
             raise InputError(f"--episodes must be at least 1, got {self.episodes}")
         if self.pushes_per_episode < 1:
@@ -121,15 +125,24 @@ class EnvRunner:
             c = self.config
             lo = c.min_objects if c.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
             hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
+            # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
+            real_options = {"config": c.real_config, "dry_run": c.dry_run or None} if c.backend == "real" else {}
             self._env = PushSegEnv(
-                backend=c.backend, objects=c.objects, width=c.width, height=c.height, num_objects=(lo, hi)
+                backend=c.backend,
+                objects=c.objects,
+                width=c.width,
+                height=c.height,
+                num_objects=(lo, hi),
+                **real_options,
             )
         return self._env
 
     def _agent(self, camera, seed: int):
         from pushseg.agents import make_agent
 
-        return make_agent(self.config.agent, camera, seed=seed)
+        # The backend's workspace keeps the agent to pushes the arm can reach.
+        workspace = getattr(self.env.backend, "workspace", None)
+        return make_agent(self.config.agent, camera, seed=seed, workspace=workspace)
 
     def describe(self) -> dict[str, Any]:
         from pushseg.envs.objects import object_set
