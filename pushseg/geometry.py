@@ -191,16 +191,17 @@ def fit_table_plane(
     pts, _ = depth_to_points(camera, depth, stride=stride)
     if len(pts) < 3:
         raise InputError("the depth image has fewer than 3 valid readings: cannot fit the table plane")
-    best_count, best_inliers = -1, None
     n = len(pts)
-    for _ in range(iterations):
-        a, b, c = pts[rng.choice(n, 3, replace=False)]
-        normal = np.cross(b - a, c - a)
-        norm = np.linalg.norm(normal)
-        if norm < 1e-9:
-            continue
-        normal /= norm
-        inliers = np.abs((pts - a) @ normal) < inlier_threshold
+    # Draw every sample first and take their normals in one vectorised call:
+    # np.cross on single vectors costs more than the inlier count itself.
+    samples = pts[np.array([rng.choice(n, 3, replace=False) for _ in range(iterations)])]
+    a = samples[:, 0]
+    normals = np.cross(samples[:, 1] - a, samples[:, 2] - a)
+    norms = np.linalg.norm(normals, axis=1)
+    best_count, best_inliers = -1, None
+    for i in np.flatnonzero(norms >= 1e-9):
+        normal = normals[i] / norms[i]
+        inliers = np.abs((pts - a[i]) @ normal) < inlier_threshold
         count = int(inliers.sum())
         if count > best_count:
             best_count, best_inliers = count, inliers
