@@ -1,0 +1,190 @@
+"""``pushseg experiment``: run the cells of one or more specs, then aggregate and report.
+
+1. The cells: every variant of the specs at every seed (a variant that trains
+   nothing, like the pretrained model, needs only seed 0). A variant key used by
+   several specs is one cell; the same key must mean the same recipe.
+2. The shared data, made once and in order: target-val and target-test scenes,
+   the interactive scenes (Fig. 4), then per seed the pushes, the labels and the
+   training sets. The splits' scene seeds are checked to be disjoint first.
+3. The cells, ``workers`` at a time (each in its own process, one torch thread),
+   with a progress bar of cells done and time left. Finished cells are skipped, so
+   an interrupted experiment continues; a cell that fails is recorded in its
+   folder (``error.txt``) and the others go on.
+4. ``OUT/<spec>/report.md`` + ``report.json`` + plots for each spec.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from pushseg.errors import InputError, PushSegError
+from pushseg.experiments import data as D
+from pushseg.experiments.cells import Cell, cell_dir, run_cell
+from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
+from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
+
+
+@dataclass
+class Plan:
+    specs: list[Spec]
+    profile: Profile
+    seeds: list[int]
+    data_seed: int = 0
+    cells: list[Cell] = field(default_factory=list)
+
+
+def plan(names: list[str], profile: Profile, seeds: int, data_seed: int = 0,
+         only: list[str] | None = None) -> Plan:
+    if seeds < 1:
+        raise InputError(f"--seeds must be at least 1, got {seeds}")
+    names = list(SPECS) if names == ["all"] else names
+    specs = [load_spec(n) for n in names]
+    if only:
+        known = {v.key for s in specs for v in s.variants}
+        missing = sorted(set(only) - known)
+        if missing:
+            raise InputError(f"--variants {','.join(missing)}: not in {', '.join(names)}; known: {sorted(known)}")
+    variants: dict[str, Variant] = {}
+    evaluations: dict[str, set[str]] = {}
+    for s in specs:
+        for v in s.variants:
+            if only and v.key not in only:
+                continue
+            if v.key in variants and variants[v.key].recipe() != v.recipe():
+                raise InputError(f"variant '{v.key}' means different recipes in two specs; rename one")
+            variants[v.key] = v
+            evaluations.setdefault(v.key, set()).update(s.evaluations)
+    p = Plan(specs, profile, list(range(seeds)), data_seed)
+    for key, v in variants.items():
+        for seed in (p.seeds if v.trains else [0]):
+            p.cells.append(Cell(v, seed, tuple(sorted(evaluations[key], key=("test", "interactive").index))))
+    return p
+
+
+def _check_experiment(out: Path, p: Plan) -> None:
+    """An output folder belongs to one profile and data seed; refuse to mix."""
+    path = out / "experiment.json"
+    mine = {"profile": p.profile.to_dict(), "data_seed": p.data_seed}
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if digest({k: old.get(k) for k in mine}) != digest(json.loads(json.dumps(mine))):
+            raise InputError(f"{out} holds an experiment with another profile or data seed; use another --out")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(mine, indent=1) + "\n")
+
+
+def prepare_data(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> None:
+    prof = p.profile
+    trained = [c for c in p.cells if c.variant.trains]
+    seeds = sorted({c.seed for c in trained})
+    sets = {"target-val": scene_seeds("target-val", p.data_seed, prof.val_scenes),
+            "target-test": scene_seeds("target-test", p.data_seed, prof.test_scenes)}
+    for s in seeds:
+        sets[f"target-train seed {s}"] = episode_seeds(s, prof.episodes["large"])
+    check_disjoint(sets)
+    jobs: list[tuple[str, Any]] = [("target-val scenes", lambda: D.scenes(out, "target-val", prof.val_scenes, prof,
+                                                                           p.data_seed, workers=workers)),
+                                   ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof,
+                                                                            p.data_seed, workers=workers))]
+    if any("interactive" in c.evaluations for c in p.cells):
+        from pushseg.experiments.interactive import make_interactive
+
+        n = min(prof.interactive_scenes, prof.test_scenes)
+        jobs.append(("interactive scenes", lambda: make_interactive(
+            out / "data" / "interactive", sets["target-test"][:n], prof.interactive_pushes, prof)))
+    for s in seeds:
+        jobs.append((f"seed {s}: pushes", lambda s=s: D.collection(out, s, prof, workers=workers)))
+        labelers: dict[str, Variant] = {}
+        for c in trained:
+            if c.seed == s:
+                labelers.setdefault(digest(c.variant.labeler), c.variant)
+        for v in labelers.values():
+            what = ", ".join(f"{k}={x}" for k, x in v.labeler.items()) or "default"
+            jobs.append((f"seed {s}: labels ({what})", lambda s=s, v=v: D.self_labels(out, v, s, workers=workers)))
+        for c in trained:
+            if c.seed == s:
+                jobs.append((f"seed {s}: training set {c.variant.key}",
+                             lambda c=c: D.training_set(out, c.variant, c.seed, prof)))
+    with tqdm(jobs, desc="data", unit="step", disable=not progress, dynamic_ncols=True) as bar:
+        for name, job in bar:
+            bar.set_postfix_str(name)
+            job()
+
+
+def _run_job(args: tuple[str, Cell, Profile, int]) -> tuple[str, dict[str, Any] | None, str | None]:
+    out, cell, profile, data_seed = args
+    try:
+        return cell.name, run_cell(Path(out), cell, profile, data_seed), None
+    except PushSegError as e:
+        msg = str(e)
+    except Exception:  # noqa: BLE001 - recorded in the cell's folder, reported at the end
+        msg = traceback.format_exc()
+    (cell_dir(Path(out), cell) / "error.txt").write_text(msg + "\n")
+    return cell.name, None, msg.strip().splitlines()[-1]
+
+
+def _is_done(out: Path, cell: Cell) -> bool:
+    path = cell_dir(out, cell) / "done.json"
+    return path.is_file() and set(cell.evaluations) <= set(json.loads(path.read_text())["evaluations"])
+
+
+def run_cells(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> dict[str, str]:
+    """Run the unfinished cells; returns {cell name: error} for those that failed."""
+    todo = [c for c in p.cells if not _is_done(out, c)]
+    for c in todo:
+        (cell_dir(out, c) / "error.txt").unlink(missing_ok=True)
+    errors: dict[str, str] = {}
+    jobs = [(str(out), c, p.profile, p.data_seed) for c in todo]
+    with tqdm(total=len(p.cells), initial=len(p.cells) - len(todo), desc="cells", unit="cell",
+              disable=not progress, dynamic_ncols=True) as bar:
+        if workers == 1 or len(jobs) <= 1:
+            results = map(_run_job, jobs)
+            pool = None
+        else:
+            pool = mp.get_context("spawn").Pool(min(workers, len(jobs)))
+            results = pool.imap_unordered(_run_job, jobs)
+        try:
+            for name, _, err in results:
+                if err:
+                    errors[name] = err
+                    tqdm.write(f"cell {name} failed: {err}")
+                bar.set_postfix_str(name)
+                bar.update(1)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    return errors
+
+
+def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "quick", seeds: int | None = None,
+                   *, workers: int = 1, data_seed: int = 0, only: list[str] | None = None,
+                   progress: bool = True) -> dict[str, Any]:
+    from pushseg.experiments.report import write_reports
+
+    out = Path(out)
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    p = plan(names, prof, seeds or prof.seeds, data_seed, only)
+    _check_experiment(out, p)
+    t0 = time.perf_counter()
+    prepare_data(out, p, workers=workers, progress=progress)
+    t_data = time.perf_counter() - t0
+    errors = run_cells(out, p, workers=workers, progress=progress)
+    reports = write_reports(out, p)
+    summary = {"out": str(out), "specs": [s.name for s in p.specs], "profile": prof.name, "seeds": p.seeds,
+               "cells": len(p.cells), "failed": errors, "reports": reports,
+               "seconds": {"data": round(t_data, 1), "total": round(time.perf_counter() - t0, 1)}}
+    runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").is_file() else []
+    (out / "runs.json").write_text(json.dumps(runs + [summary], indent=1) + "\n")
+    return summary
