@@ -64,7 +64,7 @@ def resolved_config(cell: Cell, profile: Profile, data_seed: int) -> dict[str, A
         "scenes": {"width": profile.width, "height": profile.height, "val": profile.val_scenes,
                    "test": profile.test_scenes, "objects": [profile.min_objects, profile.max_objects],
                    "val_seed": split_seed("target-val", data_seed), "test_seed": split_seed("target-test", data_seed)},
-        "inference": {"top_k": profile.top_k, "nms_grid": list(profile.nms_grid),
+        "inference": {"top_k": profile.top_k, "scales": list(profile.scales) if profile.scales else "model", "nms_grid": list(profile.nms_grid),
                       "select_metric": profile.select_metric},
         "world": profile.world,
     }
@@ -106,7 +106,7 @@ def _segmenter(model, profile: Profile):
     from pushseg.training.config import InferenceConfig
     from pushseg.training.inference import Segmenter
 
-    scales = tuple(model.meta.get("scales", (1.0,)))
+    scales = profile.scales or tuple(model.meta.get("scales", (1.0,)))
     return Segmenter(model, InferenceConfig(scales=scales, top_k=profile.top_k, nms_threshold=None))
 
 

@@ -164,6 +164,7 @@ class Profile:
     bootstrap_samples: int
     threads: int = 1  # torch threads per cell
     top_k: int = 50
+    scales: tuple[float, ...] | None = None  # inference pyramid; None: the model's own (stored at training)
     world: str | None = None  # simulated world profile, when the simulation offers them
     model: str | None = None  # pretrained model file; None = the committed checkpoint
     description: str = ""
@@ -171,6 +172,7 @@ class Profile:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["nms_grid"] = list(self.nms_grid)
+        d["scales"] = list(self.scales) if self.scales else None
         return d
 
 
@@ -179,7 +181,8 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     d = {**d, **(overrides or {})}
     _check_keys(f"profile {name}", d, {f.name for f in fields(Profile)})
     try:
-        p = Profile(**{**d, "nms_grid": tuple(float(x) for x in d.get("nms_grid", ()))})
+        scales = tuple(float(x) for x in d["scales"]) if d.get("scales") else None
+        p = Profile(**{**d, "nms_grid": tuple(float(x) for x in d.get("nms_grid", ())), "scales": scales})
     except TypeError as e:
         raise InputError(f"profile {name}: {e}") from None
     if set(p.episodes) != set(DATA_SIZES) or not 1 <= p.episodes["small"] <= p.episodes["large"]:
