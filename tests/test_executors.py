@@ -124,3 +124,18 @@ def test_a_ray_worker_killed_mid_episode_is_retried_and_nothing_is_lost(local_ra
     assert marker.exists(), "the worker never died: the test did not test a retry"
     assert summary.written == summary.total == 12
     assert _files(tmp_path / "ray") == _files(tmp_path / "local")
+
+
+def test_ray_scenes_and_labels_equal_local(local_ray, tmp_path):
+    from pushseg.data.scenes import ScenesConfig, write_scenes
+    from pushseg.labeling.batch import label_run
+
+    scenes = ScenesConfig(objects="target-test", count=2, seed=3, width=64, height=36)
+    write_scenes(scenes, tmp_path / "s_local", progress=False)
+    write_scenes(scenes, tmp_path / "s_ray", progress=False, executor=ExecutorConfig(executor="ray", workers=2))
+    assert _files(tmp_path / "s_ray") == _files(tmp_path / "s_local")
+
+    collect(_config(), tmp_path / "run", runner_factory=FakeRunner, progress=False)
+    label_run(tmp_path / "run", tmp_path / "local.json", progress=False)
+    label_run(tmp_path / "run", tmp_path / "ray.json", progress=False, executor=ExecutorConfig(executor="ray", workers=2))
+    assert (tmp_path / "ray.json").read_bytes() == (tmp_path / "local.json").read_bytes()
