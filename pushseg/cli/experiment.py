@@ -25,6 +25,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=1, help="cells run in parallel (one torch thread each)")
     p.add_argument("--variants", default="", help="comma-separated variant keys: run only these rows")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the target-val and target-test scenes")
+    p.add_argument("--report-only", action="store_true",
+                   help="only aggregate the cells finished so far into the reports (e.g. while it runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
     only = [v.strip() for v in args.variants.split(",") if v.strip()] or None
     summary = run_experiment([args.table], args.out, args.profile, args.seeds, workers=args.workers,
-                             data_seed=args.data_seed, only=only, progress=not args.no_progress)
+                             data_seed=args.data_seed, only=only, progress=not args.no_progress,
+                             report_only=args.report_only)
     for path in summary["reports"]:
         print(path)
     if summary["failed"]:

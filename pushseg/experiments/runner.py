@@ -3,11 +3,13 @@
 1. The cells: every variant of the specs at every seed (a variant that trains
    nothing, like the pretrained model, needs only seed 0). A variant key used by
    several specs is one cell; the same key must mean the same recipe.
-2. The shared data, made once and in order: target-val and target-test scenes,
-   the interactive scenes (Fig. 4), then per seed the pushes, the labels and the
-   training sets. The splits' scene seeds are checked to be disjoint first.
-3. The cells, ``workers`` at a time (each in its own process, one torch thread),
-   with a progress bar of cells done and time left. Finished cells are skipped, so
+2. The shared data, made once: target-val and target-test scenes and the
+   interactive scenes (Fig. 4) first; the splits' scene seeds are checked to be
+   disjoint before anything is rendered.
+3. Seed by seed: that seed's pushes, labels and training sets, then its cells,
+   ``workers`` at a time (each in its own process, one torch thread), with a
+   progress bar of cells done and time left. Seed-major order means the first
+   seeds give complete rows while later ones run. Finished cells are skipped, so
    an interrupted experiment continues; a cell that fails is recorded in its
    folder (``error.txt``) and the others go on.
 4. ``OUT/<spec>/report.md`` + ``report.json`` + plots for each spec.
@@ -82,42 +84,54 @@ def _check_experiment(out: Path, p: Plan) -> None:
         path.write_text(json.dumps(mine, indent=1) + "\n")
 
 
-def prepare_data(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> None:
+def _data_jobs(out: Path, p: Plan, seed: int | None, workers: int) -> list[tuple[str, Any]]:
+    """The data steps shared by all cells (``seed=None``) or by the cells of one seed."""
     prof = p.profile
-    trained = [c for c in p.cells if c.variant.trains]
-    seeds = sorted({c.seed for c in trained})
+    if seed is None:
+        jobs: list[tuple[str, Any]] = [
+            ("target-val scenes", lambda: D.scenes(out, "target-val", prof.val_scenes, prof, p.data_seed,
+                                                   workers=workers)),
+            ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof, p.data_seed,
+                                                    workers=workers))]
+        if any("interactive" in c.evaluations for c in p.cells):
+            from pushseg.experiments.interactive import make_interactive
+
+            n = min(prof.interactive_scenes, prof.test_scenes)
+            seeds = scene_seeds("target-test", p.data_seed, prof.test_scenes)[:n]
+            jobs.append(("interactive scenes", lambda: make_interactive(
+                out / "data" / "interactive", seeds, prof.interactive_pushes, prof)))
+        return jobs
+    trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
+    if not trained:
+        return []
+    jobs = [(f"seed {seed}: pushes", lambda: D.collection(out, seed, prof, workers=workers))]
+    labelers: dict[str, Variant] = {}
+    for c in trained:
+        labelers.setdefault(digest(c.variant.labeler), c.variant)
+    for v in labelers.values():
+        what = ", ".join(f"{k}={x}" for k, x in v.labeler.items()) or "default"
+        jobs.append((f"seed {seed}: labels ({what})", lambda v=v: D.self_labels(out, v, seed, workers=workers)))
+    for c in trained:
+        jobs.append((f"seed {seed}: training set {c.variant.key}",
+                     lambda c=c: D.training_set(out, c.variant, c.seed, prof)))
+    return jobs
+
+
+def check_splits(p: Plan) -> None:
+    """No scene seed may appear in two splits (the streams are independent; this checks the draws)."""
+    prof = p.profile
     sets = {"target-val": scene_seeds("target-val", p.data_seed, prof.val_scenes),
             "target-test": scene_seeds("target-test", p.data_seed, prof.test_scenes)}
-    for s in seeds:
+    for s in sorted({c.seed for c in p.cells if c.variant.trains}):
         sets[f"target-train seed {s}"] = episode_seeds(s, prof.episodes["large"])
     check_disjoint(sets)
-    jobs: list[tuple[str, Any]] = [("target-val scenes", lambda: D.scenes(out, "target-val", prof.val_scenes, prof,
-                                                                           p.data_seed, workers=workers)),
-                                   ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof,
-                                                                            p.data_seed, workers=workers))]
-    if any("interactive" in c.evaluations for c in p.cells):
-        from pushseg.experiments.interactive import make_interactive
 
-        n = min(prof.interactive_scenes, prof.test_scenes)
-        jobs.append(("interactive scenes", lambda: make_interactive(
-            out / "data" / "interactive", sets["target-test"][:n], prof.interactive_pushes, prof)))
-    for s in seeds:
-        jobs.append((f"seed {s}: pushes", lambda s=s: D.collection(out, s, prof, workers=workers)))
-        labelers: dict[str, Variant] = {}
-        for c in trained:
-            if c.seed == s:
-                labelers.setdefault(digest(c.variant.labeler), c.variant)
-        for v in labelers.values():
-            what = ", ".join(f"{k}={x}" for k, x in v.labeler.items()) or "default"
-            jobs.append((f"seed {s}: labels ({what})", lambda s=s, v=v: D.self_labels(out, v, s, workers=workers)))
-        for c in trained:
-            if c.seed == s:
-                jobs.append((f"seed {s}: training set {c.variant.key}",
-                             lambda c=c: D.training_set(out, c.variant, c.seed, prof)))
-    with tqdm(jobs, desc="data", unit="step", disable=not progress, dynamic_ncols=True) as bar:
-        for name, job in bar:
-            bar.set_postfix_str(name)
-            job()
+
+def _run_data(jobs: list[tuple[str, Any]], progress: bool) -> None:
+    for name, job in jobs:
+        if progress:
+            tqdm.write(f"data: {name}")
+        job()
 
 
 def _run_job(args: tuple[str, Cell, Profile, int]) -> tuple[str, dict[str, Any] | None, str | None]:
@@ -137,38 +151,48 @@ def _is_done(out: Path, cell: Cell) -> bool:
     return path.is_file() and set(cell.evaluations) <= set(json.loads(path.read_text())["evaluations"])
 
 
-def run_cells(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> dict[str, str]:
-    """Run the unfinished cells; returns {cell name: error} for those that failed."""
-    todo = [c for c in p.cells if not _is_done(out, c)]
+def run_cells(out: Path, p: Plan, cells: list[Cell], bar, pool, errors: dict[str, str]) -> None:
+    """Run the unfinished ``cells`` (in ``pool`` when given), ticking ``bar``; failures go into ``errors``."""
+    todo = [c for c in cells if not _is_done(out, c)]
     for c in todo:
         (cell_dir(out, c) / "error.txt").unlink(missing_ok=True)
-    errors: dict[str, str] = {}
     jobs = [(str(out), c, p.profile, p.data_seed) for c in todo]
-    with tqdm(total=len(p.cells), initial=len(p.cells) - len(todo), desc="cells", unit="cell",
-              disable=not progress, dynamic_ncols=True) as bar:
-        if workers == 1 or len(jobs) <= 1:
-            results = map(_run_job, jobs)
-            pool = None
-        else:
-            pool = mp.get_context("spawn").Pool(min(workers, len(jobs)))
-            results = pool.imap_unordered(_run_job, jobs)
-        try:
-            for name, _, err in results:
-                if err:
-                    errors[name] = err
-                    tqdm.write(f"cell {name} failed: {err}")
-                bar.set_postfix_str(name)
-                bar.update(1)
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+    results = map(_run_job, jobs) if pool is None or len(jobs) <= 1 else pool.imap_unordered(_run_job, jobs)
+    for name, _, err in results:
+        if err:
+            errors[name] = err
+            tqdm.write(f"cell {name} failed: {err}")
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+
+def execute(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> dict[str, str]:
+    """Data, then the cells seed by seed (so that early seeds give complete rows while later ones run)."""
+    check_splits(p)
+    _run_data(_data_jobs(out, p, None, workers), progress)
+    errors: dict[str, str] = {}
+    done = sum(_is_done(out, c) for c in p.cells)
+    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
+    try:
+        with tqdm(total=len(p.cells), initial=done, desc="cells", unit="cell", disable=not progress,
+                  dynamic_ncols=True) as bar:
+            for seed in sorted({c.seed for c in p.cells}):
+                cells = [c for c in p.cells if c.seed == seed]
+                if all(_is_done(out, c) for c in cells):
+                    continue
+                _run_data(_data_jobs(out, p, seed, workers), progress)
+                run_cells(out, p, cells, bar, pool, errors)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
     return errors
 
 
 def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "quick", seeds: int | None = None,
                    *, workers: int = 1, data_seed: int = 0, only: list[str] | None = None,
-                   progress: bool = True) -> dict[str, Any]:
+                   progress: bool = True, report_only: bool = False) -> dict[str, Any]:
+    """Run (or with ``report_only`` just aggregate) the experiment in ``out``; see the module doc."""
     from pushseg.experiments.report import write_reports
 
     out = Path(out)
@@ -178,13 +202,14 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
     _check_experiment(out, p)
     t0 = time.perf_counter()
-    prepare_data(out, p, workers=workers, progress=progress)
-    t_data = time.perf_counter() - t0
-    errors = run_cells(out, p, workers=workers, progress=progress)
+    errors = {} if report_only else execute(out, p, workers=workers, progress=progress)
     reports = write_reports(out, p)
+    from pushseg.experiments.summary import write_summary
+
+    write_summary(out)
     summary = {"out": str(out), "specs": [s.name for s in p.specs], "profile": prof.name, "seeds": p.seeds,
                "cells": len(p.cells), "failed": errors, "reports": reports,
-               "seconds": {"data": round(t_data, 1), "total": round(time.perf_counter() - t0, 1)}}
+               "seconds": round(time.perf_counter() - t0, 1)}
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").is_file() else []
     (out / "runs.json").write_text(json.dumps(runs + [summary], indent=1) + "\n")
     return summary
