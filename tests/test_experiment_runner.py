@@ -128,6 +128,8 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
         "better", "worse", "no clear difference")
     for png in ("bars.png", "labels.png"):
         assert (out / "table1" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary_md = (out / "summary.md").read_text()
+    assert "SelfDeepMask (large) − pretrained + NMS | AP50 | not run" in summary_md  # that row was not asked for
 
 
 def test_rerun_skips_finished_cells_and_refuses_other_settings(smoke):
