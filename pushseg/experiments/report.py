@@ -162,22 +162,40 @@ def _table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _paper_difference(rows: dict[str, Any], a: str, b: str, metric: str) -> float | None:
+    pa, pb = (rows[a].get("paper") or {}).get(metric), (rows[b].get("paper") or {}).get(metric)
+    return pa[0] - pb[0] if pa and pb else None
+
+
+def _agreement(paper: float | None, verdict_: str) -> str:
+    """Does our verdict have the paper's sign? (The paper's own differences carry no interval.)"""
+    if paper is None or verdict_ in ("not measured",):
+        return ""
+    if verdict_ == "no clear difference":
+        return "not confirmed here" if abs(paper) >= 1 else "agrees (paper: small)"
+    ours = 1 if verdict_ == "better" else -1
+    return "agrees" if ours * paper > 0 else "**disagrees**"
+
+
 def _comparison_lines(result: dict[str, Any]) -> list[str]:
-    labels = {r["key"]: r["label"] for r in result["rows"]}
-    lines = ["| A − B | metric | per seed, mean ± std | t 95 % over seeds | bootstrap 95 % over scenes | verdict |",
-             "|---|---|---:|---:|---:|---|"]
+    rows = {r["key"]: r for r in result["rows"]}
+    lines = ["| A − B | metric | per seed, mean ± std | t 95 % over seeds | bootstrap 95 % over scenes | verdict | "
+             "paper | vs paper |", "|---|---|---:|---:|---:|---|---:|---|"]
     for c in result["comparisons"]:
+        name = f"{rows[c['a']]['label']} − {rows[c['b']]['label']}"
         for m in ("AP50", "AP"):
             x = c.get(m) or {}
+            paper = _paper_difference(rows, c["a"], c["b"], m)
             if "seeds" not in x:
-                lines.append(f"| {labels[c['a']]} − {labels[c['b']]} | {NAMES[m]} | – | – | – | not measured |")
+                lines.append(f"| {name} | {NAMES[m]} | – | – | – | not measured | {_fmt(paper, 1, True)} | |")
                 continue
             s, b = x["seeds"], x["bootstrap"]
             lines.append(
-                f"| {labels[c['a']]} − {labels[c['b']]} | {NAMES[m]} | {_fmt(s['mean'], 1, True)} ± {_fmt(s['std'])} "
+                f"| {name} | {NAMES[m]} | {_fmt(s['mean'], 1, True)} ± {_fmt(s['std'])} "
                 f"(n={len(s['seeds'])}, {s['wins']} wins) | [{_fmt(s['interval']['low'], 1, True)}, "
                 f"{_fmt(s['interval']['high'], 1, True)}] | [{_fmt(b['low'], 1, True)}, {_fmt(b['high'], 1, True)}]"
-                f"{'' if x['bootstrap_paired'] else ' (unpaired)'} | **{x['verdict']}** |")
+                f"{'' if x['bootstrap_paired'] else ' (unpaired)'} | **{x['verdict']}** | {_fmt(paper, 1, True)} | "
+                f"{_agreement(paper, x['verdict'])} |")
     return lines
 
 
