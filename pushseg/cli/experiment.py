@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pushseg.executors import EXECUTORS
 from pushseg.experiments.specs import PROFILES, SPECS
 
 
@@ -22,7 +23,12 @@ def add_parser(subparsers) -> None:
                    help=f"sizes: {', '.join(PROFILES)}, or a profile .yaml file")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the profile's)")
     p.add_argument("--out", default="out/experiment", help="experiment folder (cells, data, reports)")
-    p.add_argument("--workers", type=int, default=1, help="cells run in parallel (one torch thread each)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="cells (and collection, labelling, rendering units) run at once, one torch thread each")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="local processes, or Ray actors (the output is the same)")
+    p.add_argument("--ray-address", default=None,
+                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--variants", default="", help="comma-separated variant keys: run only these rows")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the target-val and target-test scenes")
     p.add_argument("--report-only", action="store_true",
@@ -32,10 +38,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pushseg.executors import ExecutorConfig
     from pushseg.experiments.runner import run_experiment
 
     only = [v.strip() for v in args.variants.split(",") if v.strip()] or None
-    summary = run_experiment([args.table], args.out, args.profile, args.seeds, workers=args.workers,
+    executor = ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)
+    summary = run_experiment([args.table], args.out, args.profile, args.seeds, executor=executor,
                              data_seed=args.data_seed, only=only, progress=not args.no_progress,
                              report_only=args.report_only)
     for path in summary["reports"]:

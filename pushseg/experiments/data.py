@@ -28,7 +28,14 @@ from pushseg.experiments.specs import Profile, Variant, digest
 from pushseg.experiments.splits import OBJECTS, split_seed
 
 
-def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, workers: int = 1,
+def _run_on(executor) -> dict[str, Any]:
+    """Keyword arguments that run a stage's units on ``executor`` (a pushseg.executors.ExecutorConfig)."""
+    if executor is None:
+        return {"workers": 1}
+    return {"workers": executor.workers, "executor": executor}
+
+
+def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
            progress: bool = False) -> Path:
     """target-val / target-test scenes -> path of their annotations.json."""
     from pushseg.data.scenes import ScenesConfig, write_scenes
@@ -38,7 +45,7 @@ def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, 
         shutil.rmtree(d, ignore_errors=True)  # unfinished: written again from its seed
         write_scenes(ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed),
                                   width=profile.width, height=profile.height, min_objects=profile.min_objects,
-                                  max_objects=profile.max_objects), d, workers=workers, progress=progress)
+                                  max_objects=profile.max_objects), d, **_run_on(executor), progress=progress)
     return d / "annotations.json"
 
 
@@ -46,7 +53,7 @@ def run_dir(out: Path, seed: int) -> Path:
     return out / "data" / f"seed-{seed}" / "run"
 
 
-def collection(out: Path, seed: int, profile: Profile, *, workers: int = 1, progress: bool = False) -> Path:
+def collection(out: Path, seed: int, profile: Profile, *, executor=None, progress: bool = False) -> Path:
     """The separation agent's pushes on target-train objects for one seed (the large size)."""
     from pushseg.data.collection import CollectConfig, collect
 
@@ -56,7 +63,7 @@ def collection(out: Path, seed: int, profile: Profile, *, workers: int = 1, prog
                         width=profile.width, height=profile.height)
     done = d / "collect_done.json"
     if not done.is_file():
-        collect(cfg, d, workers=workers, resume=(d / "meta.json").is_file(), progress=progress)
+        collect(cfg, d, **_run_on(executor), resume=(d / "meta.json").is_file(), progress=progress)
         done.write_text(json.dumps(cfg.to_dict()) + "\n")
     return d
 
@@ -74,14 +81,14 @@ def labels_dir(out: Path, variant: Variant, seed: int) -> Path:
     return out / "data" / f"seed-{seed}" / f"labels-{digest(variant.labeler)}"
 
 
-def self_labels(out: Path, variant: Variant, seed: int, *, workers: int = 1, progress: bool = False) -> Path:
+def self_labels(out: Path, variant: Variant, seed: int, *, executor=None, progress: bool = False) -> Path:
     """Label the whole run of ``seed`` with the variant's labeler settings."""
     from pushseg.labeling.batch import label_run
 
     d = labels_dir(out, variant, seed)
     labels = d / "labels.json"
     if not (d / "labels_summary.json").is_file():
-        label_run(run_dir(out, seed), labels, labeler_config(variant, seed), workers=workers, progress=progress)
+        label_run(run_dir(out, seed), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
     return labels
 
 

@@ -7,7 +7,8 @@
    interactive scenes (Fig. 4) first; the splits' scene seeds are checked to be
    disjoint before anything is rendered.
 3. Seed by seed: that seed's pushes, labels and training sets, then its cells,
-   ``workers`` at a time (each in its own process, one torch thread), with a
+   ``workers`` at a time on the executor (local processes or Ray actors; each
+   cell uses the profile's torch threads), with a
    progress bar of cells done and time left. Seed-major order means the first
    seeds give complete rows while later ones run. Finished cells are skipped, so
    an interrupted experiment continues; a cell that fails is recorded in its
@@ -18,7 +19,6 @@
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ from typing import Any
 from tqdm import tqdm
 
 from pushseg.errors import InputError, PushSegError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.experiments import data as D
 from pushseg.experiments.cells import Cell, cell_dir, run_cell
 from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
@@ -84,15 +85,15 @@ def _check_experiment(out: Path, p: Plan) -> None:
         path.write_text(json.dumps(mine, indent=1) + "\n")
 
 
-def _data_jobs(out: Path, p: Plan, seed: int | None, workers: int) -> list[tuple[str, Any]]:
+def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -> list[tuple[str, Any]]:
     """The data steps shared by all cells (``seed=None``) or by the cells of one seed."""
     prof = p.profile
     if seed is None:
         jobs: list[tuple[str, Any]] = [
             ("target-val scenes", lambda: D.scenes(out, "target-val", prof.val_scenes, prof, p.data_seed,
-                                                   workers=workers)),
+                                                   executor=executor)),
             ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof, p.data_seed,
-                                                    workers=workers))]
+                                                    executor=executor))]
         if any("interactive" in c.evaluations for c in p.cells):
             from pushseg.experiments.interactive import make_interactive
 
@@ -104,13 +105,13 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, workers: int) -> list[tuple
     trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
     if not trained:
         return []
-    jobs = [(f"seed {seed}: pushes", lambda: D.collection(out, seed, prof, workers=workers))]
+    jobs = [(f"seed {seed}: pushes", lambda: D.collection(out, seed, prof, executor=executor))]
     labelers: dict[str, Variant] = {}
     for c in trained:
         labelers.setdefault(digest(c.variant.labeler), c.variant)
     for v in labelers.values():
         what = ", ".join(f"{k}={x}" for k, x in v.labeler.items()) or "default"
-        jobs.append((f"seed {seed}: labels ({what})", lambda v=v: D.self_labels(out, v, seed, workers=workers)))
+        jobs.append((f"seed {seed}: labels ({what})", lambda v=v: D.self_labels(out, v, seed, executor=executor)))
     for c in trained:
         jobs.append((f"seed {seed}: training set {c.variant.key}",
                      lambda c=c: D.training_set(out, c.variant, c.seed, prof)))
@@ -134,7 +135,11 @@ def _run_data(jobs: list[tuple[str, Any]], progress: bool) -> None:
         job()
 
 
-def _run_job(args: tuple[str, Cell, Profile, int]) -> tuple[str, dict[str, Any] | None, str | None]:
+def _no_state() -> None:
+    return None
+
+
+def _run_job(_state: None, args: tuple[str, Cell, Profile, int]) -> tuple[str, dict[str, Any] | None, str | None]:
     out, cell, profile, data_seed = args
     try:
         return cell.name, run_cell(Path(out), cell, profile, data_seed), None
@@ -151,14 +156,13 @@ def _is_done(out: Path, cell: Cell) -> bool:
     return path.is_file() and set(cell.evaluations) <= set(json.loads(path.read_text())["evaluations"])
 
 
-def run_cells(out: Path, p: Plan, cells: list[Cell], bar, pool, errors: dict[str, str]) -> None:
-    """Run the unfinished ``cells`` (in ``pool`` when given), ticking ``bar``; failures go into ``errors``."""
+def run_cells(out: Path, p: Plan, cells: list[Cell], bar, executor: ExecutorConfig, errors: dict[str, str]) -> None:
+    """Run the unfinished ``cells`` on ``executor``, ticking ``bar``; failures go into ``errors``."""
     todo = [c for c in cells if not _is_done(out, c)]
     for c in todo:
         (cell_dir(out, c) / "error.txt").unlink(missing_ok=True)
     jobs = [(str(out), c, p.profile, p.data_seed) for c in todo]
-    results = map(_run_job, jobs) if pool is None or len(jobs) <= 1 else pool.imap_unordered(_run_job, jobs)
-    for name, _, err in results:
+    for name, _, err in ordered_map(_no_state, (), _run_job, jobs, executor):
         if err:
             errors[name] = err
             tqdm.write(f"cell {name} failed: {err}")
@@ -166,43 +170,38 @@ def run_cells(out: Path, p: Plan, cells: list[Cell], bar, pool, errors: dict[str
         bar.update(1)
 
 
-def execute(out: Path, p: Plan, *, workers: int = 1, progress: bool = True) -> dict[str, str]:
+def execute(out: Path, p: Plan, executor: ExecutorConfig, *, progress: bool = True) -> dict[str, str]:
     """Data, then the cells seed by seed (so that early seeds give complete rows while later ones run)."""
     check_splits(p)
-    _run_data(_data_jobs(out, p, None, workers), progress)
+    _run_data(_data_jobs(out, p, None, executor), progress)
     errors: dict[str, str] = {}
     done = sum(_is_done(out, c) for c in p.cells)
-    pool = mp.get_context("spawn").Pool(workers) if workers > 1 else None
-    try:
-        with tqdm(total=len(p.cells), initial=done, desc="cells", unit="cell", disable=not progress,
-                  dynamic_ncols=True) as bar:
-            for seed in sorted({c.seed for c in p.cells}):
-                cells = [c for c in p.cells if c.seed == seed]
-                if all(_is_done(out, c) for c in cells):
-                    continue
-                _run_data(_data_jobs(out, p, seed, workers), progress)
-                run_cells(out, p, cells, bar, pool, errors)
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    with tqdm(total=len(p.cells), initial=done, desc="cells", unit="cell", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for seed in sorted({c.seed for c in p.cells}):
+            cells = [c for c in p.cells if c.seed == seed]
+            if all(_is_done(out, c) for c in cells):
+                continue
+            _run_data(_data_jobs(out, p, seed, executor), progress)
+            run_cells(out, p, cells, bar, executor, errors)
     return errors
 
 
 def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "quick", seeds: int | None = None,
-                   *, workers: int = 1, data_seed: int = 0, only: list[str] | None = None,
+                   *, workers: int = 1, executor: str | ExecutorConfig = "local", data_seed: int = 0,
+                   only: list[str] | None = None,
                    progress: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run (or with ``report_only`` just aggregate) the experiment in ``out``; see the module doc."""
     from pushseg.experiments.report import write_reports
 
     out = Path(out)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+    if not isinstance(executor, ExecutorConfig):
+        executor = ExecutorConfig(executor=executor, workers=workers)
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
     _check_experiment(out, p)
     t0 = time.perf_counter()
-    errors = {} if report_only else execute(out, p, workers=workers, progress=progress)
+    errors = {} if report_only else execute(out, p, executor, progress=progress)
     reports = write_reports(out, p)
     from pushseg.experiments.summary import write_summary
 
