@@ -11,7 +11,7 @@ What it speaks (topics and frames come from the config, PR2 defaults in
 * ``/pr2_ethercat/motors_halted``: nothing is sent while it is true.
 
 A push is resolved into a base_link line by the same code as in the
-simulation (:func:`pushseg.envs.workspace.check_push`, which calls
+simulation (:func:`pushseg.workspace.check_push`, which calls
 :func:`pushseg.geometry.resolve_push`), checked against the safety box,
 planned with IK (:mod:`pushseg.real.planning`), re-checked
 (:mod:`pushseg.real.safety`) and only then sent. Every wait has a timeout
@@ -34,15 +34,15 @@ from typing import Any
 
 import numpy as np
 
-from pushseg.envs.workspace import PUSH_LENGTH_MIN, Workspace, check_push
 from pushseg.errors import BackendError, InputError
-from pushseg.geometry import fit_table_plane
+from pushseg.geometry import quaternion_matrix
 from pushseg.real import images
 from pushseg.real import kinematics as kin
-from pushseg.real import planning, safety
+from pushseg.real import planning, retreat, safety
 from pushseg.real.config import RealConfig, load_config
 from pushseg.real.rosenv import ensure_ros_importable
 from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult
+from pushseg.workspace import PUSH_LENGTH_MIN, Workspace, check_push, table_height
 
 log = logging.getLogger("pushseg.real")
 
@@ -63,18 +63,6 @@ class _Interrupted(Exception):
     """SIGINT arrived while a goal was running."""
 
 
-def _quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    n = x * x + y * y + z * z + w * w
-    s = 2.0 / n if n > 0 else 0.0
-    return np.array(
-        [
-            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-        ]
-    )
-
-
 def _check_master(timeout: float) -> None:
     """rospy.init_node blocks forever without a master: fail fast and clearly instead."""
     import rosgraph
@@ -91,20 +79,6 @@ def _check_master(timeout: float) -> None:
             f"no ROS master at ROS_MASTER_URI={uri}: start roscore (or the robot's master) "
             "and set ROS_MASTER_URI / ROS_IP so this machine can reach it"
         )
-
-
-def _nearest_segment(points: list[np.ndarray], q: np.ndarray) -> int:
-    """Index i of the joint-space segment points[i] -> points[i+1] that passes closest to q."""
-    best, best_d = 0, np.inf
-    for i in range(len(points) - 1):
-        a = points[i]
-        d = kin.joint_deltas(a, points[i + 1])
-        e = kin.joint_deltas(a, q)
-        s = float(np.clip(e @ d / max(float(d @ d), 1e-12), 0.0, 1.0))
-        dist = float(np.linalg.norm(e - s * d))
-        if dist < best_d:
-            best, best_d = i, dist
-    return best
 
 
 class RealBackend:
@@ -194,7 +168,7 @@ class RealBackend:
             raise
         self.camera: CameraInfo = self._frame.camera
         ws = config.raw["safety"]["workspace"]
-        # Where pushes can go, in the form push agents take (pushseg.envs.workspace).
+        # Where pushes can go, in the form push agents take (pushseg.workspace).
         self.workspace = Workspace(x=tuple(ws["x"]), y=tuple(ws["y"]),
                                    length=(PUSH_LENGTH_MIN, float(config.get("safety.max_push_length"))))
 
@@ -318,47 +292,8 @@ class RealBackend:
             self._execute(plan, what=f"{side} arm out of view")
 
     def _retreat_plan(self, side: str, q: np.ndarray, torso: float) -> planning.ArmPlan:
-        """From wherever the arm is to out_of_view, by the first of these routes that passes the safety checks.
-
-        * retrace: back along the trajectory it was interrupted on (a path already checked);
-        * lift: straight up when the gripper is low over the table, then through the via poses;
-        * via: through the via poses;
-        * direct: a single joint move.
-        """
-        arm = kin.pr2_arm(side)
-        out = self.config.arm_pose("out_of_view", side)
-        back = [*reversed(self.config.via_poses(side)), out]
-        table_z = self.table_z
-        routes: list[tuple[str, list[np.ndarray]]] = []
-        if self._inflight is not None and self._inflight.side == side:
-            pts = [self._inflight.start, *self._inflight.positions]
-            k = _nearest_segment(pts, q)
-            routes.append(("retrace", [pts[i] for i in range(k, -1, -1)] + [out]))
-        if table_z is not None:
-            T = kin.fk(arm, q, torso)
-            hover = table_z + float(self.config.get("push.hover_height"))
-            if T[2, 3] < hover:
-                target = np.array([T[0, 3], T[1, 3], hover])
-                res = kin.solve_ik(arm, target, T[:3, :3], torso, q, restarts=0)
-                if res.success:
-                    routes.insert(0, ("lift", [res.q, *back]))
-        routes += [("via", back), ("direct", [out])]
-        refusals = []
-        for name, poses in routes:
-            positions = []
-            for pose in poses:
-                positions.append(kin.unwrap_continuous(pose, positions[-1] if positions else q))
-            plan = planning.timed_plan(side, q, positions, ["retreat"] * len(positions), torso, self.config)
-            if table_z is None:
-                return plan
-            try:
-                safety.check_plan(plan, table_z, self.config)
-            except planning.PushRefused as r:
-                refusals.append(f"{name}: {r.message}")
-                continue
-            log.info("%s arm retreats by the %s route", side, name)
-            return plan
-        raise planning.PushRefused("no_safe_retreat", "; ".join(refusals))
+        """From wherever the arm is to out_of_view, by the first safe route (:mod:`pushseg.real.retreat`)."""
+        return retreat.retreat_plan(side, q, torso, self.table_z, self.config, interrupted=self._inflight)
 
     def _execute(self, plan: planning.ArmPlan, what: str) -> None:
         """Send one trajectory and wait for it, guarded; the arm ends where the plan ends."""
@@ -614,24 +549,15 @@ class RealBackend:
             ) from e
         r, p = tf.transform.rotation, tf.transform.translation
         T = np.eye(4)
-        T[:3, :3] = _quaternion_matrix(r.x, r.y, r.z, r.w)
+        T[:3, :3] = quaternion_matrix(r.x, r.y, r.z, r.w)
         T[:3, 3] = (p.x, p.y, p.z)
         return T
 
     def _fit_table_z(self, frame: Frame, seed: int | None) -> float:
-        """The table top height in base_link, from a plane fitted to the depth image."""
+        """The table top height in base_link at the workspace centre, from a plane fitted to the depth image."""
+        ws = self.config.raw["safety"]["workspace"]
+        at = (float(np.mean(ws["x"])), float(np.mean(ws["y"])))
         try:
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0 if seed is None else seed)
+            return table_height(frame.camera, frame.depth, at, rng=0 if seed is None else seed)
         except InputError as e:
             raise BackendError(f"could not find the table in the depth image: {e}; or set push.table_z") from e
-        R, t = frame.camera.T_base_camera[:3, :3], frame.camera.T_base_camera[:3, 3]
-        normal = R @ plane.normal
-        point = R @ (-plane.offset * plane.normal) + t  # the plane's point nearest the camera
-        if abs(normal[2]) < np.cos(np.radians(10)):
-            raise BackendError(
-                f"the dominant plane in the depth image is tilted {np.degrees(np.arccos(abs(normal[2]))):.0f} deg "
-                "from horizontal in base_link: is the camera calibration tf right? (or set push.table_z)"
-            )
-        ws = self.config.raw["safety"]["workspace"]
-        cx, cy = np.mean(ws["x"]), np.mean(ws["y"])
-        return float(point[2] - (normal[0] * (cx - point[0]) + normal[1] * (cy - point[1])) / normal[2])

@@ -31,7 +31,8 @@ import time
 
 import numpy as np
 
-from pushseg.envs import scene
+from pushseg import backends
+from pushseg.geometry import matrix_quaternion
 from pushseg.real import images
 from pushseg.real import kinematics as kin
 from pushseg.real.config import load_config
@@ -40,23 +41,6 @@ from pushseg.real.rosenv import ensure_ros_importable
 # The pusher only matters below this height above the table (objects are at most ~12 cm tall).
 LOW_ABOVE_TABLE = 0.14
 HEAD = {"head_pan_joint": 0.0, "head_tilt_joint": 0.9}  # the pose pr2_head_camera_pose assumes
-
-
-def _matrix_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix (Shepperd's method, the largest diagonal term first)."""
-    tr = np.trace(R)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        return ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
-    i = int(np.argmax(np.diag(R)))
-    j, k = (i + 1) % 3, (i + 2) % 3
-    s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
-    q = np.zeros(4)
-    q[i] = 0.25 * s
-    q[j] = (R[j, i] + R[i, j]) / s
-    q[k] = (R[k, i] + R[i, k]) / s
-    q[3] = (R[k, j] - R[j, k]) / s
-    return tuple(float(x) for x in q)
 
 
 class FakePR2:
@@ -68,7 +52,6 @@ class FakePR2:
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import Bool
 
-        from pushseg.envs.sim_backend import SimBackend
         from pushseg.real.msgs import joint_trajectory_action
 
         self.args = args
@@ -76,10 +59,13 @@ class FakePR2:
         self._Image, self._CameraInfo, self._JointState = Image, CameraInfo, JointState
         self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
         self.state_lock = threading.Lock()
-        self.sim = SimBackend(objects=args.objects, width=args.width, height=args.height,
-                              region_x=tuple(args.region_x), region_y=tuple(args.region_y))
+        # The simulation through the backend registry: pushseg.real never imports pushseg.envs.
+        self.sim = backends.make_backend("sim", objects=args.objects, width=args.width, height=args.height,
+                                         region_x=tuple(args.region_x), region_y=tuple(args.region_y))
         self.sim.reset(args.seed)
         self.torso = float(args.torso)
+        # Where the simulated table is (a test checks these defaults against the simulation's table).
+        self.table_x, self.table_y = tuple(args.table_x), tuple(args.table_y)
         if args.arms_raised:  # in the camera's view: the backend must move them out first
             config = load_config()
             self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
@@ -145,7 +131,7 @@ class FakePR2:
         t.header.frame_id = "base_link"
         t.child_frame_id = self.args.camera_frame
         t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (float(v) for v in T[:3, 3])
-        q = _matrix_to_quaternion(T[:3, :3])
+        q = matrix_quaternion(T[:3, :3])
         (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w) = q
         self._tf_broadcaster = tf2_ros.StaticTransformBroadcaster()
         self._tf_broadcaster.sendTransform(t)
@@ -201,7 +187,7 @@ class FakePR2:
         t0 = time.monotonic()
         pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
         low_z = self.sim.table_z + LOW_ABOVE_TABLE
-        tx, ty = scene.TABLE_X, scene.TABLE_Y
+        tx, ty = self.table_x, self.table_y
         for i in range(1, len(points)):
             n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
             for s in np.linspace(0.0, 1.0, n + 1)[1:]:
@@ -251,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where objects are put down, base_link x (default: within the PR2's reach)")
     p.add_argument("--region-y", type=float, nargs=2, default=(-0.30, 0.30), metavar=("MIN", "MAX"),
                    help="where objects are put down, base_link y")
+    p.add_argument("--table-x", type=float, nargs=2, default=(0.30, 1.30), metavar=("MIN", "MAX"),
+                   help="the simulated table's extent in base_link x: the pusher acts over it")
+    p.add_argument("--table-y", type=float, nargs=2, default=(-0.80, 0.80), metavar=("MIN", "MAX"),
+                   help="the simulated table's extent in base_link y")
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
     p.add_argument("--time-scale", type=float, default=1.0, help="trajectory playback: 0.1 = ten times faster")
     p.add_argument("--torso", type=float, default=0.1, help="torso_lift_joint position (m)")
