@@ -76,7 +76,7 @@ def _push_plan(config, side="r"):
     d = np.array([1.0, 0.0, 0.0])
     p = np.array([0.6, -0.1 if side == "r" else 0.1, TABLE_Z + 0.025])
     path = PushPath(contact=p, start=p - 0.04 * d, end=p + 0.1 * d, direction=d)
-    return planning.plan_arm(side, path, TABLE_Z, 0.1, kin.TUCKED[side], config)
+    return planning.plan_arm(side, path, TABLE_Z, 0.1, config.arm_pose("out_of_view", side), config)
 
 
 def test_retreat_after_an_interrupted_push_retraces_the_checked_path():
@@ -88,7 +88,7 @@ def test_retreat_after_an_interrupted_push_retraces_the_checked_path():
     assert names == ["lift", "retrace", "via", "direct"]  # low over the table: lifting comes first
     back = retreat.retreat_plan("r", q, 0.1, TABLE_Z, config, interrupted=plan)
     safety.check_plan(back, TABLE_Z, config)
-    np.testing.assert_allclose(kin.joint_deltas(back.positions[-1], kin.TUCKED["r"]), 0, atol=1e-9)
+    np.testing.assert_allclose(kin.joint_deltas(back.positions[-1], config.arm_pose("out_of_view", "r")), 0, atol=1e-9)
     first_tool = kin.fk(kin.pr2_arm("r"), back.positions[0], 0.1)[:3, 3]
     assert first_tool[2] == pytest.approx(TABLE_Z + config.get("push.hover_height"), abs=0.005)  # straight up
     # From the raised via pose (not over the table) there is no lift and no retrace without a plan.

@@ -21,6 +21,7 @@ from ros_fixtures import REPO, FakePR2Process, TopicRecorder, init_test_node, ro
 
 from pushseg.errors import BackendError
 from pushseg.geometry import base_to_pixel
+from pushseg.real.config import load_config
 from pushseg.types import Outcome, Push
 
 # rospy and actionlib (Debian) still call Condition.notifyAll.
@@ -31,6 +32,7 @@ FAST = {
     "timeouts": {"image": 3.0, "tf": 3.0, "joint_states": 3.0, "motors_halted": 3.0, "action_server": 2.0,
                  "result_margin": 10.0}
 }
+OUT_OF_VIEW = {side: load_config().arm_pose("out_of_view", side) for side in "rl"}
 ARM_TOPICS = ("/r_arm_controller/joint_trajectory_action", "/l_arm_controller/joint_trajectory_action")
 
 
@@ -92,7 +94,7 @@ def _motions(path) -> list[dict]:
 
 def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
     from pushseg.real import RealBackend
-    from pushseg.real.kinematics import TUCKED, joint_deltas
+    from pushseg.real.kinematics import joint_deltas
 
     rec = _recorder()
     backend = RealBackend(overrides=FAST)
@@ -126,7 +128,7 @@ def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
         assert after.timestamp > frame.timestamp
         assert np.abs(after.rgb.astype(int) - frame.rgb).mean() > 0.1  # the scene changed
         side = backend.last_plan.side
-        assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05  # out of view again
+        assert np.abs(joint_deltas(backend._arm_q(side), OUT_OF_VIEW[side])).max() < 0.05  # out of view again
     finally:
         backend.close()
         rec.close()
@@ -170,9 +172,45 @@ def test_push_outside_the_workspace_is_refused_before_anything_moves(fake):
         rec.close()
 
 
+def test_a_plan_beyond_a_soft_limit_is_refused_before_anything_is_sent(fake, monkeypatch):
+    import dataclasses
+
+    from pushseg.real import RealBackend, planning
+
+    rec = _recorder()
+    backend = RealBackend(overrides=FAST)
+    _connected(backend)
+    plan_arm = planning.plan_arm
+
+    def beyond(*args, **kwargs):  # a planner that puts the right shoulder pan beyond its soft limit (-2.1354)
+        plan = plan_arm(*args, **kwargs)
+        positions = plan.positions.copy()
+        positions[0, 0] = -2.2
+        return dataclasses.replace(plan, positions=positions)
+
+    try:
+        frame = backend.reset(0)
+        monkeypatch.setattr(planning, "plan_arm", beyond)
+        result = backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+        assert result.outcome == Outcome.REJECTED
+        assert result.reason.startswith("beyond_soft_limit: point 0 (transit) of the r arm's trajectory has "
+                                        "r_shoulder_pan_joint = -2.2000 rad"), result.reason
+        # The last check before a goal leaves holds too, whoever made the plan (here a joint move to a via pose).
+        move = planning.timed_plan("r", backend._arm_q("r"), [np.array([-2.2, 0.56, -2.39, -2.09, -0.27, -0.92, 0.43])],
+                                   ["transit"], backend._torso(), backend.config)
+        with pytest.raises(BackendError, match=r"test move: beyond_soft_limit: .*r_shoulder_pan_joint = -2.2000 rad.*"
+                                               r"nothing was sent"):
+            backend._execute(move, what="test move")
+        time.sleep(0.5)
+        assert backend.goals_sent == 0 and _goals(rec) == 0
+    finally:
+        backend.close()
+        rec.close()
+
+
 def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, monkeypatch):
     from pushseg.real import RealBackend
-    from pushseg.real.kinematics import TUCKED, joint_deltas
+    from pushseg.real.kinematics import joint_deltas
 
     with FakePR2Process("--arms-raised"):
         rec = _recorder()
@@ -183,7 +221,7 @@ def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, mon
             dry.reset(0)
             time.sleep(0.5)
             assert dry.goals_sent == 0 and _goals(rec) == 0
-            assert np.abs(joint_deltas(dry._arm_q("r"), TUCKED["r"])).max() > 0.5  # still raised
+            assert np.abs(joint_deltas(dry._arm_q("r"), OUT_OF_VIEW["r"])).max() > 0.5  # still raised
         finally:
             dry.close()
         monkeypatch.delenv("PUSHSEG_REAL_DRY_RUN")
@@ -193,7 +231,7 @@ def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, mon
             backend.reset(0)
             assert backend.goals_sent == 2 and _goals(rec) == 2  # one per arm
             for side in "rl":
-                assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05
+                assert np.abs(joint_deltas(backend._arm_q(side), OUT_OF_VIEW[side])).max() < 0.05
         finally:
             backend.close()
             rec.close()
@@ -298,7 +336,7 @@ SIGINT_SCRIPT = textwrap.dedent(
 def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
     from sensor_msgs.msg import JointState
 
-    from pushseg.real.kinematics import TUCKED, joint_deltas, pr2_arm
+    from pushseg.real.kinematics import joint_deltas, pr2_arm
 
     # Played back at half speed, so that the push is still running when SIGINT comes.
     with FakePR2Process("--time-scale", "0.5"):
@@ -325,10 +363,10 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
         # A second goal took the arm back out of view, and it got there.
         assert rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
         retract = rec.messages[f"{ARM_TOPICS[0]}/goal"][-1].goal.trajectory
-        np.testing.assert_allclose(joint_deltas(TUCKED["r"], np.array(retract.points[-1].positions)), 0, atol=1e-6)
+        np.testing.assert_allclose(joint_deltas(OUT_OF_VIEW["r"], np.array(retract.points[-1].positions)), 0, atol=1e-6)
         last = joints.messages["/joint_states"][-1]
         q = np.array([last.position[last.name.index(n)] for n in pr2_arm("r").joint_names])
-        assert np.abs(joint_deltas(q, TUCKED["r"])).max() < 0.05
+        assert np.abs(joint_deltas(q, OUT_OF_VIEW["r"])).max() < 0.05
         rec.close()
         joints.close()
 
@@ -380,3 +418,35 @@ def test_collect_dry_run_flag_plans_every_push_and_moves_nothing(master, tmp_pat
     assert len(transitions) == 2
     assert all(t.result.reason.startswith("dry_run") for t in transitions), [t.result.reason for t in transitions]
     assert not any(m["translation"] > 0.002 for m in _motions(log))
+
+
+def test_fake_pr2_aborts_a_goal_beyond_the_soft_limits_without_moving(fake):
+    """The fake robot behaves as a PR2's controllers do: a goal past a soft limit never completes."""
+    import actionlib
+    import rospy
+    from actionlib_msgs.msg import GoalStatus
+    from trajectory_msgs.msg import JointTrajectoryPoint
+
+    from pushseg.real.kinematics import pr2_arm
+    from pushseg.real.msgs import joint_trajectory_action
+
+    types = joint_trajectory_action()
+    client = actionlib.SimpleActionClient(ARM_TOPICS[1], types.Action)
+    assert client.wait_for_server(rospy.Duration(10.0))
+    q = OUT_OF_VIEW["l"].copy()
+    q[0] = -0.66  # the old default via pose's left shoulder pan: soft lower limit -0.5646
+    goal = types.Goal()
+    goal.trajectory.joint_names = pr2_arm("l").joint_names
+    goal.trajectory.points = [JointTrajectoryPoint(positions=q.tolist(), velocities=[0.0] * 7,
+                                                   time_from_start=rospy.Duration(2.0))]
+    client.send_goal(goal)
+    assert client.wait_for_result(rospy.Duration(10.0))
+    assert client.get_state() == GoalStatus.ABORTED
+    assert "l_shoulder_pan_joint = -0.6600 rad, below -0.5646" in client.get_goal_status_text()
+    time.sleep(0.3)
+    from sensor_msgs.msg import JointState
+
+    msg = rospy.wait_for_message("/joint_states", JointState, timeout=5.0)
+    now = np.array([msg.position[msg.name.index(n)] for n in pr2_arm("l").joint_names])
+    np.testing.assert_allclose(now, OUT_OF_VIEW["l"], atol=1e-9)  # it did not move
+    client.action_client.stop()

@@ -298,6 +298,10 @@ class RealBackend:
     def _execute(self, plan: planning.ArmPlan, what: str) -> None:
         """Send one trajectory and wait for it, guarded; the arm ends where the plan ends."""
         self._log_plan(plan)
+        try:  # the last check before a goal leaves: whatever made the plan, no point beyond a soft limit
+            safety.check_soft_limits(plan, self.config)
+        except planning.PushRefused as r:
+            raise BackendError(f"{what}: {r}; nothing was sent") from None
         self._require_motors_on()
         client = self._clients[plan.side]
         ns = self.config.get(f"topics.arm_action.{plan.side}")

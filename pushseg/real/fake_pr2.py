@@ -9,8 +9,10 @@ be run end to end on one machine:
 * ``/tf_static``: base_link -> head_mount_kinect2_rgb_optical_frame (the
   calibration), from the simulated camera pose;
 * ``/joint_states`` (arms, torso, head) and ``/pr2_ethercat/motors_halted``;
-* ``/{r,l}_arm_controller/joint_trajectory_action``: each goal is played back
-  in time (``--time-scale`` speeds it up); the gripper tool frame's path,
+* ``/{r,l}_arm_controller/joint_trajectory_action``: a goal with a point beyond
+  the safety controller's soft joint limits is aborted before the arm moves
+  (a real PR2 holds the joint at the limit and the goal fails); any other goal
+  is played back in time (``--time-scale`` speeds it up); the gripper tool frame's path,
   from forward kinematics of the trajectory, is followed by the simulated
   pusher wherever it comes down near the table (``SimBackend.execute_path``).
   Cancelling a goal stops the arm where it is.
@@ -41,6 +43,7 @@ from pushseg.real.rosenv import ensure_ros_importable
 # The pusher only matters below this height above the table (objects are at most ~12 cm tall).
 LOW_ABOVE_TABLE = 0.14
 HEAD = {"head_pan_joint": 0.0, "head_tilt_joint": 0.9}  # the pose pr2_head_camera_pose assumes
+SOFT_LIMIT_TOLERANCE = 1e-6  # rad: goals are refused only beyond the soft limits themselves (no planning margin)
 
 
 class FakePR2:
@@ -66,12 +69,13 @@ class FakePR2:
         self.torso = float(args.torso)
         # Where the simulated table is (a test checks these defaults against the simulation's table).
         self.table_x, self.table_y = tuple(args.table_x), tuple(args.table_y)
+        config = load_config()
         if args.arms_raised:  # in the camera's view: the backend must move them out first
-            config = load_config()
             self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
-        else:
-            self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
+        else:  # tucked (out of view), where a PR2's safety controller lets a tucked arm rest
+            self.q = {side: config.arm_pose("out_of_view", side) for side in ("r", "l")}
         self.goals = {"r": 0, "l": 0}
+        self.refused = {"r": 0, "l": 0}
 
         rospy.init_node("fake_pr2", anonymous=False, disable_signals=False)
         self.pub_color = rospy.Publisher(args.color_topic, Image, queue_size=2)
@@ -179,6 +183,16 @@ class FakePR2:
         with self.state_lock:
             start = self.q[side].copy()
         points = [start] + [np.asarray(p.positions, dtype=np.float64)[order] for p in traj.points]
+        for i, q in enumerate(points[1:]):
+            # A PR2's safety controller holds a joint at its soft limit, so such a goal never completes
+            # (the controller aborts it); here it is refused at once and the arm does not move.
+            beyond = arm.soft_limit_violations(q, tol=SOFT_LIMIT_TOLERANCE)
+            if beyond:
+                self.refused[side] += 1
+                text = f"point {i} beyond the soft joint limits: {'; '.join(beyond)}"
+                self.rospy.logwarn("fake_pr2: %s arm goal aborted: %s", side, text)
+                server.set_aborted(self._result_type(), text)
+                return
         times = [0.0] + [p.time_from_start.to_sec() for p in traj.points]
         # The controller moves continuous joints the short way; do the same.
         for i in range(1, len(points)):
