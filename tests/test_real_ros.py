@@ -308,12 +308,21 @@ def test_halted_motors_stop_the_push_before_it_is_sent(master):
 
 SIGINT_SCRIPT = textwrap.dedent(
     """
+    import signal
     import sys
     import numpy as np
     from pushseg.geometry import base_to_pixel
     from pushseg.real import RealBackend
     from pushseg.types import Push
 
+    if sys.argv[1] == "rospy-first":  # rospy's own SIGINT handler, installed before the backend's
+        from pushseg.real.rosenv import ensure_ros_importable
+        ensure_ros_importable()
+        import rospy
+        rospy.init_node("sigint_test", anonymous=True, disable_signals=False)
+        assert signal.getsignal(signal.SIGINT).__name__ == "_ros_signal"
+    elif sys.argv[1] == "ignored":  # as in a background job of a non-interactive shell
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     b = RealBackend(overrides={"timeouts": {"action_server": 5.0, "image": 5.0}})
     f = b.reset(0)
     import time
@@ -326,14 +335,14 @@ SIGINT_SCRIPT = textwrap.dedent(
     try:
         b.push(Push(float(u), float(v), 0.0, 0.1))
     except KeyboardInterrupt as e:
-        print("INTERRUPTED:", e, flush=True)
+        print("INTERRUPTED:", type(e).__name__, e, flush=True)
         sys.exit(130)
     print("FINISHED", flush=True)
     """
 )
 
 
-def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
+def _sigint_during_a_push(handlers: str) -> None:
     from sensor_msgs.msg import JointState
 
     from pushseg.real.kinematics import joint_deltas, pr2_arm
@@ -342,13 +351,15 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
     with FakePR2Process("--time-scale", "0.5"):
         rec = _recorder()
         joints = TopicRecorder({"/joint_states": JointState})
-        proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT, handlers], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True)
         try:
             deadline = time.monotonic() + 60
             while _goals(rec) == 0 and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
-            assert _goals(rec) == 1, "the push goal never went out"
+            if _goals(rec) != 1:
+                proc.kill()
+                pytest.fail(f"the push goal never went out: {proc.communicate(timeout=10)[0][-3000:]}")
             time.sleep(1.0)
             assert proc.poll() is None, "the push finished before SIGINT"
             proc.send_signal(signal.SIGINT)
@@ -358,7 +369,7 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         assert proc.returncode == 130, out
-        assert "INTERRUPTED" in out and "goals cancelled, arms retracted" in out
+        assert "INTERRUPTED: MotionInterrupted push interrupted: goals cancelled, arms retracted" in out, out
         assert rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1
         # A second goal took the arm back out of view, and it got there.
         assert rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
@@ -369,6 +380,65 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
         assert np.abs(joint_deltas(q, OUT_OF_VIEW["r"])).max() < 0.05
         rec.close()
         joints.close()
+
+
+def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
+    # With whatever SIGINT disposition this test process was started with (a shell's background
+    # job inherits SIG_IGN): the outcome must not depend on it.
+    _sigint_during_a_push("inherited")
+
+
+def test_sigint_raises_the_same_exception_when_rospy_handled_it_first(master):
+    _sigint_during_a_push("rospy-first")
+
+
+def test_a_motion_from_another_thread_needs_sigint_forwarded(master):
+    import threading
+
+    from pushseg.real import RealBackend
+    from pushseg.real.interrupts import MotionInterrupted, forward_sigint
+
+    with FakePR2Process("--time-scale", "0.5"):
+        rec = _recorder()
+        backend = RealBackend(overrides=FAST)
+        _connected(backend)
+        try:
+            frame = backend.reset(0)
+            push = Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1)
+            outcome = {}
+
+            def work():
+                try:
+                    outcome["result"] = backend.push(push)
+                except BaseException as e:  # noqa: BLE001 - the test looks at what came out
+                    outcome["error"] = e
+
+            worker = threading.Thread(target=work, name="pusher")
+            worker.start()
+            worker.join(60)
+            # Refused: a Ctrl-C could not have stopped it.
+            assert isinstance(outcome.get("error"), BackendError), outcome
+            assert "from thread 'pusher', but Ctrl-C reaches only the main thread" in str(outcome["error"])
+            assert "nothing was sent" in str(outcome["error"])
+            assert backend.goals_sent == 0 and _goals(rec) == 0
+            # Forwarded from the main thread, Ctrl-C stops the worker's motion the same way as in the main thread.
+            outcome.clear()
+            with forward_sigint(backend):
+                worker = threading.Thread(target=work, name="pusher")
+                worker.start()
+                deadline = time.monotonic() + 30
+                while _goals(rec) == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                assert worker.is_alive(), "the push finished before SIGINT"
+                os.kill(os.getpid(), signal.SIGINT)
+                worker.join(60)
+            assert isinstance(outcome.get("error"), MotionInterrupted), outcome
+            assert "goals cancelled, arms retracted" in str(outcome["error"])
+            assert rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1 and rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
+        finally:
+            backend.close()
+            rec.close()
 
 
 def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
