@@ -39,16 +39,16 @@ DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when --min/--max-objects are n
 class CollectConfig:
     """What a collection does; stored in meta.json and checked again on --resume."""
 
-    episodes: int
-    pushes_per_episode: int
-    seed: int = 0
-    backend: str = "sim"
-    objects: str = "target-train"
-    agent: str = "separation"
-    width: int = 960
-    height: int = 540
-    min_objects: int | None = None
-    max_objects: int | None = None
+    episodes: int = 10  # number of scenes
+    pushes_per_episode: int = 5  # pushes in each scene
+    seed: int = 0  # master seed; episode seeds are derived from it
+    backend: str = "sim"  # sim (PyBullet) or real (the PR2)
+    objects: str = "target-train"  # object set: source, target-train or target-test
+    agent: str = "separation"  # push policy: separation or random
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
+    min_objects: int | None = None  # fewest objects per scene (None: DEFAULT_NUM_OBJECTS)
+    max_objects: int | None = None  # most objects per scene (None: DEFAULT_NUM_OBJECTS)
     real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
     dry_run: bool = False  # real robot: plan and log every push, send nothing
 
