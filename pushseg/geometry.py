@@ -13,7 +13,7 @@ import numpy as np
 from pushseg.errors import InputError
 from pushseg.types import CameraInfo, Push
 
-# Kinect2 "qhd" (960x540) factory intrinsics, iai_kinect2 (reference/PR2.md).
+# Kinect2 "qhd" (960x540) factory intrinsics, iai_kinect2 (docs/pr2.md).
 KINECT2_QHD_WIDTH = 960
 KINECT2_QHD_HEIGHT = 540
 KINECT2_QHD_FX = 540.686
@@ -55,7 +55,7 @@ def pr2_head_camera_pose(torso: float = 0.1, head_pan: float = 0.0, head_tilt: f
 
     The chain and its numbers are those of pr2_description 1.13.1
     (torso.urdf.xacro, head.urdf.xacro, pr2.urdf.xacro with KINECT2,
-    kinect2.urdf.xacro), as gathered in reference/PR2.md. With the defaults the
+    kinect2.urdf.xacro), as gathered in docs/pr2.md. With the defaults the
     optical frame sits at about (0.154, -0.099, 1.529) looking ~52 deg down.
     """
     chain = [

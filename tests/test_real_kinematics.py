@@ -24,7 +24,7 @@ def _path(x: float, y: float, angle: float, length: float = 0.1) -> PushPath:
 
 
 def test_fk_zero_pose_matches_pr2_description():
-    # reference/PR2.md sanity value: all joints 0, torso 0.
+    # docs/pr2.md sanity value: all joints 0, torso 0.
     np.testing.assert_allclose(kin.fk(kin.pr2_arm("r"), np.zeros(7), 0.0)[:3, 3], [0.951, -0.188, 0.739675], atol=1e-9)
     np.testing.assert_allclose(kin.fk(kin.pr2_arm("l"), np.zeros(7), 0.0)[:3, 3], [0.951, 0.188, 0.739675], atol=1e-9)
     # The torso is prismatic z; the elbow flex bends the forearm about y.

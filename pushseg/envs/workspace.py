@@ -31,7 +31,7 @@ class Workspace:
 
     A box in front of the PR2 that both arms reach with the tool 2.5 cm above
     a 0.75 m table (shoulders at x = -0.05, y = -+0.188; shoulder to tool
-    frame 0.4 + 0.321 + 0.18 m, PR2.md), kept well inside that reach.
+    frame 0.4 + 0.321 + 0.18 m, docs/pr2.md), kept well inside that reach.
     """
 
     x: tuple[float, float] = (0.35, 1.05)
