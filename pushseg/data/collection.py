@@ -160,18 +160,12 @@ class EnvRunner:
         }
 
     def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
-        env = self.env
-        obs, info = env.reset(seed=spec.env_seed, options={"episode": spec.episode})
+        from pushseg.agents.episode import run_episode
+
         # The agent sees this scene's camera (the head may be jittered per scene).
-        agent = self._agent(info.get("camera", env.backend.camera), spec.agent_seed)
-        for step in range(self.config.pushes_per_episode):
-            push = agent.act(obs)
-            obs, _, terminated, truncated, info = env.step(push.as_array())
-            t = info["transition"]
-            t.episode, t.step, t.seed = spec.episode, step, spec.env_seed
+        for t in run_episode(self.env, lambda camera: self._agent(camera, spec.agent_seed),
+                             self.config.pushes_per_episode, seed=spec.env_seed, episode=spec.episode):
             yield encode_transition(t)
-            if terminated or truncated:
-                break
 
     def close(self) -> None:
         if self._env is not None:
