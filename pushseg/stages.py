@@ -20,6 +20,10 @@ first key that differs instead of silently reusing the old output. Training
 resumes from ``last.pt`` and collection from the last episode on disk, so an
 interrupted stage continues where it stopped.
 
+``workers`` and ``executor`` (local processes or Ray, see
+:mod:`pushseg.executors`) say how the jobs of a stage run, never what it
+writes, so they are not part of the record.
+
 These are what ``pushseg demo`` and the experiments in
 :mod:`pushseg.experiments` are built from.
 """
@@ -37,6 +41,7 @@ from pushseg.errors import InputError, RunFolderError
 
 if TYPE_CHECKING:
     from pushseg.data.collection import CollectConfig
+    from pushseg.executors import ExecutorConfig
     from pushseg.data.scenes import ScenesConfig
     from pushseg.labeling.config import LabelConfig
     from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
@@ -102,7 +107,7 @@ def check_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | N
 
 
 def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress: bool | None = None,
-                skip_done: bool = True) -> Path:
+                skip_done: bool = True, executor: str | ExecutorConfig = "local") -> Path:
     """Rendered scenes with ground truth in ``out``; returns ``out/annotations.json``."""
     from pushseg.data.scenes import write_scenes
 
@@ -117,7 +122,7 @@ def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress:
         return out / "annotations.json"
     if skip_done and out.is_dir() and not (out / "meta.json").exists():
         _remove_unfinished_scenes(out)
-    write_scenes(cfg, out, workers=workers, progress=progress)
+    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor)
     write_record(record, {"scenes": cfg})
     return out / "annotations.json"
 
@@ -131,7 +136,7 @@ def _remove_unfinished_scenes(out: Path) -> None:
 
 
 def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool | None = None,
-            progress: bool | None = None) -> Path:
+            progress: bool | None = None, executor: str | ExecutorConfig = "local") -> Path:
     """A run folder of ``cfg.episodes`` episodes in ``out``; returns ``out``.
 
     ``resume`` None continues a run that is already there (a complete one is
@@ -142,7 +147,7 @@ def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool
     out = Path(out)
     if resume is None:
         resume = (out / "meta.json").is_file()
-    collect_run(cfg, out, workers=workers, resume=resume, progress=progress)
+    collect_run(cfg, out, workers=workers, resume=resume, progress=progress, executor=executor)
     write_record(out / CONFIG_FILE, {"collect": cfg})
     return out
 
@@ -153,7 +158,8 @@ def label_record_path(labels: PathLike) -> Path:
 
 
 def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, workers: int = 1,
-          gallery: PathLike | None = None, progress: bool | None = None, force: bool = False) -> Path:
+          gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
+          executor: str | ExecutorConfig = "local") -> Path:
     """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``."""
     from pushseg.labeling.batch import label_run
     from pushseg.labeling.config import LabelConfig
@@ -166,7 +172,7 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
     if not force and out.is_file() and summary.is_file():
         check_record(record, {"label": cfg}, inputs)
         return out
-    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress)
+    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor)
     write_record(record, {"label": cfg}, inputs)
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import CONFIG_FILE, Section, add_config_args, resolve
 from pushseg.data.collection import CollectConfig
 
@@ -23,7 +24,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
-    p.add_argument("--workers", type=int, default=1, help="episodes run in parallel processes")
+    add_executor_args(p, "episodes")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(p, SECTIONS)
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         resume=args.resume,
         progress=False if args.no_progress else None,
+        executor=executor_config(args),
     )
     write_record(summary.out / CONFIG_FILE, {"collect": config})
     if summary.resume is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import Section, add_config_args, resolve
 from pushseg.labeling.batch import REPORT_FILE
 from pushseg.labeling.config import LabelConfig
@@ -30,7 +31,7 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("run", metavar="RUN", help="run folder written by `pushseg collect`")
     p.add_argument("--out", required=True, help="COCO json to write, e.g. labels.json")
-    p.add_argument("--workers", type=int, default=1, help="processes labelling in parallel (same output for any N)")
+    add_executor_args(p, "transitions")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(p, SECTIONS)
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from pushseg.stages import label
 
     cfg = resolve(args)["label"]
-    path = label(args.run, args.out, cfg, workers=args.workers, gallery=args.gallery,
+    path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,
                  progress=False if args.no_progress else None, force=True)
     print(json.dumps(json.loads(path.with_name(path.stem + "_summary.json").read_text()), indent=2))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import CONFIG_FILE, Section, add_config_args, resolve
 from pushseg.data.scenes import ScenesConfig
 
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
         ),
     )
     p.add_argument("--out", required=True, help="folder to create")
-    p.add_argument("--workers", type=int, default=1, help="scenes rendered in parallel processes")
+    add_executor_args(p, "scenes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
@@ -33,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pushseg.stages import write_record
 
     config = resolve(args)["scenes"]
-    s = write_scenes(config, args.out, workers=args.workers, progress=False if args.no_progress else None)
+    s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args))
     write_record(s.out / CONFIG_FILE, {"scenes": config})
     print(f"{s.out}: {s.images} scenes, {s.annotations} annotated objects ({s.skipped_small} too small to annotate)")
     return 0
