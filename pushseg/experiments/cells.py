@@ -173,8 +173,8 @@ def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dic
     """Train (if the variant trains), choose NMS on target-val, score target-test once; skip what is done."""
     import torch
 
+    from pushseg.stages import finetune
     from pushseg.training.checkpoint import load_model
-    from pushseg.training.recipes import finetune
 
     d = cell_dir(out, cell)
     d.mkdir(parents=True, exist_ok=True)

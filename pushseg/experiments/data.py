@@ -10,14 +10,15 @@ Layout under ``OUT/data``::
                                        the training set of a variant: self-made, oracle-push or
                                        oracle-all labels of the images of the first episodes
 
-Every function skips work whose output exists, so a stopped experiment continues.
+Scenes, pushes and labels come from the pipeline's stages (``pushseg.stages``), which
+skip finished work and refuse an output made with other settings, so a stopped
+experiment continues.
 These are made once, before the cells run (cells only read them).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,12 @@ def _run_on(executor) -> dict[str, Any]:
 def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
            progress: bool = False) -> Path:
     """target-val / target-test scenes -> path of their annotations.json."""
-    from pushseg.data.scenes import ScenesConfig, write_scenes
+    from pushseg.data.scenes import ScenesConfig
+    from pushseg.stages import make_scenes
 
-    d = out / "data" / split
-    if not (d / "meta.json").is_file():
-        shutil.rmtree(d, ignore_errors=True)  # unfinished: written again from its seed
-        write_scenes(ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed),
-                                  width=profile.width, height=profile.height, min_objects=profile.min_objects,
-                                  max_objects=profile.max_objects), d, **_run_on(executor), progress=progress)
-    return d / "annotations.json"
+    cfg = ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed), width=profile.width,
+                       height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects)
+    return make_scenes(cfg, out / "data" / split, **_run_on(executor), progress=progress)
 
 
 def run_dir(out: Path, seed: int) -> Path:
@@ -55,17 +53,14 @@ def run_dir(out: Path, seed: int) -> Path:
 
 def collection(out: Path, seed: int, profile: Profile, *, executor=None, progress: bool = False) -> Path:
     """The separation agent's pushes on target-train objects for one seed (the large size)."""
-    from pushseg.data.collection import CollectConfig, collect
+    from pushseg.data.collection import CollectConfig
+    from pushseg.stages import collect
 
     d = run_dir(out, seed)
     cfg = CollectConfig(episodes=profile.episodes["large"], pushes_per_episode=profile.pushes_per_episode,
                         seed=split_seed("target-train", seed), objects=OBJECTS["target-train"], agent="separation",
                         width=profile.width, height=profile.height)
-    done = d / "collect_done.json"
-    if not done.is_file():
-        collect(cfg, d, **_run_on(executor), resume=(d / "meta.json").is_file(), progress=progress)
-        done.write_text(json.dumps(cfg.to_dict()) + "\n")
-    return d
+    return collect(cfg, d, **_run_on(executor), progress=progress)
 
 
 def labeler_config(variant: Variant, seed: int):
@@ -83,13 +78,10 @@ def labels_dir(out: Path, variant: Variant, seed: int) -> Path:
 
 def self_labels(out: Path, variant: Variant, seed: int, *, executor=None, progress: bool = False) -> Path:
     """Label the whole run of ``seed`` with the variant's labeler settings."""
-    from pushseg.labeling.batch import label_run
+    from pushseg.stages import label
 
-    d = labels_dir(out, variant, seed)
-    labels = d / "labels.json"
-    if not (d / "labels_summary.json").is_file():
-        label_run(run_dir(out, seed), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
-    return labels
+    labels = labels_dir(out, variant, seed) / "labels.json"
+    return label(run_dir(out, seed), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
 
 
 def _first_episodes(coco: dict[str, Any], episodes: int) -> dict[str, Any]:

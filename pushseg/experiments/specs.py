@@ -1,6 +1,6 @@
 """Experiments as data: a spec (rows of a table) and a profile (sizes), both YAML.
 
-A **spec** (``specs/<name>.yaml``) lists the variants -- the rows of one of the
+A **table spec** (``tables/<name>.yaml``) lists the variants -- the rows of one of the
 paper's tables -- each a recipe: which labels (none, self-made, oracle per push,
 oracle of all objects), which labeler settings, which data size (``small`` /
 ``large``, the paper's 1.3k / 2.3k interactions), which training settings and how
@@ -38,9 +38,10 @@ def _read_yaml(kind: str, name: str) -> dict[str, Any]:
             raise InputError(f"{kind} file {path} does not exist")
         text = path.read_text()
     else:
-        res = resources.files("pushseg.experiments").joinpath(f"{kind}s", f"{name}.yaml")
+        folder = "tables" if kind == "table" else "profiles"
+        res = resources.files("pushseg.experiments").joinpath(folder, f"{name}.yaml")
         if not res.is_file():
-            known = SPECS if kind == "spec" else PROFILES
+            known = SPECS if kind == "table" else PROFILES
             raise InputError(f"{kind} '{name}' is unknown; choose one of {', '.join(known)} or give a .yaml file")
         text = res.read_text()
     try:
@@ -122,7 +123,7 @@ class Spec:
 
 
 def load_spec(name: str) -> Spec:
-    d = _read_yaml("spec", name)
+    d = _read_yaml("table", name)
     _check_keys(f"spec {name}", d, {f.name for f in fields(Spec)})
     variants = tuple(Variant.from_dict(v, f"spec {name}") for v in d.get("variants") or [])
     if not variants:
