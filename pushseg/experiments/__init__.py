@@ -13,7 +13,7 @@ Two kinds of spec live here:
 * **The paper's tables** (``tables/*.yaml`` for Tables I-III and Fig. 4, sized by
   ``profiles/*.yaml``; :mod:`pushseg.experiments.specs`), run by ``pushseg experiment``
   (:mod:`~pushseg.experiments.runner`): leak-free splits (:mod:`~.splits`), one cell per
-  row and seed (:mod:`~.cells`), mean ± std over seeds and bootstrap intervals over
+  row and seed (:mod:`~.table_cell`), mean ± std over seeds and bootstrap intervals over
   test scenes (:mod:`~.stats`, :mod:`~.scene_ap`), reports and plots (:mod:`~.report`,
   :mod:`~.plots`, :mod:`~.summary`). See docs/experiments.md.
 """

@@ -82,7 +82,7 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
 
 def score_interactive(data_dir: Path, segmenter, nms: float | None) -> dict[str, Any]:
     """AP after each push for one model (NMS as chosen on target-val)."""
-    from pushseg.experiments.cells import _scene_images, apply_nms, segment_images, to_results
+    from pushseg.experiments.table_cell import _scene_images, apply_nms, segment_images, to_results
 
     meta = json.loads((Path(data_dir) / "meta.json").read_text())
     curve: dict[str, Any] = {"pushes": list(range(meta["pushes"] + 1)), "AP50": [], "AP75": [], "AP": [],

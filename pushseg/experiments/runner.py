@@ -30,7 +30,7 @@ from tqdm import tqdm
 from pushseg.errors import InputError, PushSegError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.experiments import data as D
-from pushseg.experiments.cells import Cell, cell_dir, run_cell
+from pushseg.experiments.table_cell import Cell, cell_dir, run_cell
 from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
 from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
 
