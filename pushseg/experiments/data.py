@@ -36,14 +36,20 @@ def _run_on(executor) -> dict[str, Any]:
     return {"workers": executor.workers, "executor": executor}
 
 
+def scenes_config(split: str, count: int, profile: Profile, data_seed: int):
+    """The settings of a split's scenes; the interactive test builds its backend from the same ones."""
+    from pushseg.data.scenes import ScenesConfig
+
+    return ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed), width=profile.width,
+                        height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects)
+
+
 def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
            progress: bool = False) -> Path:
     """target-val / target-test scenes -> path of their annotations.json."""
-    from pushseg.data.scenes import ScenesConfig
     from pushseg.stages import make_scenes
 
-    cfg = ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed), width=profile.width,
-                       height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects)
+    cfg = scenes_config(split, count, profile, data_seed)
     return make_scenes(cfg, out / "data" / split, **_run_on(executor), progress=progress)
 
 

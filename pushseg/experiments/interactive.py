@@ -30,12 +30,13 @@ from tqdm import tqdm
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
 
 
-def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile, *, progress: bool = False) -> Path:
+def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile, scenes_cfg,
+                     *, progress: bool = False) -> Path:
+    """``scenes_cfg``: the ScenesConfig the target-test scenes were made with (same objects, world, size)."""
     from pushseg.agents import make_agent
     from pushseg.data import images as img
     from pushseg.data.coco import CocoBuilder
-    from pushseg.data.scenes import ScenesConfig, _make_backend  # the very backend the test scenes came from
-    from pushseg.experiments.splits import OBJECTS
+    from pushseg.data.scenes import _make_backend  # the very backend the test scenes came from
 
     out_dir = Path(out_dir)
     if (out_dir / "meta.json").is_file():
@@ -43,8 +44,7 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "images").mkdir(parents=True)
     (out_dir / "instances").mkdir()
-    cfg = ScenesConfig(objects=OBJECTS["target-test"], count=len(scene_seeds), width=profile.width,
-                       height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects)
+    cfg = scenes_cfg
     backend = _make_backend(cfg)
     steps = [CocoBuilder(info={"description": f"interactive test scenes after {k} pushes"}) for k in range(pushes + 1)]
     log: list[dict[str, Any]] = []

@@ -100,7 +100,8 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -
             n = min(prof.interactive_scenes, prof.test_scenes)
             seeds = scene_seeds("target-test", p.data_seed, prof.test_scenes)[:n]
             jobs.append(("interactive scenes", lambda: make_interactive(
-                out / "data" / "interactive", seeds, prof.interactive_pushes, prof)))
+                out / "data" / "interactive", seeds, prof.interactive_pushes, prof,
+                D.scenes_config("target-test", prof.test_scenes, prof, p.data_seed))))
         return jobs
     trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
     if not trained:
