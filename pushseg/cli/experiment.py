@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
                              report_only=args.report_only)
     for path in summary["reports"]:
         print(path)
+    print(f"{summary['cells']} cells; {summary['seconds']:.0f} s wall, {summary['cpu_seconds']:.0f} CPU s "
+          f"(this process and its workers)")
     if summary["failed"]:
         print(f"{len(summary['failed'])} of {summary['cells']} cells failed; see error.txt in their folders "
               f"and re-run the same command to retry them")

@@ -188,6 +188,13 @@ def execute(out: Path, p: Plan, executor: ExecutorConfig, *, progress: bool = Tr
     return errors
 
 
+def _cpu_seconds() -> float:
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "quick", seeds: int | None = None,
                    *, workers: int = 1, executor: str | ExecutorConfig = "local", data_seed: int = 0,
                    only: list[str] | None = None,
@@ -201,7 +208,7 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
         executor = ExecutorConfig(executor=executor, workers=workers)
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
     _check_experiment(out, p)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     errors = {} if report_only else execute(out, p, executor, progress=progress)
     reports = write_reports(out, p)
     from pushseg.experiments.summary import write_summary
@@ -209,7 +216,10 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     write_summary(out)
     summary = {"out": str(out), "specs": [s.name for s in p.specs], "profile": prof.name, "seeds": p.seeds,
                "cells": len(p.cells), "failed": errors, "reports": reports,
-               "seconds": round(time.perf_counter() - t0, 1)}
+               "seconds": round(time.perf_counter() - t0, 1),
+               # this process and its finished children (cells, collection and labelling workers); on a busy
+               # machine wall time says little, CPU time over the cores says what an idle machine would take
+               "cpu_seconds": round(_cpu_seconds() - cpu0, 1)}
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").is_file() else []
     (out / "runs.json").write_text(json.dumps(runs + [summary], indent=1) + "\n")
     return summary

@@ -193,6 +193,7 @@ def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dic
         return json.loads(done_path.read_text())
     cell = Cell(cell.variant, cell.seed, tuple(e for e in ("test", "interactive") if e in {*before, *cell.evaluations}))
     log = _Log(d / "log.txt")
+    cpu0 = time.process_time()
     torch.set_num_threads(max(1, profile.threads))
     v = cell.variant
     stats: dict[str, Any] = {}
@@ -255,5 +256,8 @@ def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dic
             log(f"interactive: AP@0.5 per push {[round(x, 1) for x in curve['AP50']]}")
         result["interactive"] = {k: v_ for k, v_ in json.loads(path.read_text()).items() if k != "scenes"}
         result["evaluations"].append("interactive")
+    old_cpu = json.loads(done_path.read_text()).get("cpu_seconds", 0.0) if done_path.is_file() else 0.0
+    result["cpu_seconds"] = round(old_cpu + time.process_time() - cpu0, 1)  # this process, all its threads
+    log(f"done ({result['cpu_seconds']} CPU s in all)")
     _write_json(done_path, result)
     return result
