@@ -171,3 +171,29 @@ def test_fig4_adds_the_interactive_curve_to_a_finished_cell(smoke):
     assert np.array_equal(a, b)
     assert (out / "fig4" / "curve.png").is_file()
     assert "after 2 pushes minus before" in (out / "fig4" / "report.md").read_text()
+
+
+def test_oracle_training_sets_use_the_same_images(smoke):
+    from pushseg.data.coco import decode_mask
+    from pushseg.experiments import data as D
+
+    out, _, _ = smoke
+    prof, t1 = load_profile("smoke"), load_spec("table1")
+    self_path, self_stats = D.training_set(out, t1.variant("selfdeepmask-large"), 0, prof)
+    push_path, push_stats = D.training_set(out, t1.variant("oracle-push-large"), 0, prof)
+    all_path, all_stats = D.training_set(out, t1.variant("oracle-all-large"), 0, prof)
+    own, push, every = (json.loads(p.read_text()) for p in (self_path, push_path, all_path))
+    key = lambda im: im["file_name"]  # noqa: E731
+    assert {key(im) for im in push["images"]} <= {key(im) for im in own["images"]}
+    assert {key(im) for im in every["images"]} == {key(im) for im in own["images"]}
+    assert len(push["annotations"]) == len(push["images"])  # one object per push, as the self-made labels
+    assert all_stats["annotations"] > push_stats["annotations"]  # every object of the same images
+    # the oracle's mask is the pushed object: it overlaps the self-made label of the same push
+    own_masks = {key(im): decode_mask(a["segmentation"]) for im in own["images"] for a in own["annotations"]
+                 if a["image_id"] == im["id"]}
+    ious = []
+    for im in push["images"]:
+        m = decode_mask(next(a["segmentation"] for a in push["annotations"] if a["image_id"] == im["id"]))
+        s = own_masks[key(im)]
+        ious.append((m & s).sum() / (m | s).sum())
+    assert np.mean(ious) > 0.5 and self_stats["label_mean_iou"] > 0.5

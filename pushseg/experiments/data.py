@@ -100,6 +100,7 @@ def oracle_push(coco: dict[str, Any], min_pixels: int = 30) -> dict[str, Any]:
     """The ground-truth mask of the object each push moved most, on the same images: the label-noise control."""
     from pushseg.data.coco import CocoBuilder
     from pushseg.data.run import RunReader
+    from pushseg.types import MOVED_ROTATION_RAD, MOVED_TRANSLATION_M
 
     readers: dict[str, RunReader] = {}
     b = CocoBuilder(info={"description": "ground truth of the pushed object on the self-labelled images"})
@@ -110,7 +111,9 @@ def oracle_push(coco: dict[str, Any], min_pixels: int = 30) -> dict[str, Any]:
         ids = reader.load_frame(rec, "before").instance_ids
         if ids is None:
             raise InputError(f"{im['run']}: no ground-truth instance ids (real robot?); no oracle possible")
-        moved = sorted(rec.result.motions, key=lambda m: -m.translation)
+        moved = sorted((m for m in rec.result.motions
+                        if m.translation > MOVED_TRANSLATION_M or abs(m.rotation) > MOVED_ROTATION_RAD),
+                       key=lambda m: -m.translation)
         mask = ids == moved[0].instance_id if moved else None
         if mask is None or mask.sum() < min_pixels:
             skipped += 1  # the push moved nothing visible: the oracle has no label for it
