@@ -138,6 +138,19 @@ def _interactive_gains(out: Path, spec, profile, seeds: list[int]) -> dict[str, 
         start = _records(out, v.key, ss, "interactive", 0)
         ci, paired = bootstrap_ap_difference(end, start, "AP50", n_boot=profile.bootstrap_samples, seed=0)
         gains[v.key] = {"pushes": last, "AP50_gain": ci.to_dict(), "paired": paired, "verdict": verdict(ci)}
+    if not gains:
+        return gains
+    last = next(iter(gains.values()))["pushes"]
+    for a, b in spec.comparisons:  # row against row, before any push and after the last one
+        va, vb = spec.variant(a), spec.variant(b)
+        if a not in gains or b not in gains:
+            continue
+        for step in (0, last):
+            ra = _records(out, a, seeds if va.trains else [0], "interactive", step)
+            rb = _records(out, b, seeds if vb.trains else [0], "interactive", step)
+            ci, paired = bootstrap_ap_difference(ra, rb, "AP50", n_boot=profile.bootstrap_samples, seed=0)
+            gains.setdefault("comparisons", []).append(
+                {"a": a, "b": b, "pushes": step, "AP50": ci.to_dict(), "paired": paired, "verdict": verdict(ci)})
     return gains
 
 
@@ -245,7 +258,13 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
                     f"{x['mean']:.1f}" + (f" ± {x['std']:.1f}" if x["n"] > 1 else "")
                     for x in r["interactive"]["AP50"]) + " |")
             lines.append("")
+            for c in result["interactive"].get("comparisons", []):
+                ci = c["AP50"]
+                lines.append(f"- {c['a']} − {c['b']} after {c['pushes']} pushes: AP@0.5 {_fmt(ci['estimate'], 1, True)}"
+                             f" [{_fmt(ci['low'], 1, True)}, {_fmt(ci['high'], 1, True)}] -> **{c['verdict']}**")
             for key, g in result["interactive"].items():
+                if key == "comparisons":
+                    continue
                 ci = g["AP50_gain"]
                 lines.append(f"- {key}: AP@0.5 after {g['pushes']} pushes minus before: {_fmt(ci['estimate'], 1, True)}"
                              f" [{_fmt(ci['low'], 1, True)}, {_fmt(ci['high'], 1, True)}] (paper: "

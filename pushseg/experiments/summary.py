@@ -79,6 +79,8 @@ def write_summary(out: Path) -> Path | None:
         data["table3_ranking"] = rk
     if "fig4" in reports:
         for key, g in reports["fig4"].get("interactive", {}).items():
+            if key == "comparisons":
+                continue
             ci = g["AP50_gain"]
             lines.append(f"\nFig. 4, {key}: AP@0.5 after {g['pushes']} pushes − before: {_fmt(ci['estimate'])} "
                          f"[{_fmt(ci['low'])}, {_fmt(ci['high'])}], {g['verdict']} (paper: +23.7 for SelfDeepMask).")
