@@ -63,6 +63,12 @@ def test_bad_specs_and_profiles_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="unknown keys"):
         load_profile("smoke", {"epochz": 3})
     assert main(["experiment", "table1", "--profile", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert main(["experiment", "table1", "--profile", "smoke", "--set", "epochz=1", "--out", str(tmp_path / "o")]) == 2
+    from pushseg.experiments.specs import profile_overrides
+
+    over = profile_overrides("smoke", ["test_scenes=5", "finetune.epochs=3"])
+    p = load_profile("smoke", over)
+    assert p.test_scenes == 5 and p.finetune == {"epochs": 3, "batches_per_epoch": 4, "batch_size": 8}
 
 
 # -- splits ----------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("table", choices=[*SPECS, "all"], help="which table or figure (all: every one)")
     p.add_argument("--profile", default="quick",
                    help=f"sizes: {', '.join(PROFILES)}, or a profile .yaml file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a profile setting, e.g. --set test_scenes=50 --set finetune.epochs=5 (repeatable)")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the profile's)")
     p.add_argument("--out", default="out/experiment", help="experiment folder (cells, data, reports)")
     p.add_argument("--workers", type=int, default=1,
@@ -41,9 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from pushseg.executors import ExecutorConfig
     from pushseg.experiments.runner import run_experiment
 
+    from pushseg.experiments.specs import load_profile, profile_overrides
+
     only = [v.strip() for v in args.variants.split(",") if v.strip()] or None
+    profile = load_profile(args.profile, profile_overrides(args.profile, args.set))
     executor = ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)
-    summary = run_experiment([args.table], args.out, args.profile, args.seeds, executor=executor,
+    summary = run_experiment([args.table], args.out, profile, args.seeds, executor=executor,
                              data_seed=args.data_seed, only=only, progress=not args.no_progress,
                              report_only=args.report_only)
     for path in summary["reports"]:

@@ -195,5 +195,27 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     return p
 
 
+def profile_overrides(name: str, items: list[str]) -> dict[str, Any]:
+    """``["test_scenes=50", "finetune.epochs=5"]`` -> overrides for :func:`load_profile` (values read as YAML)."""
+    base = _read_yaml("profile", name)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, eq, text = item.partition("=")
+        if not eq or not key:
+            raise InputError(f"--set {item!r}: write KEY=VALUE, e.g. --set test_scenes=50")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise InputError(f"--set {item!r}: the value is not valid YAML") from None
+        top, dot, sub = key.partition(".")
+        if dot:
+            if not isinstance(base.get(top), dict):
+                raise InputError(f"--set {item!r}: profile setting '{top}' has no sub-keys")
+            out[top] = {**base[top], **out.get(top, {}), sub: value}
+        else:
+            out[top] = value
+    return out
+
+
 def digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:12]
