@@ -19,7 +19,12 @@ def add_parser(subparsers) -> None:
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--objects", default="target-test", help="object set: source, target-train or target-test")
+    p.add_argument("--split", default=None, choices=("source", "target-val", "target-test"),
+                   help="named split: fixes the object set and a seed stream disjoint from the other splits")
+    p.add_argument("--objects", default=None,
+                   help="object set: source, target-train or target-test (default: the split's, else target-test)")
+    p.add_argument("--world", default=None, choices=("ideal", "robot", "harsh"),
+                   help="world profile (default: robot for target sets, ideal for source)")
     p.add_argument("--count", type=int, default=50, help="number of scenes")
     p.add_argument("--seed", type=int, default=0, help="master seed; scene seeds are derived from it")
     p.add_argument("--out", required=True, help="folder to create")
@@ -40,6 +45,8 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     config = ScenesConfig(
         objects=args.objects,
+        split=args.split,
+        world=args.world,
         count=args.count,
         seed=args.seed,
         width=args.width,
