@@ -265,8 +265,17 @@ def _narrowest_width(xy: np.ndarray) -> float:
     return 4.0 * float(np.sqrt(max(float(np.linalg.eigvalsh(cov)[0]), 0.0)))
 
 
-def _highest_horizontal_patch(pts: np.ndarray, cell: float, min_area: float, min_width: float) -> np.ndarray | None:
-    """Bool mask of the points within 4 cm of the highest large horizontal patch, or None (see fit_table_plane)."""
+def _highest_horizontal_patch(
+    pts: np.ndarray, cell: float, min_area: float, min_width: float, max_object_height: float = 0.25
+) -> np.ndarray | None:
+    """Bool mask of the points within 4 cm of the table's patch, or None (see fit_table_plane).
+
+    Candidates are the large, wide patches of 1 cm height bands. Going down from the highest,
+    a patch is taken for the top of an object standing on a lower patch (and skipped) when
+    it is at most ``max_object_height`` above that lower patch and the lower patch holds at
+    least half of the lower cells seen in a ring 2-6 cm around it (a table over the floor
+    stands higher than that; a table beside a lower shelf is ringed by the floor as well).
+    """
     from scipy import ndimage as ndi
 
     z = pts[:, 2]
@@ -277,9 +286,10 @@ def _highest_horizontal_patch(pts: np.ndarray, cell: float, min_area: float, min
     ij = np.floor(pts[:, :2] / cell).astype(np.int64)
     ij -= ij.min(axis=0)
     shape = tuple(ij.max(axis=0) + 1)
+    zmin = np.full(shape, np.inf)
+    np.minimum.at(zmin, (ij[:, 0], ij[:, 1]), z)
     min_cells = min_area / cell**2
-    # Bands from the top down; a band and its two neighbours are looked at together (a plane
-    # tilted by calibration error or noise spreads over a few bands).
+    candidates: list[tuple[float, np.ndarray, np.ndarray]] = []  # (height, patch cells, band cells)
     for b in range(len(counts) - 1, -1, -1):
         if counts[max(0, b - 1) : b + 2].sum() < min_cells:
             continue
@@ -297,12 +307,28 @@ def _highest_horizontal_patch(pts: np.ndarray, cell: float, min_area: float, min
         c = int(np.argmax(sizes)) + 1
         if sizes[c - 1] < min_cells:
             continue
-        ci, cj = np.nonzero(labels == c)
-        if _narrowest_width(np.stack([ci, cj], axis=1) * cell) < min_width:
+        patch = labels == c
+        if _narrowest_width(np.argwhere(patch) * cell) < min_width:
             continue
-        member = np.zeros(shape, bool)
-        member[ci, cj] = True
-        member = ndi.binary_dilation(member, structure=np.ones((3, 3)))
+        member = patch[ij[:, 0], ij[:, 1]] & in_band
+        h = float(np.median(z[member]))  # the surface's own height, not the band's centre
+        if candidates and abs(candidates[-1][0] - h) < 0.03:
+            continue  # the same surface again, one band lower
+        surface = np.zeros(shape, bool)  # every cell that sees this surface, around its own height
+        near = np.abs(z - h) < 1.5 * band
+        surface[ij[near, 0], ij[near, 1]] = True
+        candidates.append((h, patch, surface))
+    r_in, r_out = max(1, int(round(0.02 / cell))), max(2, int(round(0.06 / cell)))
+    for n_, (h, patch, _) in enumerate(candidates):
+        ring = ndi.binary_dilation(patch, iterations=r_out) & ~ndi.binary_dilation(patch, iterations=r_in)
+        ring &= zmin < h - 0.02  # seen cells around it that hold something lower
+        on_lower = ring.sum() >= 3 and any(
+            0.0 < h - hq <= max_object_height and (ring & grid_q).sum() >= 0.5 * ring.sum()
+            for hq, _, grid_q in candidates[n_ + 1 :]
+        )
+        if on_lower:
+            continue
+        member = ndi.binary_dilation(patch, structure=np.ones((3, 3)))
         return member[ij[:, 0], ij[:, 1]] & (np.abs(z - h) < 0.04)
     return None
 
