@@ -22,6 +22,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("--backend", default="sim", help="sim (PyBullet) or real (the PR2)")
     p.add_argument("--objects", default="target-train", help="object set: source, target-train or target-test")
+    p.add_argument("--world", default=None, choices=("ideal", "robot", "harsh"),
+                   help="simulated world profile (default: robot for target sets, ideal for source)")
     p.add_argument("--agent", default="separation", choices=AGENTS, help="push policy")
     p.add_argument("--episodes", type=int, default=10, help="number of scenes")
     p.add_argument("--pushes-per-episode", type=int, default=5, help="pushes in each scene")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         max_objects=args.max_objects,
         real_config=args.real_config,
         dry_run=args.dry_run,
+        world=args.world,
     )
     summary = collect(
         config,

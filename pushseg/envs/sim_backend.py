@@ -458,7 +458,8 @@ class SimBackend:
         """The table height the robot believes: a plane fitted in the workspace, read at its centre."""
         ws = self.config.workspace
         try:
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0, region=(ws.x, ws.y))
+            stride = max(1, frame.camera.width // 240)  # ~4 px at qhd; every pixel of a tiny image
+            plane = fit_table_plane(frame.camera, frame.depth, rng=0, stride=stride, region=(ws.x, ws.y))
         except InputError as exc:
             raise BackendError(f"the simulated robot cannot find its table: {exc}") from exc
         return plane_height_at(frame.camera, plane, float(np.mean(ws.x)), float(np.mean(ws.y)))
