@@ -197,3 +197,13 @@ def test_streaming_evaluator_refuses_bad_input_in_one_line():
     assert ev.evaluate()["AP"] == 100.0
     with pytest.raises(InputError, match="no annotations"):
         ev.evaluate([2])
+
+
+def test_no_detections_at_all_scores_zero_with_per_image_rows():
+    from pushseg.evaluation.coco_eval import CocoEvaluator
+
+    gt = big_gt_set(3)
+    ev = CocoEvaluator()
+    feed(ev, gt, [])
+    assert ev.evaluate()["AP"] == 0.0
+    assert [p["true_positives"] for p in ev.per_image()] == [0, 0, 0]

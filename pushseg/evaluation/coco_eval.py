@@ -165,10 +165,12 @@ class CocoEvaluator:
         """pycocotools' per-image matching of everything processed, computed once."""
         if self._cache is None:
             images = [{"id": i, "height": h, "width": w} for i, (h, w) in self._images.items()]
-            gt = _coco_from_dict({"images": images, "annotations": self._gt,
-                                  "categories": [{"id": 1, "name": "object"}]})
+            cats = [{"id": 1, "name": "object"}]
+            gt = _coco_from_dict({"images": images, "annotations": self._gt, "categories": cats})
             with contextlib.redirect_stdout(io.StringIO()):
-                dt = gt.loadRes(copy.deepcopy(self._dt))
+                # loadRes cannot take an empty list: no detections at all is an empty result set
+                dt = (gt.loadRes(copy.deepcopy(self._dt)) if self._dt
+                      else _coco_from_dict({"images": images, "annotations": [], "categories": cats}))
                 ev = COCOeval(gt, dt, iouType="segm")
                 ev.params.useCats = 0
                 ev.evaluate()
