@@ -293,6 +293,73 @@ def evaluate_results(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[
     return ev.evaluate()
 
 
+def scene_table_region(image: dict[str, Any], roots: list[Path]) -> np.ndarray:
+    """The table region of one image of a scenes folder, from its depth file and camera."""
+    from pushseg.data.images import read_depth
+    from pushseg.training.data import find_image
+    from pushseg.training.inference import table_region
+    from pushseg.types import CameraInfo
+
+    if "depth_file" not in image or "camera" not in image:
+        raise InputError(f"image {image.get('id')} ({image.get('file_name')}) has no depth_file or camera: "
+                         "table_region needs both (scenes from `pushseg scenes` have them); set it off")
+    depth = read_depth(find_image(image["depth_file"], roots))
+    return table_region(CameraInfo.from_dict(image["camera"]), depth)
+
+
+def _scene_images(scenes_json: Path, image_root: str | os.PathLike | None):
+    gt = load_coco(scenes_json)
+    if not gt["annotations"]:
+        raise InputError(f"{scenes_json}: the ground-truth set has no annotations: nothing to evaluate against")
+    roots = ([Path(image_root)] if image_root else []) + [scenes_json.parent]
+    return gt, roots
+
+
+def choose_scales(segmenter, scenes_json: str | os.PathLike, image_root: str | os.PathLike | None = None,
+                  metric: str = "AP50", tolerance: float = 0.5, progress: bool = False) -> dict[str, Any]:
+    """The cheapest subset of ``segmenter.cfg.scales`` whose ``metric`` on these (validation) scenes is
+    within ``tolerance`` points of the best subset's. Cost of a subset: the pixels it runs the network
+    on (the sum of squared scales). Each pyramid level runs once per image; subsets only re-do masks
+    and NMS. Returns ``scales`` and a ``table`` of every subset (scales, cost, AP50, AP75, AP).
+
+    Choose on validation scenes and report on separate test scenes: the choice is fitted to the data.
+    """
+    from itertools import combinations
+
+    from pushseg.training.data import find_image, read_rgb
+
+    if metric not in METRICS:
+        raise InputError(f"metric '{metric}' is unknown; use one of {', '.join(METRICS)}")
+    scenes_json = Path(scenes_json)
+    gt, roots = _scene_images(scenes_json, image_root)
+    anns = _annotations_by_image(gt)
+    scales = list(segmenter.cfg.scales)
+    if len(scales) > 8:
+        raise InputError(f"{len(scales)} scales give {2 ** len(scales) - 1} subsets; choose among at most 8")
+    levels = []  # per image: (image entry, {scale: candidates}, factor, (h, w))
+    for im in tqdm(gt["images"], desc="levels", disable=not progress, leave=False):
+        rgb = read_rgb(find_image(im["file_name"], roots))
+        region = scene_table_region(im, roots) if segmenter.cfg.table_region else None
+        for _, (per_scale, factor) in segmenter._pyramid([rgb], [region]):
+            levels.append((im, per_scale, factor, rgb.shape[:2]))
+    table = []
+    ev = CocoEvaluator()
+    for n in range(1, len(scales) + 1):
+        for subset in combinations(scales, n):
+            ev.reset()
+            for im, per_scale, factor, (h, w) in levels:
+                dets = segmenter._detections([c for s in subset for c in per_scale[s]], h, w, factor)
+                _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
+            m = ev.evaluate()
+            table.append({"scales": list(subset), "cost": round(sum(s * s for s in subset), 3),
+                          **{k: m[k] for k in METRICS}})
+    best = max(r[metric] for r in table)
+    ok = [r for r in table if r[metric] >= best - tolerance]
+    pick = min(ok, key=lambda r: (r["cost"], -r[metric]))
+    return {"scales": pick["scales"], "metric": metric, "tolerance": tolerance, "images": len(levels),
+            "table": sorted(table, key=lambda r: r["cost"])}
+
+
 def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | os.PathLike | None = None,
                    progress: bool = True, desc: str = "evaluate", keep_detections: bool = False,
                    evaluator: CocoEvaluator | None = None) -> dict[str, Any]:
@@ -305,10 +372,7 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
     from pushseg.training.data import find_image, read_rgb
 
     scenes_json = Path(scenes_json)
-    gt = load_coco(scenes_json)
-    if not gt["annotations"]:
-        raise InputError(f"{scenes_json}: the ground-truth set has no annotations: nothing to evaluate against")
-    roots = ([Path(image_root)] if image_root else []) + [scenes_json.parent]
+    gt, roots = _scene_images(scenes_json, image_root)
     anns = _annotations_by_image(gt)
     ev = evaluator if evaluator is not None else CocoEvaluator()
     ev.reset()
@@ -320,7 +384,8 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
         for start in range(0, len(imgs), bs):
             chunk = imgs[start:start + bs]
             rgbs = [read_rgb(find_image(im["file_name"], roots)) for im in chunk]
-            for im, dets in zip(chunk, segmenter(rgbs)):
+            regions = [scene_table_region(im, roots) for im in chunk] if segmenter.cfg.table_region else None
+            for im, dets in zip(chunk, segmenter(rgbs, regions)):
                 _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
                 if keep_detections:
                     per_image[int(im["id"])] = dets
