@@ -60,6 +60,22 @@ def interleaved(segs: dict[str, Segmenter], images: list[np.ndarray], regions: d
             for k in segs}
 
 
+def paired_bootstrap(old, new, resamples: int, seed: int = 0) -> dict:
+    """new - old AP on the same scenes, with a 95 % percentile interval over scenes resampled in pairs."""
+    ids = np.asarray(old.image_ids)
+    rng = np.random.default_rng(seed)
+    diffs: dict[str, list[float]] = {k: [] for k in ("AP50", "AP75", "AP")}
+    for _ in range(resamples):
+        sample = rng.choice(ids, len(ids), replace=True).tolist()
+        a, b = old.evaluate(sample), new.evaluate(sample)
+        for k in diffs:
+            diffs[k].append(b[k] - a[k])
+    a, b = old.evaluate(), new.evaluate()
+    return {k: {"value": round(b[k] - a[k], 2), "low": round(float(np.percentile(v, 2.5)), 2),
+                "high": round(float(np.percentile(v, 97.5)), 2)} for k, v in diffs.items()} | {
+        "resamples": resamples, "scenes": len(ids)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -70,6 +86,7 @@ def main() -> None:
     ap.add_argument("--new-scales", default="1.4142,2", help="scales of the new path")
     ap.add_argument("--val-scenes", default=None, help="scenes folder: choose the new scales on it instead")
     ap.add_argument("--test-scenes", default=None, help="scenes folder: time on its images and report AP")
+    ap.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the test scenes")
     ap.add_argument("--table-region", action="store_true", help="new path scores only windows on the table")
     args = ap.parse_args()
     if args.threads:
@@ -97,13 +114,15 @@ def main() -> None:
 
     if args.test_scenes:
         from pushseg.data.coco import load_coco
-        from pushseg.evaluation.coco_eval import evaluate_model, scene_table_region
+        from pushseg.evaluation.coco_eval import CocoEvaluator, evaluate_model, scene_table_region
         from pushseg.training.data import find_image, read_rgb
 
         test_json = Path(args.test_scenes) / "annotations.json"
         segs = {"old": Segmenter(model, old_cfg, device), "new": Segmenter(model, new_cfg, device)}
+        evs = {k: CocoEvaluator() for k in segs}
         for k, seg in segs.items():
-            out[k].update(evaluate_model(seg, test_json, progress=False)["metrics"])
+            out[k].update(evaluate_model(seg, test_json, progress=False, evaluator=evs[k])["metrics"])
+        out["new_minus_old"] = paired_bootstrap(evs["old"], evs["new"], args.resamples)
         gt = load_coco(test_json)
         roots = [test_json.parent]
         images = [read_rgb(find_image(im["file_name"], roots)) for im in gt["images"]]

@@ -167,3 +167,20 @@ def test_segmenter_refuses_bad_images_and_models_quickly(model, images):
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="cuda"):
             Segmenter(model, InferenceConfig(device="cuda"))
+
+
+def test_evaluate_model_with_table_regions_from_scene_depth(tmp_path, model):
+    from pushseg.data.scenes import ScenesConfig, write_scenes
+    from pushseg.evaluation.coco_eval import CocoEvaluator, evaluate_model
+    from pushseg.training.synthetic import write_synthetic_set
+
+    write_scenes(ScenesConfig(objects="target-test", count=1, seed=1, width=160, height=90), tmp_path / "t",
+                 progress=False)
+    cfg = InferenceConfig(scales=(1.0,), top_k=10, table_region=True, max_area_fraction=0.5)
+    ev = CocoEvaluator()
+    r = evaluate_model(Segmenter(model, cfg, "cpu"), tmp_path / "t" / "annotations.json", progress=False, evaluator=ev)
+    assert r["metrics"]["images"] == 1 and len(r["per_image"]) == 1 and ev.image_ids == [1]
+    # a COCO set without depth cannot give a table region, and says so
+    write_synthetic_set(tmp_path / "s", 1, seed=0, height=90, width=160)
+    with pytest.raises(InputError, match="depth_file"):
+        evaluate_model(Segmenter(model, cfg, "cpu"), tmp_path / "s" / "annotations.json", progress=False)
