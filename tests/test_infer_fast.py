@@ -128,7 +128,6 @@ def test_choose_scales_picks_the_cheapest_subset_near_the_best(tmp_path, model):
     (dict(scales=(float("nan"),)), "finite"), (dict(scales=(100.0,)), r"\(0, 8\]"), (dict(top_k=0), "top_k"),
     (dict(top_k=2.5), "top_k"), (dict(mask_threshold=1.0), "mask_threshold"), (dict(nms_threshold=1.5), "nms"),
     (dict(max_area_fraction=0.0), "max_area"), (dict(min_area_px=-1), "min_area"), (dict(batch_size=0), "batch"),
-    (dict(device="tpu"), "device"),
 ])
 def test_inference_config_refuses_bad_values_in_one_line(kw, text):
     with pytest.raises(InputError, match=text) as e:
@@ -164,9 +163,11 @@ def test_segmenter_refuses_bad_images_and_models_quickly(model, images):
         broken.score_head[1].weight[0, 0] = float("nan")
     with pytest.raises(InputError, match="non-finite weights.*score_head"):
         Segmenter(broken, InferenceConfig(), "cpu")
+    with pytest.raises(InputError, match="device 'tpu'"):
+        Segmenter(model, InferenceConfig(), "tpu")
     if not torch.cuda.is_available():
         with pytest.raises(InputError, match="cuda"):
-            Segmenter(model, InferenceConfig(device="cuda"))
+            Segmenter(model, InferenceConfig(), "cuda")
 
 
 def test_evaluate_model_with_table_regions_from_scene_depth(tmp_path, model):

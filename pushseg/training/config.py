@@ -178,9 +178,8 @@ class InferenceConfig:
     max_area_fraction: float = 0.10  # masks above this share of the image are dropped
     min_area_px: int = 16  # masks with fewer pixels are dropped
     batch_size: int = 4  # images per forward pass
-    fast: bool = True  # batch norm folded into the convolutions, channels-last, windows scored only where needed; False: the reference path
-    table_region: bool = False  # score only windows centred on the table (needs depth and camera; see pushseg.training.inference.table_region)
-    device: str = "auto"  # "auto" | "cpu" | "cuda" (or "cuda:N")
+    fast: bool = True  # batch norm folded into the convolutions, channels last memory, windows scored only where needed; False: the reference path
+    table_region: bool = False  # score only windows centred on the table top, found in each image's depth (scenes folders have it)
     amp: bool = True  # bfloat16 autocast on CUDA devices that support it; ignored on CPU
 
     def __post_init__(self) -> None:
@@ -198,9 +197,6 @@ class InferenceConfig:
             raise InputError(f"min_area_px must be an integer >= 0, got {self.min_area_px!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
-        dev = str(self.device)
-        if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-            raise InputError(f"device '{dev}' is unknown; use auto, cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

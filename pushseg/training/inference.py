@@ -170,15 +170,23 @@ def _linear(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Segmenter:
-    """Multi-scale DeepMask inference. ``device`` (or ``config.device``): "auto", "cpu", "cuda"."""
+    """Multi-scale DeepMask inference on ``device``: "cpu", "cuda", "cuda:N" or "auto" (CUDA when there is one).
+
+    The model is moved to the device.
+    """
 
     def __init__(self, model: DeepMask, config: InferenceConfig | None = None,
-                 device: str | torch.device | None = None) -> None:
+                 device: str | torch.device = "cpu") -> None:
         from pushseg.training.engine import pick_device
 
         self.cfg = config or InferenceConfig()
         check_weights(model)
-        self.device = pick_device(str(device) if device is not None else self.cfg.device)
+        dev = str(device)
+        if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise InputError(f"device '{dev}' is unknown; use auto, cpu, cuda or cuda:N")
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError(f"device {dev} asked for, but torch sees no CUDA device; use cpu (or auto)")
+        self.device = pick_device(dev)
         self.model = model.to(self.device).eval()
         self._autocast = bool(self.cfg.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
         self._net = self.model
