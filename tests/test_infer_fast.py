@@ -45,7 +45,7 @@ def images():
 
 
 def same(a, b):
-    assert len(a) == len(b) and a, "expected the same, non-empty detections"
+    assert len(a) == len(b) and sum(len(x) for x in a) > 0, "expected the same, non-empty detections"
     for x, y in zip(a, b):
         assert len(x) == len(y)
         for p, q in zip(x, y):
@@ -66,6 +66,14 @@ def test_fast_path_matches_the_reference_path(model, images):
         region[:, : int(160 * frac)] = True
         regions = [region] * len(images)
         same(ref(images, regions), fast(images, regions))
+
+
+def test_fast_path_matches_the_reference_path_with_the_resnet50_trunk(images):
+    torch.manual_seed(0)
+    net = DeepMask(ModelConfig.preset("resnet50", work_width=160)).eval()
+    kw = dict(scales=(1.0,), top_k=5, max_area_fraction=1.0, mask_threshold=0.5)
+    same(Segmenter(net, InferenceConfig(fast=False, **kw), "cpu")(images[:1]),
+         Segmenter(net, InferenceConfig(**kw), "cpu")(images[:1]))
 
 
 def test_region_keeps_only_windows_centred_inside(model, images):

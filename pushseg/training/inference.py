@@ -188,7 +188,9 @@ class Segmenter:
             raise InputError(f"device {dev} asked for, but torch sees no CUDA device; use cpu (or auto)")
         self.device = pick_device(dev)
         self.model = model.to(self.device).eval()
-        self._autocast = bool(self.cfg.amp and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        # the reference path stays in float32 everywhere
+        self._autocast = bool(self.cfg.fast and self.cfg.amp and self.device.type == "cuda"
+                              and torch.cuda.is_bf16_supported())
         self._net = self.model
         if self.cfg.fast:
             net = copy.deepcopy(self.model).eval()
@@ -210,7 +212,10 @@ class Segmenter:
             img = cv2.copyMakeBorder(img, pad, pad + max(0, P - sh - 2 * pad), pad, pad + max(0, P - sw - 2 * pad),
                                      cv2.BORDER_CONSTANT, value=PAD_RGB)
             batch.append(img)
-        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).to(self.device)
+        x = torch.from_numpy(np.stack(batch))
+        if self.device.type == "cuda":  # page-locked memory: the copy to the GPU runs without a staging buffer
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.permute(0, 3, 1, 2)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.fast else x
 
     def _allowed(self, regions: list[np.ndarray | None], shape: tuple[int, int], k: float) -> torch.Tensor | None:
