@@ -85,6 +85,7 @@ def test_splits_have_independent_seed_streams_and_disjoint_scenes():
     for s in range(paper.seeds):
         sets[f"train {s}"] = episode_seeds(s, paper.episodes["large"])
     check_disjoint(sets)
+    assert min(sets["target-val"]) >= 2**32 > max(sets["target-test"])  # apart by construction, too
     # a smaller data size is a prefix of the larger one (the same pushes, fewer of them)
     assert episode_seeds(0, 10)[:4] == episode_seeds(0, 4)
     with pytest.raises(InputError, match="share scene seed"):

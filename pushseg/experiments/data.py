@@ -40,8 +40,9 @@ def scenes_config(split: str, count: int, profile: Profile, data_seed: int):
     """The settings of a split's scenes; the interactive test builds its backend from the same ones."""
     from pushseg.data.scenes import ScenesConfig
 
-    return ScenesConfig(objects=OBJECTS[split], count=count, seed=split_seed(split, data_seed), width=profile.width,
-                        height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects)
+    return ScenesConfig(split=split, count=count, seed=split_seed(split, data_seed), width=profile.width,
+                        height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects,
+                        world=profile.world)
 
 
 def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
@@ -65,7 +66,7 @@ def collection(out: Path, seed: int, profile: Profile, *, executor=None, progres
     d = run_dir(out, seed)
     cfg = CollectConfig(episodes=profile.episodes["large"], pushes_per_episode=profile.pushes_per_episode,
                         seed=split_seed("target-train", seed), objects=OBJECTS["target-train"], agent="separation",
-                        width=profile.width, height=profile.height)
+                        width=profile.width, height=profile.height, world=profile.world)
     return collect(cfg, d, **_run_on(executor), progress=progress)
 
 

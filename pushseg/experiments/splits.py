@@ -10,9 +10,10 @@ target-val          target-test objects  (3, data_seed)   -- every choice (NMS) 
 target-test         target-test objects  (4, data_seed)   -- read once per cell, at the end
 =================== ==================== =============================================
 
-Streams with different spawn keys are independent by construction; the scene
-seeds drawn from them are checked to be disjoint (``check_disjoint``) before any
-scene is rendered. The robot pushes ``target-train`` objects only; validation and
+Streams with different spawn keys are independent by construction, and the
+scene writer puts target-val scene seeds in [2**32, 2**33), out of reach of every
+other split's (below 2**32); the scene seeds drawn are also checked to be
+disjoint (``check_disjoint``) before any scene is rendered. The robot pushes ``target-train`` objects only; validation and
 test scenes hold the novel ``target-test`` objects, in different scenes. The
 interactive test (Fig. 4) replays the ``target-test`` scenes themselves.
 """
@@ -42,10 +43,10 @@ def split_seed(split: str, seed: int = 0) -> int:
 
 
 def scene_seeds(split: str, seed: int, count: int) -> list[int]:
-    """The per-scene (or per-episode) seeds the scene writer and collection derive from the split's seed."""
-    from pushseg.data.scenes import scene_seeds as derive
+    """The per-scene seeds the scene writer derives from the split's seed (target-val: in [2**32, 2**33))."""
+    from pushseg.data.scenes import SPLITS as SCENE_SPLITS, scene_seeds as derive
 
-    return derive(split_seed(split, seed), count)
+    return derive(split_seed(split, seed), count, split if split in SCENE_SPLITS else None)
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
