@@ -203,3 +203,16 @@ def test_check_env_passes_in_every_world(world):
             assert np.all(obs["depth"][missing] == 0.0), "a missing reading is 0 in the observation"
     finally:
         env.close()
+
+
+def test_a_collection_records_its_world(tmp_path):
+    import json
+
+    from pushseg.data.collection import CollectConfig, collect
+
+    config = CollectConfig(episodes=1, pushes_per_episode=1, width=96, height=54, world="harsh", agent="random")
+    collect(config, tmp_path / "run", progress=False)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["world"]["name"] == "harsh" and meta["world"]["nuisances"]["exposure"] == 2.0
+    with pytest.raises(InputError, match="--world is for --backend sim only"):
+        CollectConfig(episodes=1, pushes_per_episode=1, backend="real", world="robot")
