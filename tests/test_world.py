@@ -143,6 +143,9 @@ def test_depth_edges_only_touch_depth_discontinuities(ideal):
     jump[1:-1, :] |= np.abs(inv[2:, :] - 2 * inv[1:-1, :] + inv[:-2, :]) > 0.01 * inv[1:-1, :]
     assert not (changed & ~jump).any()
     assert np.isnan(before.depth[changed]).any() and np.isfinite(before.depth[changed]).any()
+    # Depth noise (even at twice the strength) makes no edges of its own.
+    noisy, _, _ = episode(world="ideal", world_overrides={"depth_noise": 2.0, "depth_edges": 2.0})
+    assert not (np.isnan(noisy.depth) & ~jump).any()
 
 
 def test_head_shift_moves_the_after_image_not_the_believed_pose(ideal):

@@ -64,13 +64,19 @@ def axial_noise(depth: np.ndarray, theta: np.ndarray, strength: float, rng: np.r
     return (np.round(noisy * 1000.0) / 1000.0).astype(np.float32)
 
 
-def depth_edges(depth: np.ndarray, strength: float, rng: np.random.Generator, edge_step: float = 0.01) -> np.ndarray:
+def depth_edges(
+    depth: np.ndarray, strength: float, rng: np.random.Generator, clean: np.ndarray | None = None, edge_step: float = 0.01
+) -> np.ndarray:
     """Time-of-flight pixels that straddle a depth edge mix the two surfaces' returns.
 
     Some come back at a depth between foreground and background ("flying
     pixels"), some are discarded by the driver's edge filter (holes). At
-    strength 1: 30 % of edge pixels become holes, 30 % flying pixels.
+    strength 1: 30 % of edge pixels become holes, 30 % flying pixels. The
+    edges are those of the scene (``clean``, the noise-free depth, when given),
+    so that depth noise does not make edges of its own.
     """
+    depth_in = depth
+    depth = depth if clean is None else clean
     far = np.where(np.isfinite(depth) & (depth > 0), depth, np.float32(1e6))
     w = 1.0 / far
     jump = np.zeros(depth.shape, dtype=bool)
@@ -81,7 +87,7 @@ def depth_edges(depth: np.ndarray, strength: float, rng: np.random.Generator, ed
     r = rng.random(depth.shape)
     mix = rng.random(depth.shape).astype(np.float32)
     p = min(0.3 * strength, 0.5)
-    out = depth.copy()
+    out = depth_in.copy()
     hole = jump & (r < p)
     fly = jump & (r >= p) & (r < 2 * p) & (far_z > 0) & (near_z < 1e6)
     out[fly] = (near_z + (0.2 + 0.6 * mix) * (far_z - near_z))[fly]
