@@ -11,6 +11,7 @@ from pushseg.cli.evaluate import scenes_json
 from pushseg.errors import InputError
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.distributed import is_main_process
 
 
 def _common(p: argparse.ArgumentParser, epochs: int, batches: int, optimizer: str, lr: float, wd: float,
@@ -109,6 +110,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     command = "pushseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     model = pretrain(scenes_json(args.scenes), out, model_cfg, train_cfg, SamplerConfig(), args.images,
                      resume=args.resume, progress=not args.no_progress, meta={"command": command})
+    if not is_main_process():  # DDP: rank 0 writes and reports
+        return 0
     if args.half:
         save_model(model, out / "model.pt", meta=_meta(out), half=True)
     print(f"wrote {out / 'model.pt'}")
@@ -134,6 +137,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     command = "pushseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     finetune(args.model, args.labels, out, train_cfg, SamplerConfig(), args.images, resume=args.resume,
              progress=not args.no_progress, meta={"command": command})
+    if not is_main_process():  # DDP: rank 0 writes and reports
+        return 0
     print(f"wrote {out / 'model.pt'}")
     if args.val:
         _validate(out / "model.pt", args.val, out, args.device)
