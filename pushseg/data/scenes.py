@@ -17,7 +17,6 @@ and then ``meta.json`` are written last: a folder without meta.json is unfinishe
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError, RunFolderError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
 
 SCHEMA = "pushseg-scenes"
@@ -118,36 +118,22 @@ def render_scene(backend, index: int, seed: int) -> RenderedScene:
     )
 
 
-# One backend per worker process, made by the pool initializer.
-_worker_backend = None
+def _render_job(backend, job: tuple[int, int]) -> RenderedScene:
+    return render_scene(backend, *job)
 
 
-def _init_worker(config: ScenesConfig) -> None:
-    global _worker_backend
-    _worker_backend = _make_backend(config)
-
-
-def _render_in_worker(job: tuple[int, int]) -> RenderedScene:
-    return render_scene(_worker_backend, *job)
-
-
-def _render_all(config: ScenesConfig, seeds: list[int], workers: int) -> Iterator[RenderedScene]:
-    jobs = list(enumerate(seeds))
-    if workers == 1 or len(jobs) == 1:
-        backend = _make_backend(config)
-        try:
-            for job in jobs:
-                yield render_scene(backend, *job)
-        finally:
-            backend.close()
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(config,)) as pool:
-        yield from pool.imap(_render_in_worker, jobs)  # imap keeps the order of the jobs
+def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig) -> Iterator[RenderedScene]:
+    # One backend per worker; results come back in scene order whatever runs them.
+    return ordered_map(_make_backend, (config,), _render_job, list(enumerate(seeds)), executor)
 
 
 def write_scenes(
-    config: ScenesConfig, out: str | Path, *, workers: int = 1, progress: bool | None = None
+    config: ScenesConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> ScenesSummary:
     """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks."""
     from pushseg.envs.objects import object_set  # validates the set name before any work
@@ -165,7 +151,9 @@ def write_scenes(
     summary = ScenesSummary(out=out, images=0, annotations=0, skipped_small=0)
     camera = None
     disable = None if progress is None else not progress
-    for scene in tqdm(_render_all(config, seeds, workers), total=config.count, unit="scene", desc="scenes",
+    if isinstance(executor, str):
+        executor = ExecutorConfig(executor=executor, workers=workers)
+    for scene in tqdm(_render_all(config, seeds, executor), total=config.count, unit="scene", desc="scenes",
                       disable=disable):
         name = f"{scene.index:06d}.png"
         files = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}

@@ -24,7 +24,6 @@ independently and written in run order.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.labeling.config import LabelConfig
 from pushseg.labeling.labeler import Labeler
 from pushseg.labeling.report import best_match, summarize
@@ -65,6 +65,15 @@ def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> 
 
     cv2.setNumThreads(threads)
     _STATE.update(reader=RunReader(run_dir), labeler=Labeler(cfg), gallery=gallery)
+
+
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> dict[str, Any]:
+    _init(run_dir, cfg, gallery, threads)
+    return _STATE
+
+
+def _label_job(state: dict[str, Any], index: int) -> _Item:
+    return _label_one(index)
 
 
 def _label_one(index: int) -> _Item:
@@ -119,6 +128,7 @@ def label_run(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
     """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary."""
     from pushseg.data.run import RunReader
@@ -144,14 +154,10 @@ def label_run(
     disable = None if progress is None else not progress
     t_start = time.perf_counter()
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
-        if workers == 1:
-            _init(str(reader.root), cfg, gallery_s, 1)
-            items = map(_label_one, range(n))
-            _consume(items, coco, rows, reader, bar)
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1)) as pool:
-                _consume(pool.imap(_label_one, range(n), chunksize=2), coco, rows, reader, bar)
+        if isinstance(executor, str):
+            executor = ExecutorConfig(executor=executor, workers=workers)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
     coco.write(out)
