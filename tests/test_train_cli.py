@@ -58,3 +58,12 @@ def test_bad_inputs_exit_with_a_message(shapes, tmp_path, capsys):
     assert "no such labels json" in capsys.readouterr().err
     assert main(["pretrain", "--scenes", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "no annotations.json" in capsys.readouterr().err
+
+
+def test_bad_numbers_are_one_line_errors(shapes, tmp_path, capsys):
+    labels = str(shapes / "annotations.json")
+    for lr in ("-1", "nan", "0"):
+        assert main(["finetune", "--labels", labels, "--out", str(tmp_path / "x"), "--lr", lr]) == 2
+        err = capsys.readouterr().err
+        assert "lr=" in err and "finite number > 0" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()

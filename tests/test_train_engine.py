@@ -120,3 +120,36 @@ def test_a_diverging_loss_stops_with_a_clear_error_and_no_nan_is_written(tmp_pat
         Diverging(toy_cfg(3), tmp_path).fit()
     text = (tmp_path / "train_log.json").read_text()
     assert "NaN" not in text and len(json.loads(text)) == 1
+
+
+def test_deepmask_training_that_diverges_stops_before_writing_nan(tmp_path):
+    from pushseg.training.config import ModelConfig
+    from pushseg.training.data import load_scene_set
+    from pushseg.training.engine import Trainer
+    from pushseg.training.model import DeepMask
+    from pushseg.training.sampler import PatchSampler
+    from pushseg.training.synthetic import write_synthetic_set
+
+    j = write_synthetic_set(tmp_path / "s", 2, seed=0, height=90, width=160, objects=(1, 2))
+    cfg = ModelConfig(work_width=160, patch_size=64, object_size=40, mask_size=16, small_widths=(8, 16, 32, 64),
+                      reduce_channels=32, hidden=64, score_hidden=64)
+    torch.manual_seed(0)
+    trainer = Trainer(DeepMask(cfg), PatchSampler(load_scene_set(j, 160), cfg),
+                      TrainConfig(epochs=3, batches_per_epoch=3, batch_size=8, lr=1e38, momentum=0.0, device="cpu",
+                                  bootstrap=False), tmp_path / "run", progress=None)
+    with pytest.raises(NonFiniteError, match=r"training stopped in epoch \d, batch \d: the loss became (nan|inf).*lr 1e\+38"):
+        trainer.fit()
+    assert not (tmp_path / "run" / "model.pt").exists()
+    log = tmp_path / "run" / "train_log.json"
+    assert not log.exists() or "NaN" not in log.read_text()
+
+
+@pytest.mark.parametrize("bad", [dict(lr=-1.0), dict(lr=float("nan")), dict(lr=float("inf")), dict(lr=0.0),
+                                 dict(momentum=1.5), dict(weight_decay=-1e-4), dict(batch_size=1), dict(epochs=0),
+                                 dict(small_loss_drop=1.0), dict(reed_beta=2.0), dict(device="gpu"),
+                                 dict(workers=-1), dict(noise="co-teach"), dict(lr="0.1"), dict(epochs=2.5)])
+def test_training_options_are_validated_in_one_line(bad):
+    (key,) = bad
+    with pytest.raises(InputError, match=key) as e:
+        TrainConfig(**bad)
+    assert "\n" not in str(e.value)
