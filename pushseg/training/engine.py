@@ -94,17 +94,27 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig) -> torch.
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: 1.0)
 
 
-class _EpochBatches(torch.utils.data.Dataset):
-    """Batches whose samples were drawn in the training process; workers only render them."""
+class _Drawn(torch.utils.data.Sampler):
+    """Yields the samples drawn for this epoch's batches (iterated in the training process)."""
 
-    def __init__(self, data: Any, draws: list[list]) -> None:
-        self.data, self.draws = data, draws
+    def __init__(self) -> None:
+        self.draws: list[list] = []
+
+    def __iter__(self) -> Iterator[list]:
+        return iter(self.draws)
 
     def __len__(self) -> int:
         return len(self.draws)
 
-    def __getitem__(self, i: int) -> dict:
-        return self.data.collate(self.draws[i])
+
+class _Collate(torch.utils.data.Dataset):
+    """``dataset[samples]`` renders drawn samples into a batch: the part DataLoader workers do."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def __getitem__(self, samples: list) -> dict:
+        return self.data.collate(samples)
 
 
 def _one_thread(_: int) -> None:
@@ -153,6 +163,8 @@ class TrainerBase:
         self.iter = 0
         self.step_stats: dict[str, float] = {}
         self.rng = np.random.default_rng([cfg.seed, 0])
+        self._loader: torch.utils.data.DataLoader | None = None
+        self._drawn: _Drawn | None = None
 
     # -- what a subclass provides --------------------------------------------------------------
     def run_step(self, batch: Any) -> dict[str, float]:
@@ -240,10 +252,17 @@ class TrainerBase:
             for _ in range(cfg.batches_per_epoch):
                 yield self.data.collate(draw())
             return
-        draws = [draw() for _ in range(cfg.batches_per_epoch)]
-        yield from torch.utils.data.DataLoader(
-            _EpochBatches(self.data, draws), batch_size=None, shuffle=False, num_workers=cfg.workers,
-            pin_memory=pin, worker_init_fn=_one_thread if cfg.workers else None)
+        if self._loader is None:
+            # forkserver: workers do not inherit the OpenMP/OpenCV thread pools of this process (fork would hang);
+            # persistent: the data set is sent to each worker once per fit, not once per epoch
+            self._drawn = _Drawn()
+            self._loader = torch.utils.data.DataLoader(
+                _Collate(self.data), batch_size=None, sampler=self._drawn, num_workers=cfg.workers, pin_memory=pin,
+                persistent_workers=cfg.workers > 0, worker_init_fn=_one_thread if cfg.workers else None,
+                multiprocessing_context="forkserver" if cfg.workers else None,
+                generator=torch.Generator())  # its own: the global torch generator (dropout) stays untouched
+        self._drawn.draws = [draw() for _ in range(cfg.batches_per_epoch)]
+        yield from self._loader
 
     # -- state -------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -348,6 +367,7 @@ class TrainerBase:
                     entry[k] = sums[k]  # a total, not a mean
             self.log.append(entry)
             self._call("after_epoch")
+        self._loader = None  # persistent DataLoader workers end here
         self.after_fit()
         self._call("after_train")
         D.barrier(self.dist)
