@@ -12,6 +12,7 @@ from pushseg.errors import InputError
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
+from pushseg.training.noise import NOISE_METHODS
 
 
 def _common(p: argparse.ArgumentParser, epochs: int, batches: int, optimizer: str, lr: float, wd: float,
@@ -66,8 +67,9 @@ def add_parser(subparsers) -> None:
     f.add_argument("--train-mask", action="store_true", help="also train the mask head")
     f.add_argument("--train-trunk", action="store_true", help="also train the trunk and shared layer")
     f.add_argument("--no-bootstrap", action="store_true", help="turn the bootstrapping heuristic off")
-    f.add_argument("--noise", default="none", choices=["none", "reed-hard", "self-paced", "small-loss"],
-                   help="noisy-label method for the score loss (METHOD.md section 4)")
+    f.add_argument("--noise", default="none", choices=sorted(NOISE_METHODS),
+                   help="noisy-label method for the score loss (pushseg/training/README.md, 'Noisy labels'); "
+                        "coteaching trains two networks")
     _common(f, epochs=10, batches=100, optimizer="sgd", lr=0.001, wd=0.0005, decay="none")
     f.set_defaults(func=run_finetune)
 
