@@ -12,57 +12,42 @@ Action: ``Box([u, v, angle, length])``, float32.
   base_link, counter-clockwise from +x (away from the robot), see types.py.
 * ``length`` in [0.02, 0.20] metres.
 
-Observation: ``Dict(rgb=(H, W, 3) uint8, depth=(H, W) float32 metres)``;
-depth is NaN where the sensor has no reading (on the robot, or in simulation
-with depth noise on; such observations fall outside the Box, which has no way
-to say "NaN allowed").
+Observation: ``Dict(rgb=(H, W, 3) uint8, depth=(H, W) float32 metres)``.
+A missing depth reading is **0.0** in the observation, as a Kinect2 driver
+reports it (16UC1 millimetres, 0 = no reading): the depth Box is
+``[0, MAX_DEPTH_M]`` and every observation lies in it, whichever world profile
+or backend produced it (a Box cannot hold NaN). ``info["transition"]`` and
+:attr:`PushSegEnv.frame` keep the :class:`~pushseg.types.Frame` contract
+instead: NaN where there is no reading. Code that reads depth treats NaN and
+values <= 0 alike as "no reading" (``geometry.depth_to_points``,
+``geometry.robust_depth``).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from pushseg.envs.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
-from pushseg.errors import BackendError, InputError
+from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
+from pushseg.backends import make_backend
+from pushseg.errors import InputError
 from pushseg.types import Backend, Frame, Push, Transition
 
 MAX_DEPTH_M = 10.0  # the simulated camera's far plane; a Kinect2 reads up to ~4.5 m
-
-
-def _make_backend(backend: str | Backend, **kwargs) -> Backend:
-    if not isinstance(backend, str):
-        if not isinstance(backend, Backend):
-            raise InputError(f"backend must be 'sim', 'real' or a Backend instance, got {type(backend).__name__}")
-        return backend
-    if backend == "sim":
-        from pushseg.envs.sim_backend import SimBackend
-
-        return SimBackend(**kwargs)
-    if backend == "real":
-        try:
-            real = importlib.import_module("pushseg.real")
-            cls = real.RealBackend
-        except (ImportError, AttributeError) as exc:
-            raise BackendError(
-                f"backend 'real' needs pushseg.real.RealBackend, which is not available ({exc}); "
-                "install the ROS extra and check pushseg/real, or use backend='sim'"
-            ) from exc
-        return cls(**kwargs)
-    raise InputError(f"unknown backend {backend!r}: use 'sim', 'real' or pass a Backend instance")
+NO_DEPTH = 0.0  # how a missing depth reading appears in an observation
 
 
 class PushSegEnv(gym.Env):
     """Push objects on a table and watch what moves. See the module doc for the spaces.
 
-    ``backend``: "sim" (a :class:`~pushseg.envs.sim_backend.SimBackend` made from
+    ``backend``: a name from the registry (:mod:`pushseg.backends`) or a ready
+    Backend. "sim" is a :class:`~pushseg.envs.sim_backend.SimBackend` made from
     ``objects``, ``width``, ``height``, ``num_objects`` and any further
-    ``SimConfig`` keyword), "real" (``pushseg.real.RealBackend(**backend_kwargs)``,
-    imported only then; its camera sets the image size), or a ready Backend.
+    ``SimConfig`` keyword; any other name (e.g. "real", the PR2, imported only
+    then) is made from ``backend_kwargs`` alone, and its camera sets the image size.
     ``reset(seed=s)`` draws the scene's seed from ``self.np_random``; the
     episode number restarts at 0 on a seeded reset, or is set by
     ``options={"episode": k}``.
@@ -86,7 +71,7 @@ class PushSegEnv(gym.Env):
         if isinstance(backend, str) and backend == "sim":
             sim_kwargs = dict(objects=objects, width=width, height=height, num_objects=tuple(num_objects))
             backend_kwargs = {**sim_kwargs, **backend_kwargs}
-        self.backend: Backend = _make_backend(backend, **backend_kwargs)
+        self.backend: Backend = make_backend(backend, **backend_kwargs)
         cam = self.backend.camera
         self.width, self.height = cam.width, cam.height
         self.observation_space = spaces.Dict(
@@ -133,7 +118,7 @@ class PushSegEnv(gym.Env):
             after=after,
             push=push,
             result=result,
-            backend=getattr(self.backend, "name", type(self.backend).__name__),
+            backend=self.backend.name,
             seed=self._scene_seed,
             episode=self._episode,
             step=self._step,
@@ -160,7 +145,10 @@ class PushSegEnv(gym.Env):
 
     def _obs(self, frame: Frame) -> dict[str, np.ndarray]:
         # Copies: a caller may keep or modify what it gets (the frames stay intact in info).
-        return {"rgb": frame.rgb.copy(), "depth": frame.depth.copy()}
+        # No reading (NaN, or beyond the Box) becomes 0, the driver's convention (module doc).
+        depth = frame.depth.astype(np.float32, copy=True)
+        depth[~(np.isfinite(depth) & (depth > 0) & (depth <= MAX_DEPTH_M))] = NO_DEPTH
+        return {"rgb": frame.rgb.copy(), "depth": depth}
 
     def _check_action(self, action) -> Push:
         if isinstance(action, Push):
