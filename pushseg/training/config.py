@@ -89,7 +89,7 @@ class ModelConfig:
 
 @dataclass
 class SamplerConfig:
-    """Patch sampling (pushseg/training/README.md, "Patches"). Pixel values are in patch pixels."""
+    """Patch sampling (docs/method.md, section 3, "Patch sampling"). Pixel values are in patch pixels."""
 
     jitter: float | None = None  # +- px of the positive centre; None: 16 * patch/160
     scale_jitter: float = 0.25  # +- octaves around the canonical scale
