@@ -4,7 +4,8 @@ Fine-tunes the committed pretrained model (the paper's recipe: score head, SGD,
 bootstrapping) on synthetic shapes, once in one process and once under
 ``torchrun --nproc_per_node N -m pushseg.training finetune``, and reports the
 largest weight difference between the two results, the largest difference of the
-logged losses, and the patches per second of the second (timed) epoch of each.
+logged losses, the patches per second of the second (timed) epoch of each, and the
+CPU seconds of each whole command (start-up included, all processes).
 Usage::
 
     python benchmarks/train_ddp.py [--nproc 2] [--batches 20] [--batch-size 32] [--threads 1]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -51,9 +53,12 @@ def main() -> None:
             "ddp": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(args.nproc),
                     "-m", "pushseg.training", *finetune_cmd(args, labels, tmp / "ddp")],
         }
-        logs = {}
+        logs, cpu = {}, {}
         for name, cmd in runs.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[name] = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1)
             logs[name] = json.loads((tmp / name / "train_log.json").read_text())
         one, many = load_model(tmp / "single" / "model.pt").state_dict(), load_model(tmp / "ddp" / "model.pt").state_dict()
         start = load_model(PRETRAINED_PATH).state_dict()
@@ -66,6 +71,7 @@ def main() -> None:
             "max_weight_change_from_start": max((one[k] - start[k]).abs().max().item() for k in one),
             "max_loss_diff": max(abs(a["loss"] - b["loss"]) for a, b in zip(logs["single"], logs["ddp"])),
             "patches_per_s": speed, "ddp_over_single": round(speed["ddp"] / speed["single"], 2),
+            "cpu_s_whole_command": cpu,  # start-up and both epochs, all processes
         }
     print(json.dumps(out, indent=1))
 

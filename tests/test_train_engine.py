@@ -153,3 +153,36 @@ def test_training_options_are_validated_in_one_line(bad):
     with pytest.raises(InputError, match=key) as e:
         TrainConfig(**bad)
     assert "\n" not in str(e.value)
+
+
+def test_last_pt_of_the_one_model_layout_still_resumes(tmp_path):
+    """A last.pt written before the trainer kept several models ("model", "optimizer", ... at the top) resumes."""
+    from pushseg.training.config import ModelConfig
+    from pushseg.training.data import load_scene_set
+    from pushseg.training.engine import Trainer
+    from pushseg.training.model import DeepMask
+    from pushseg.training.sampler import PatchSampler
+    from pushseg.training.synthetic import write_synthetic_set
+
+    j = write_synthetic_set(tmp_path / "s", 2, seed=0, height=90, width=160, objects=(1, 2))
+    cfg = ModelConfig(work_width=160, patch_size=64, object_size=40, mask_size=16, small_widths=(8, 16, 32, 64),
+                      reduce_channels=32, hidden=64, score_hidden=64)
+    sampler = PatchSampler(load_scene_set(j, 160), cfg)
+
+    def trainer(epochs, out):
+        torch.manual_seed(0)
+        return Trainer(DeepMask(cfg), sampler, TrainConfig(epochs=epochs, batches_per_epoch=2, batch_size=8,
+                                                           device="cpu"), tmp_path / out, progress=None)
+
+    full = trainer(2, "full")
+    full.fit()
+    trainer(1, "old").fit()
+    state = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
+    old = {"epoch": state["epoch"], "log": state["log"], "train_config": state["train_config"],
+           "model_config": state["model_config"], **{k: state[k + "s"]["model"] for k in
+                                                     ("model", "optimizer", "scheduler", "scaler")}}
+    torch.save(old, tmp_path / "old" / "last.pt")
+    resumed = trainer(2, "old")
+    resumed.fit(resume=True)
+    assert resumed.start_epoch == 1
+    assert all(torch.equal(a, b) for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()))
