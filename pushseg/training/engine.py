@@ -410,12 +410,12 @@ class Trainer(TrainerBase):
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
         self.channels_last = cfg.channels_last and self.device.type == "cuda"
         self.model = self.prepare(model)
+        self.add_network("model", self.model)  # under DDP every rank now holds rank 0's weights
         # the start model, frozen, for the bootstrapping heuristic
         self.teacher = copy.deepcopy(self.model).eval() if (cfg.bootstrap or self.method.needs_teacher) else None
         if self.teacher is not None:
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
-        self.add_network("model", self.model)
 
     def check_method(self) -> None:
         if self.method.needs_peer:
