@@ -204,3 +204,12 @@ def test_oracle_training_sets_use_the_same_images(smoke):
         s = own_masks[key(im)]
         ious.append((m & s).sum() / (m | s).sum())
     assert np.mean(ious) > 0.5 and self_stats["label_mean_iou"] > 0.5
+
+
+def test_missing_matplotlib_is_a_clear_error_before_any_work(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
+    assert main(["experiment", "table1", "--profile", "smoke", "--out", str(tmp_path / "o")]) == 2
+    assert "pushseg[experiments]" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -10,7 +10,21 @@ import numpy as np
 METRICS = (("AP50", "AP@0.5"), ("AP75", "AP@0.75"), ("AP", "AP@0.5:0.95"))
 
 
+INSTALL_HINT = "pip install 'pushseg[experiments]' (or: pip install matplotlib)"
+
+
+def require() -> None:
+    """Fail at once, not after hours of cells, when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from pushseg.errors import InputError
+
+        raise InputError(f"experiment reports draw plots with matplotlib, which is not installed: {INSTALL_HINT}") from None
+
+
 def _plt():
+    require()
     import matplotlib
 
     matplotlib.use("Agg")

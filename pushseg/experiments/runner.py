@@ -207,6 +207,9 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     if not isinstance(executor, ExecutorConfig):
         executor = ExecutorConfig(executor=executor, workers=workers)
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
+    from pushseg.experiments.plots import require
+
+    require()
     _check_experiment(out, p)
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     errors = {} if report_only else execute(out, p, executor, progress=progress)
