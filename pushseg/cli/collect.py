@@ -35,6 +35,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--real-config", default=None, help="YAML overriding the PR2 defaults (--backend real)")
     p.add_argument("--dry-run", action="store_true", help="real robot: plan and log every push, send nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-verify", action="store_true", help="--resume: skip checking the images on disk against their sha256")
     p.set_defaults(func=run)
 
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         resume=args.resume,
         progress=False if args.no_progress else None,
+        verify_digests=not args.no_verify,
     )
     if summary.resume is not None:
         print(f"resumed {summary.out}: {summary.resume.describe()}", file=sys.stderr)

@@ -37,6 +37,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed of RANSAC and the normalized cut")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-verify", action="store_true", help="skip checking each image against its stored sha256")
     p.set_defaults(func=run)
 
 
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         gallery=args.gallery,
         progress=False if args.no_progress else None,
+        verify_digests=not args.no_verify,
     )
     print(json.dumps(summary, indent=2))
     return 0

@@ -29,6 +29,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--height", type=int, default=540, help="image height in pixels")
     p.add_argument("--workers", type=int, default=1, help="scenes rendered in parallel processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of this command in --out")
     p.set_defaults(func=run)
 
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         max_objects=args.max_objects,
         min_pixels=args.min_pixels,
     )
-    s = write_scenes(config, args.out, workers=args.workers, progress=False if args.no_progress else None)
+    s = write_scenes(config, args.out, workers=args.workers, progress=False if args.no_progress else None,
+                     resume=args.resume)
     print(f"{s.out}: {s.images} scenes, {s.annotations} annotated objects ({s.skipped_small} too small to annotate)")
     return 0

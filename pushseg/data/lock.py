@@ -23,6 +23,7 @@ the experiment runner. Locks are advisory: they stop pushseg processes, not an
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -73,8 +74,11 @@ def _pid_alive(pid: int) -> bool:
 class FolderLock:
     """Exclusive lock on a folder (created if missing). Re-entrant within one object only."""
 
-    def __init__(self, folder: str | os.PathLike, command: str = "") -> None:
+    def __init__(self, folder: str | os.PathLike, command: str = "", *, reader: bool = False) -> None:
+        """``reader``: the holder only reads the folder; where nobody may write it (a read-only
+        disk, no rights) no writer can interfere, so the lock is skipped instead of failing."""
         self.folder = Path(folder)
+        self.reader = reader
         self.path = self.folder / LOCK_FILE
         self.command = command or " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
         self._fd: int | None = None
@@ -87,9 +91,15 @@ class FolderLock:
     def acquire(self) -> "FolderLock":
         if self._fd is not None:
             return self
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.reader:
+            self.folder.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                if self.reader and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    return self  # nobody can write here: nothing to guard against
+                raise
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

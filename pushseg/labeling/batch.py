@@ -58,13 +58,13 @@ class _Item:
 _STATE: dict[str, Any] = {}
 
 
-def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> None:
+def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> None:
     import cv2
 
     from pushseg.data.run import RunReader
 
     cv2.setNumThreads(threads)
-    _STATE.update(reader=RunReader(run_dir), labeler=Labeler(cfg), gallery=gallery)
+    _STATE.update(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
 
 
 def _label_one(index: int) -> _Item:
@@ -119,8 +119,24 @@ def label_run(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    verify_digests: bool = True,
 ) -> dict[str, Any]:
-    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary."""
+    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary.
+
+    The run is locked while it is read (a collection still writing it is an error naming
+    it), and each image is checked against its stored hash unless ``verify_digests`` is off.
+    """
+    from pushseg.data.lock import FolderLock
+
+    if not Path(run_dir).is_dir():
+        from pushseg.data.run import read_meta
+
+        read_meta(run_dir)  # the reader's own message: no such run folder
+    with FolderLock(run_dir, "pushseg label", reader=True):
+        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests)
+
+
+def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests) -> dict[str, Any]:
     from pushseg.data.run import RunReader
 
     cfg = cfg or LabelConfig()
@@ -145,12 +161,12 @@ def label_run(
     t_start = time.perf_counter()
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
         if workers == 1:
-            _init(str(reader.root), cfg, gallery_s, 1)
+            _init(str(reader.root), cfg, gallery_s, 1, verify_digests)
             items = map(_label_one, range(n))
             _consume(items, coco, rows, reader, bar)
         else:
             ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1)) as pool:
+            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1, verify_digests)) as pool:
                 _consume(pool.imap(_label_one, range(n), chunksize=2), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
@@ -192,6 +208,7 @@ def _consume(items, coco: CocoBuilder, rows: list, reader, bar) -> None:
                 run_path=item.run_path,
                 episode=item.row["episode"],
                 step=item.row["step"],
+                sha256=reader.records[item.index].before.digests.get("rgb"),  # checked when training reads it
             )
             coco.add_mask(image_id, mask, score=item.row["score"])
         bar.update(1)
