@@ -211,6 +211,9 @@ def race(tmp: Path, reference: dict[str, bytes], *, episodes: int, pushes: int, 
 def small_disk(path: Path, size_kb: int):
     """A tmpfs of ``size_kb`` at ``path`` (yields True), or yields False where mounting is not allowed."""
     path.mkdir(parents=True, exist_ok=True)
+    if os.environ.get("PUSHSEG_TEST_SIMULATED_DISK"):  # to exercise the fallback where mounting works
+        yield False
+        return
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)],
                        capture_output=True)
     if r.returncode != 0:
@@ -234,3 +237,113 @@ def fill(path: Path, leave_kb: int) -> Path:
     with open(filler, "wb") as f:
         f.write(b"\0" * max(0, free - leave_kb * 1024))
     return filler
+
+
+class SimulatedDisk:
+    """Where no tmpfs can be mounted: make writes under ``root`` fail as a full or read-only disk would.
+
+    Patches ``open``, ``os.open``, ``os.write``, ``os.mkdir`` and ``os.replace`` in this
+    process (so the command must run in-process). ``mode``: None (a normal disk),
+    "ro" (EROFS on any write) or "full" (ENOSPC once ``budget`` bytes are written).
+    """
+
+    def __init__(self, root: Path, monkeypatch) -> None:
+        import builtins
+        import errno
+
+        self.root, self.mode, self.budget = str(Path(root).resolve()), None, 0
+        real_open, real_os_open, real_write = builtins.open, os.open, os.write
+        real_mkdir, real_replace = os.mkdir, os.replace
+
+        def under(path) -> bool:
+            try:
+                return os.path.abspath(os.fspath(path)).startswith(self.root)
+            except TypeError:
+                return False
+
+        def fail(code: int, path) -> None:
+            raise OSError(code, os.strerror(code), os.fspath(path))
+
+        def spend(n: int, path) -> None:
+            if self.mode == "full":
+                self.budget -= n
+                if self.budget < 0:
+                    fail(errno.ENOSPC, path)
+
+        def fd_path(fd: int) -> str:
+            try:
+                return os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                return ""
+
+        def p_open(file, mode="r", *a, **k):
+            f = real_open(file, mode, *a, **k) if not (under(file) and self.mode == "ro" and set(mode) & set("wax+")) \
+                else fail(errno.EROFS, file)
+            if under(file) and set(mode) & set("wax+"):
+                write = f.write
+
+                def counted(data, _w=write):
+                    spend(len(data), file)
+                    return _w(data)
+
+                try:
+                    f.write = counted
+                except AttributeError:  # pragma: no cover
+                    pass
+            return f
+
+        def p_os_open(path, flags, *a, **k):
+            if under(path) and self.mode == "ro" and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                fail(errno.EROFS, path)
+            return real_os_open(path, flags, *a, **k)
+
+        def p_write(fd, data):
+            path = fd_path(fd)
+            if under(path):
+                spend(len(data), path)
+            return real_write(fd, data)
+
+        def p_mkdir(path, *a, **k):
+            if under(path) and self.mode == "ro":
+                fail(errno.EROFS, path)
+            return real_mkdir(path, *a, **k)
+
+        def p_replace(src, dst, *a, **k):
+            if under(dst) and self.mode == "ro":
+                fail(errno.EROFS, dst)
+            return real_replace(src, dst, *a, **k)
+
+        monkeypatch.setattr(builtins, "open", p_open)
+        monkeypatch.setattr(os, "open", p_os_open)
+        monkeypatch.setattr(os, "write", p_write)
+        monkeypatch.setattr(os, "mkdir", p_mkdir)
+        monkeypatch.setattr(os, "replace", p_replace)
+
+
+class Disk:
+    """A small disk at ``path`` for a test: a real tmpfs where allowed, else :class:`SimulatedDisk`."""
+
+    def __init__(self, path: Path, size_kb: int, monkeypatch, mounted: bool) -> None:
+        self.path, self.size_kb, self.mounted = path, size_kb, mounted
+        self.sim = None if mounted else SimulatedDisk(path, monkeypatch)
+        self._filler: Path | None = None
+
+    def fill(self, leave_kb: int) -> None:
+        if self.mounted:
+            self._filler = fill(self.path, leave_kb)
+        else:
+            self.sim.mode, self.sim.budget = "full", leave_kb * 1024
+
+    def free(self) -> None:
+        if self.mounted:
+            if self._filler is not None:
+                self._filler.unlink()
+                self._filler = None
+        else:
+            self.sim.mode = None
+
+    def readonly(self, on: bool = True) -> None:
+        if self.mounted:
+            remount(self.path, "ro" if on else "rw")
+        else:
+            self.sim.mode = "ro" if on else None

@@ -37,7 +37,9 @@ def probe_folder(folder: Path, flag: str) -> None:
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            os.write(fd, b"\0" * PROBE_BYTES)
+            data = memoryview(b"\0" * PROBE_BYTES)
+            while data:  # a nearly full disk takes part of a write and refuses the rest
+                data = data[os.write(fd, data):]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -74,11 +76,6 @@ def check_output(path: str | os.PathLike, flag: str = "--out", *, kind: str = "f
     existing = _nearest_existing(path if kind == "dir" else path.parent)
     if not existing.is_dir():
         raise OutputError(f"{flag} {path}: {existing} is a file, so no folder can be made there")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        e = OSError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
-        if os.statvfs(existing).f_flag & os.ST_RDONLY:
-            e = OSError(errno.EROFS, os.strerror(errno.EROFS), str(existing))
-        raise OutputError(f"{flag} cannot be written: {describe_os_error(e)}")
     probe_folder(existing, flag)
     if kind == "file" and path.exists() and not os.access(path, os.W_OK):
         e = OSError(errno.EACCES, os.strerror(errno.EACCES), str(path))
