@@ -136,15 +136,11 @@ class EnvRunner:
             lo = c.min_objects if c.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
             hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
             # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
-            real_options = {"config": c.real_config, "dry_run": c.dry_run or None} if c.backend == "real" else {}
-            self._env = PushSegEnv(
-                backend=c.backend,
-                objects=c.objects,
-                width=c.width,
-                height=c.height,
-                num_objects=(lo, hi),
-                **real_options,
-            )
+            if c.backend == "real":  # the robot's camera sets the image size; it has no object sets
+                options = {"config": c.real_config, "dry_run": c.dry_run or None}
+            else:
+                options = {"objects": c.objects, "width": c.width, "height": c.height, "num_objects": (lo, hi)}
+            self._env = PushSegEnv(backend=c.backend, **options)
         return self._env
 
     def _agent(self, camera, seed: int):
