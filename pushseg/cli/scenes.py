@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pushseg.executors import EXECUTORS, ExecutorConfig
 from pushseg.data.scenes import ScenesConfig, write_scenes
 
 
@@ -28,6 +29,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--width", type=int, default=960, help="image width in pixels")
     p.add_argument("--height", type=int, default=540, help="image height in pixels")
     p.add_argument("--workers", type=int, default=1, help="scenes rendered in parallel processes")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="run scenes in local processes or on Ray (pip install 'pushseg[cluster]')")
+    p.add_argument("--ray-address", default=None,
+                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run of this command in --out")
     p.set_defaults(func=run)
@@ -44,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         max_objects=args.max_objects,
         min_pixels=args.min_pixels,
     )
-    s = write_scenes(config, args.out, workers=args.workers, progress=False if args.no_progress else None,
+    executor = ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)
+    s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor,
                      resume=args.resume)
     print(f"{s.out}: {s.images} scenes, {s.annotations} annotated objects ({s.skipped_small} too small to annotate)")
     return 0

@@ -38,6 +38,7 @@ from pushseg.data.run import (
 )
 from pushseg.data.staging import Staging
 from pushseg.errors import BackendError, InputError, PushSegError, RunFolderError
+from pushseg.executors import ExecutorConfig, ordered_map
 
 # Backends whose episodes replay bit for bit from their seed.
 REPLAYABLE_BACKENDS = ("sim",)
@@ -206,8 +207,13 @@ def collect(
     runner_factory: RunnerFactory = EnvRunner,
     progress: bool | None = None,
     verify_digests: bool = True,
+    executor: str | ExecutorConfig = "local",
 ) -> CollectSummary:
     """Collect ``config.episodes`` episodes into the run folder ``out``.
+
+    ``executor`` runs the episodes in local processes ("local", ``workers`` of them)
+    or on Ray ("ray", or an ``ExecutorConfig`` with the cluster address and task
+    resources); the files are the same either way.
 
     The folder is locked for the whole call (:mod:`pushseg.data.lock`): a second
     collection into it fails at once, naming this one. ``resume`` continues a run;
@@ -218,8 +224,14 @@ def collect(
     out = Path(out)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    if workers > 1 and config.backend not in REPLAYABLE_BACKENDS:
-        raise InputError(f"--workers {workers}: the {config.backend!r} backend is one robot; use --workers 1")
+    if isinstance(executor, str):
+        executor = ExecutorConfig(executor=executor, workers=workers)
+    workers = executor.workers
+    if (workers > 1 or executor.executor != "local") and config.backend not in REPLAYABLE_BACKENDS:
+        raise InputError(
+            f"--workers {workers} --executor {executor.executor}: the {config.backend!r} backend is one robot; "
+            f"use --workers 1 --executor local"
+        )
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
     specs = episode_specs(config.seed, config.episodes)
@@ -236,13 +248,14 @@ def collect(
             RunWriter.check_new(out)  # before the env is built: a refusal should be instant
         local = runner_factory(config)  # also runs the episodes when workers == 1
         try:
-            return _collect_locked(config, out, specs, local, workers, resume, runner_factory, progress,
+            return _collect_locked(config, out, specs, local, executor, resume, runner_factory, progress,
                                    verify_digests)
         finally:
             local.close()
 
 
-def _collect_locked(config, out, specs, local, workers, resume, runner_factory, progress, verify_digests):
+def _collect_locked(config, out, specs, local, executor, resume, runner_factory, progress, verify_digests):
+    workers = executor.workers
     report = None
     if resume:
         writer, report = _reopen(out, config, verify_digests)
@@ -259,7 +272,12 @@ def _collect_locked(config, out, specs, local, workers, resume, runner_factory, 
         disable = None if progress is None else not progress  # None: only on a terminal
         with tqdm(total=total, initial=len(writer.records), unit="push", desc="collect", disable=disable) as bar:
             sink.bar = bar
-            if workers == 1 or len(todo) <= 1:
+            if executor.executor == "ray" and todo:
+                local.close()
+                for e in staging.episodes():  # Ray runs them again (the same transitions)
+                    staging.drop(e)
+                _run_on_executor(runner_factory, config, todo, executor, sink)
+            elif workers == 1 or len(todo) <= 1:
                 for spec in todo:
                     staged = staging.complete(spec.episode)
                     for enc in staged if staged is not None else local.run(spec):
@@ -334,6 +352,28 @@ class _Sink:
         self.written += 1
         if self.bar is not None:
             self.bar.update(1)
+
+
+def _make_runner(runner_factory: RunnerFactory, config: CollectConfig) -> Runner:
+    return runner_factory(config)
+
+
+def _run_episode(runner: Runner, spec: EpisodeSpec) -> list[EncodedTransition]:
+    return list(runner.run(spec))
+
+
+def _run_on_executor(
+    runner_factory: RunnerFactory,
+    config: CollectConfig,
+    todo: list[EpisodeSpec],
+    executor: ExecutorConfig,
+    sink: Callable[[EncodedTransition], None],
+) -> None:
+    """Episodes as executor jobs (one runner per worker); each finished episode is written in order."""
+    episodes = ordered_map(_make_runner, (runner_factory, config), _run_episode, todo, executor)
+    for transitions in episodes:
+        for enc in transitions:
+            sink(enc)
 
 
 def _parent_gone() -> bool:

@@ -17,7 +17,6 @@ and then ``meta.json`` are written last: a folder without meta.json is unfinishe
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError, RunFolderError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
 
 SCHEMA = "pushseg-scenes"
@@ -118,35 +118,17 @@ def render_scene(backend, index: int, seed: int) -> RenderedScene:
     )
 
 
-# One backend per worker process, made by the pool initializer.
-_worker_backend = None
+def _render_job(backend, job: tuple[int, int]) -> RenderedScene:
+    return render_scene(backend, *job)
 
 
-def _init_worker(config: ScenesConfig) -> None:
-    global _worker_backend
-    _worker_backend = _make_backend(config)
-
-
-def _render_in_worker(job: tuple[int, int]) -> RenderedScene:
-    return render_scene(_worker_backend, *job)
-
-
-def _render_all(config: ScenesConfig, seeds: list[int], workers: int,
+def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig,
                 skip: set[int] = frozenset()) -> Iterator[RenderedScene]:
+    # One backend per worker; results come back in scene order whatever runs them.
     jobs = [(i, s) for i, s in enumerate(seeds) if i not in skip]
     if not jobs:
-        return
-    if workers == 1 or len(jobs) == 1:
-        backend = _make_backend(config)
-        try:
-            for job in jobs:
-                yield render_scene(backend, *job)
-        finally:
-            backend.close()
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(config,)) as pool:
-        yield from pool.imap(_render_in_worker, jobs)  # imap keeps the order of the jobs
+        return iter(())
+    return ordered_map(_make_backend, (config,), _render_job, jobs, executor)
 
 
 STAGING = "staging"  # per-scene notes while the folder is unfinished; what --resume picks up
@@ -193,10 +175,10 @@ def _load_done(out: Path, index: int, note: dict) -> RenderedScene:
     )
 
 
-def _in_order(out: Path, config: ScenesConfig, seeds: list[int], workers: int,
+def _in_order(out: Path, config: ScenesConfig, seeds: list[int], executor: ExecutorConfig,
               done: dict[int, dict]) -> Iterator[tuple[RenderedScene, bool]]:
     """Every scene in index order: (scene, fresh); finished ones are read back instead of rendered."""
-    rendered = _render_all(config, seeds, workers, skip=set(done))
+    rendered = iter(_render_all(config, seeds, executor, skip=set(done)))
     for i in range(len(seeds)):
         if i in done:
             yield _load_done(out, i, done[i]), False
@@ -207,7 +189,12 @@ def _in_order(out: Path, config: ScenesConfig, seeds: list[int], workers: int,
 
 
 def write_scenes(
-    config: ScenesConfig, out: str | Path, *, workers: int = 1, progress: bool | None = None,
+    config: ScenesConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
     resume: bool = False,
 ) -> ScenesSummary:
     """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks.
@@ -226,10 +213,10 @@ def write_scenes(
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
     with FolderLock(out, "pushseg scenes"):
-        return _write_scenes_locked(config, out, workers, progress, resume, objects)
+        return _write_scenes_locked(config, out, workers, progress, resume, objects, executor)
 
 
-def _write_scenes_locked(config, out, workers, progress, resume, objects) -> ScenesSummary:
+def _write_scenes_locked(config, out, workers, progress, resume, objects, executor) -> ScenesSummary:
     from pushseg.data.lock import LOCK_FILE
 
     if resume and (out / "meta.json").is_file():
@@ -258,8 +245,10 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects) -> Sce
     summary = ScenesSummary(out=out, images=0, annotations=0, skipped_small=0)
     camera = None
     disable = None if progress is None else not progress
-    for scene, fresh in tqdm(_in_order(out, config, seeds, workers, done), total=config.count, unit="scene",
-                             desc="scenes", disable=disable, initial=0):
+    if isinstance(executor, str):
+        executor = ExecutorConfig(executor=executor, workers=workers)
+    for scene, fresh in tqdm(_in_order(out, config, seeds, executor, done), total=config.count, unit="scene",
+                             desc="scenes", disable=disable):
         name = f"{scene.index:06d}.png"
         files = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}
         if fresh:

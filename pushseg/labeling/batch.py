@@ -24,7 +24,6 @@ independently and written in run order.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from tqdm import tqdm
 
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.labeling.config import LabelConfig
 from pushseg.labeling.labeler import Labeler
 from pushseg.labeling.report import best_match, summarize
@@ -65,6 +65,15 @@ def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, ver
 
     cv2.setNumThreads(threads)
     _STATE.update(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
+
+
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> dict[str, Any]:
+    _init(run_dir, cfg, gallery, threads, verify)
+    return _STATE
+
+
+def _label_job(state: dict[str, Any], index: int) -> _Item:
+    return _label_one(index)
 
 
 def _label_one(index: int) -> _Item:
@@ -120,6 +129,7 @@ def label_run(
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
     verify_digests: bool = True,
+    executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
     """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary.
 
@@ -133,16 +143,16 @@ def label_run(
 
         read_meta(run_dir)  # the reader's own message: no such run folder
     with FolderLock(run_dir, "pushseg label", reader=True):
-        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests)
+        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor)
 
 
-def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests) -> dict[str, Any]:
+def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor) -> dict[str, Any]:
     from pushseg.data.run import RunReader
 
     cfg = cfg or LabelConfig()
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    reader = RunReader(run_dir)
+    reader = RunReader(run_dir, verify_digests=verify_digests)
     if len(reader) == 0:
         raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
     out = Path(out)
@@ -160,14 +170,10 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests) ->
     disable = None if progress is None else not progress
     t_start = time.perf_counter()
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
-        if workers == 1:
-            _init(str(reader.root), cfg, gallery_s, 1, verify_digests)
-            items = map(_label_one, range(n))
-            _consume(items, coco, rows, reader, bar)
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1, verify_digests)) as pool:
-                _consume(pool.imap(_label_one, range(n), chunksize=2), coco, rows, reader, bar)
+        if isinstance(executor, str):
+            executor = ExecutorConfig(executor=executor, workers=workers)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1, verify_digests)
+        _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
     coco.write(out)
