@@ -179,7 +179,7 @@ LIGHT: list[tuple[str, str, str]] = [
     ("collect-seed-neg", "collect --out {dir}/c3 --seed -5", "--seed"),
     ("collect-width-8", "collect --out {dir}/c4 --width 8", "at least 16 pixels"),
     ("collect-objects-range", "collect --out {dir}/c5 --min-objects 5 --max-objects 2", "min <= max"),
-    ("collect-workers-0", "collect --out {dir}/c6 --workers 0 " + C, "--workers must be at least 1"),
+    ("collect-workers-0", "collect --out {dir}/c6 --workers 0 " + C, "--workers must be"),
     ("collect-real-config-sim", "collect --out {dir}/c7 --real-config x.yaml", "--backend real only"),
     ("collect-agent", "collect --out {dir}/c8 --agent clever", "invalid choice"),
     ("collect-width-text", "collect --out {dir}/c9 --width abc", "invalid int value"),
@@ -222,7 +222,7 @@ LIGHT: list[tuple[str, str, str]] = [
     ("label-inf-length", "label {run_inf_length} --out {dir}/l.json", "non-finite length"),
     ("label-out-txt", "label {run} --out {dir}/labels.txt", "extension must be one of .json"),
     ("label-out-dir", "label {run} --out {dir}", "extension must be one of .json"),
-    ("label-workers-0", "label {run} --out {dir}/l.json --workers 0", "--workers must be at least 1"),
+    ("label-workers-0", "label {run} --out {dir}/l.json --workers 0", "--workers must be"),
     ("label-gallery-file", "label {run} --out {dir}/l.json --gallery {file}", "is a file"),
     ("label-method", "label {run} --out {dir}/l.json --method magic", "invalid choice"),
     # scenes
@@ -235,7 +235,7 @@ LIGHT: list[tuple[str, str, str]] = [
     ("scenes-out-not-empty", "scenes --out {photos} " + S, "already exists and is not empty"),
     ("scenes-resume-other-settings", "scenes --resume --out {scenes_partial} " + S, "--resume needs the settings"),
     ("scenes-objects-unknown", "scenes --out {dir}/s6 --objects nosuchset " + S, "nosuchset"),
-    ("scenes-workers-0", "scenes --out {dir}/s7 --workers 0 " + S, "--workers must be at least 1"),
+    ("scenes-workers-0", "scenes --out {dir}/s7 --workers 0 " + S, "--workers must be"),
     # segment: images and outputs
     ("segment-image-missing", "segment {missing} --out {dir}/o.png", "no such file"),
     ("segment-image-text", "segment {image_text} --out {dir}/o.png", "not an image"),

@@ -82,6 +82,7 @@ class FolderLock:
         self.path = self.folder / LOCK_FILE
         self.command = command or " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
         self._fd: int | None = None
+        self._created = False  # made by acquire(): removed again by release() if still empty
         self.stale: dict | None = None  # what a dead holder had recorded, when one was taken over
 
     @property
@@ -92,6 +93,7 @@ class FolderLock:
         if self._fd is not None:
             return self
         if not self.reader:
+            self._created = not self.folder.exists()
             self.folder.mkdir(parents=True, exist_ok=True)
         while True:
             try:
@@ -146,6 +148,11 @@ class FolderLock:
         except OSError:
             pass
         os.close(fd)
+        if self._created:
+            try:
+                self.folder.rmdir()  # a command that failed before writing leaves no empty folder
+            except OSError:
+                pass
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()
