@@ -181,8 +181,8 @@ LIGHT: list[tuple[str, str, str]] = [
     ("collect-objects-range", "collect --out {dir}/c5 --min-objects 5 --max-objects 2", "min <= max"),
     ("collect-workers-0", "collect --out {dir}/c6 --workers 0 " + C, "--workers must be"),
     ("collect-real-config-sim", "collect --out {dir}/c7 --real-config x.yaml", "--backend real only"),
-    ("collect-agent", "collect --out {dir}/c8 --agent clever", "invalid choice"),
-    ("collect-width-text", "collect --out {dir}/c9 --width abc", "invalid int value"),
+    ("collect-agent", "collect --out {dir}/c8 --agent clever", "--agent must be one of"),
+    ("collect-width-text", "collect --out {dir}/c9 --width abc", "must be an integer"),
     # collect: the output folder and resuming
     ("collect-out-file", "collect --out {file} " + C, "is a file"),
     ("collect-out-not-empty", "collect --out {photos} " + C, "already exists and is not empty"),
@@ -224,7 +224,7 @@ LIGHT: list[tuple[str, str, str]] = [
     ("label-out-dir", "label {run} --out {dir}", "extension must be one of .json"),
     ("label-workers-0", "label {run} --out {dir}/l.json --workers 0", "--workers must be"),
     ("label-gallery-file", "label {run} --out {dir}/l.json --gallery {file}", "is a file"),
-    ("label-method", "label {run} --out {dir}/l.json --method magic", "invalid choice"),
+    ("label-method", "label {run} --out {dir}/l.json --method magic", "method must be one of"),
     # scenes
     ("scenes-count-0", "scenes --out {dir}/s1 --count 0", "--count must be at least 1"),
     ("scenes-min-objects-0", "scenes --out {dir}/s2 --min-objects 0", "min <= max"),
@@ -247,7 +247,7 @@ LIGHT: list[tuple[str, str, str]] = [
     ("segment-out-no-ext", "segment {image} --out {dir}/overlay", "extension must be one of"),
     ("segment-out-dir", "segment {image} --out {dir}", "extension must be one of"),
     ("segment-json-txt", "segment {image} --out {dir}/o.png --json {dir}/o.txt", "extension must be one of .json"),
-    ("segment-nms-text", "segment {image} --out {dir}/o.png --nms abc", "invalid float value"),
+    ("segment-nms-text", "segment {image} --out {dir}/o.png --nms abc", "must be a number"),
     # evaluate / pretrain / finetune: COCO files (checked before any model work)
     ("evaluate-scenes-missing", "evaluate --scenes {missing}", "no annotations.json"),
     ("evaluate-out-file", "evaluate --scenes {coco} --out {file}", "is a file"),

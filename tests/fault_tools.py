@@ -104,8 +104,10 @@ def cli(*argv: str, env: dict | None = None, timeout: float = 120) -> subprocess
 
 
 def files(root: Path) -> dict[str, bytes]:
+    """Every file of a run folder but the settings record the command line adds (config.yaml)."""
     root = Path(root)
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.relative_to(root).as_posix() != "config.yaml"}
 
 
 def collect_args(out: Path, episodes: int, pushes: int, workers: int, resume: bool = False) -> list[str]:

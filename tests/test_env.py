@@ -183,7 +183,7 @@ def test_a_closed_env_says_so():
         ({"depth_noise": "yes"}, "depth_noise must be a pushseg.envs.rendering.DepthNoise or None"),
         ({"shadows": "no"}, "shadows must be True or False"),
         ({"time_step": 0}, "time_step must lie in"),
-        ({"workspace": (1, 2)}, "workspace must be a pushseg.envs.workspace.Workspace"),
+        ({"workspace": (1, 2)}, "workspace must be a pushseg.workspace.Workspace"),
     ],
 )
 def test_sim_config_checks_every_field(kw, message):

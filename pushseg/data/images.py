@@ -93,7 +93,7 @@ def _read_bytes(path: Path) -> bytes:
 def _decode_png(data: bytes, path: Path, flags: int) -> np.ndarray:
     img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
     if img is None:
-        raise RunFolderError(f"image file {path} is not a readable PNG (corrupt or truncated)")
+        raise RunFolderError(f"image file {path} is not a readable PNG or image (corrupt or truncated)")
     return img
 
 
@@ -119,8 +119,8 @@ def decode_rgb(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         what = "grayscale" if img.ndim == 2 else f"{img.shape[2]}-channel" if img.ndim == 3 else str(img.shape)
         raise RunFolderError(
-            f"RGB image {path} must be an 8-bit 3-channel PNG, got a {what} {img.dtype} image; "
-            f"run folders hold colour images only"
+            f"RGB image {path} must be 8-bit with 3 colour channels, got a {what} {img.dtype} image; "
+            f"convert it to colour (RGB) first"
         )
     return np.ascontiguousarray(img[:, :, ::-1])
 

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pushseg.data import images as img
-from pushseg.data.coco import CocoBuilder
+from pushseg.data.coco import CocoBuilder, instance_masks
 from pushseg.errors import InputError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
@@ -37,13 +37,13 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class ScenesConfig:
-    objects: str = "target-test"
-    count: int = 50
-    seed: int = 0
-    width: int = 960
-    height: int = 540
-    min_objects: int = 6
-    max_objects: int = 8
+    objects: str = "target-test"  # object set: source, target-train or target-test
+    count: int = 50  # number of scenes
+    seed: int = 0  # master seed; scene seeds are derived from it
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
+    min_objects: int = 6  # fewest objects per scene
+    max_objects: int = 8  # most objects per scene
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
 
     def __post_init__(self) -> None:
@@ -230,7 +230,8 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
             shutil.rmtree(out / STAGING)
         return ScenesSummary(out=out, images=counts.get("images", 0), annotations=counts.get("annotations", 0),
                              skipped_small=counts.get("skipped_small", 0))
-    leftovers = {LOCK_FILE, "images", "depth", "instances", STAGING, "annotations.json.tmp", "meta.json.tmp"}
+    leftovers = {LOCK_FILE, "images", "depth", "instances", STAGING, "annotations.json.tmp", "meta.json.tmp",
+                 "annotations.json", "config.yaml"}
     if not resume and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise RunFolderError(f"{out} already exists and is not empty; pass --resume to continue an interrupted "
                              f"`pushseg scenes`, or choose another --out")
@@ -263,16 +264,11 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
             depth_file=files["depth"], instances_file=files["instances"], seed=scene.seed,
             camera=scene.camera.to_dict(), sha256=img.digest(scene.png["rgb"]),
         )  # fmt: skip
-        n = 0
-        ids, counts = np.unique(scene.instance_ids, return_counts=True)
-        for iid, pixels in zip(ids.tolist(), counts.tolist()):
-            if iid == 0:
-                continue
-            if pixels < config.min_pixels:
-                summary.skipped_small += 1
-                continue
-            coco.add_mask(image_id, scene.instance_ids == iid, instance_id=iid, object_name=scene.names.get(iid, ""))
-            n += 1
+        masks, small = instance_masks(scene.instance_ids, config.min_pixels)
+        for iid, mask in masks:
+            coco.add_mask(image_id, mask, instance_id=iid, object_name=scene.names.get(iid, ""))
+        n = len(masks)
+        summary.skipped_small += small
         summary.per_image.append(n)
         summary.images += 1
         summary.annotations += n

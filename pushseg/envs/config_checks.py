@@ -53,7 +53,7 @@ def check_sim_config(cfg) -> None:
     """Raise :class:`InputError` on the first field of ``cfg`` with a wrong type or value."""
     from pushseg.envs.rendering import DepthNoise
     from pushseg.envs.scene import Jitter
-    from pushseg.envs.workspace import Workspace
+    from pushseg.workspace import Workspace
 
     _int("width", cfg.width, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)
     _int("height", cfg.height, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)
@@ -85,7 +85,7 @@ def check_sim_config(cfg) -> None:
     _real("time_step", cfg.time_step, 0.0, 0.05, open_lo=True)
     _real("push_speed", cfg.push_speed, 0.0, 1.0, open_lo=True)
     if not isinstance(cfg.workspace, Workspace):
-        raise InputError(f"SimConfig.workspace must be a pushseg.envs.workspace.Workspace, got "
+        raise InputError(f"SimConfig.workspace must be a pushseg.workspace.Workspace, got "
                          f"{type(cfg.workspace).__name__}")
     if cfg.gui and not has_display():
         raise InputError("SimConfig.gui=True (render_mode='human') needs a display, and $DISPLAY is not set; "

@@ -17,7 +17,7 @@ from pushseg.envs import scene as sc
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
-from pushseg.envs.workspace import Workspace, check_push
+from pushseg.workspace import Workspace, check_push
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import base_to_pixel, kinect2_camera
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
@@ -29,20 +29,20 @@ NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
 class SimConfig:
     """Everything that shapes the simulated world. Defaults: the robot's own table at qhd."""
 
-    objects: str | ObjectSet = "target-train"
-    width: int = 960
-    height: int = 540
+    objects: str | ObjectSet = "target-train"  # object set: source, target-train or target-test
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
     num_objects: tuple[int, int] = (1, 8)  # inclusive range per scene
     clutter: float = 0.5  # chance that an object is put down touching one already placed
     region_x: tuple[float, float] = (0.50, 0.95)  # where objects are put down (base_link)
-    region_y: tuple[float, float] = (-0.35, 0.35)
+    region_y: tuple[float, float] = (-0.35, 0.35)  # ... and across (base_link y)
     jitter: sc.Jitter | None = None  # None: SOURCE_JITTER for "source", else TARGET_JITTER
     depth_noise: DepthNoise | None = None  # None: perfect depth
-    shadows: bool = True
-    time_step: float = 1.0 / 240.0
+    shadows: bool = True  # render shadows
+    time_step: float = 1.0 / 240.0  # physics step, seconds
     push_speed: float = 0.10  # m/s, a careful PR2 push
-    workspace: Workspace = field(default_factory=Workspace)
-    gui: bool = False
+    workspace: Workspace = field(default_factory=Workspace)  # where the pusher may go
+    gui: bool = False  # open the PyBullet window
 
     def __post_init__(self) -> None:
         from pushseg.envs.config_checks import check_sim_config
