@@ -32,3 +32,27 @@ def test_kill_at_random_moments_then_resume(tmp_path, reference, workers):
         assert r["resume_rc"] == 0, r
         assert (r["missing"], r["duplicated"], r["different"]) == (0, 0, []), r
         assert r["lost_at_kill"] <= workers, r
+
+
+def test_scenes_interrupted_then_resumed_equal_an_uninterrupted_run(tmp_path, monkeypatch):
+    from pushseg.data import scenes as sc
+
+    cfg = sc.ScenesConfig(count=3, width=64, height=48, min_objects=1, max_objects=2)
+    sc.write_scenes(cfg, tmp_path / "full", progress=False)
+    real = sc.render_scene
+
+    def dies_at_the_third(backend, index, seed):
+        if index == 2:
+            raise KeyboardInterrupt  # as a Ctrl-C or a kill would
+        return real(backend, index, seed)
+
+    monkeypatch.setattr(sc, "render_scene", dies_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        sc.write_scenes(cfg, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(sc, "render_scene", real)
+    assert not (tmp_path / "cut" / "meta.json").exists() and (tmp_path / "cut" / "staging").is_dir()
+    rendered = []
+    monkeypatch.setattr(sc, "render_scene", lambda b, i, s: rendered.append(i) or real(b, i, s))
+    sc.write_scenes(cfg, tmp_path / "cut", progress=False, resume=True)
+    assert rendered == [2]  # the two finished scenes were read back, not rendered again
+    assert ft.files(tmp_path / "cut") == ft.files(tmp_path / "full")
