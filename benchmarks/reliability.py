@@ -67,7 +67,7 @@ def kills(trials: int, seed: int) -> dict:
             d = tmp / f"t{i}"
             d.mkdir()
             res = ft.kill_and_resume(d, reference, workers=workers, episodes=episodes, pushes=pushes,
-                                     kill_after_s=float(rng.uniform(0.0, span)))
+                                     kill_after_s=float(rng.uniform(0.0, 0.9 * span)))
             out["trials"].append(res)
             print(json.dumps(res), flush=True)
     t = out["trials"]

@@ -374,8 +374,21 @@ def _parent_gone() -> bool:
     return parent is not None and not parent.is_alive()
 
 
-def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results) -> None:
-    """Run the episodes the parent hands out; stop when told, on an error, or when the parent is gone."""
+def _wait_for_ack(ack) -> bool:
+    """Block until the parent has put this worker's last transition on disk; False if the parent is gone."""
+    while not ack.acquire(timeout=1.0):
+        if _parent_gone():
+            return False
+    return True
+
+
+def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results, ack=None, wid: int = 0) -> None:
+    """Run the episodes the parent hands out; stop when told, on an error, or when the parent is gone.
+
+    With ``ack`` (a semaphore the parent releases once it has written or staged a
+    transition of this worker) a worker starts its next push only when its last one
+    is on disk: a kill then loses at most one finished push per worker.
+    """
     runner = runner_factory(config)
     try:
         while True:
@@ -389,16 +402,25 @@ def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results
                 return
             try:
                 n = 0
-                for enc in runner.run(spec):
+                steps = iter(runner.run(spec))
+                while True:
+                    if ack is not None and not _wait_for_ack(ack):
+                        return
+                    try:
+                        enc = next(steps)
+                    except StopIteration:
+                        if ack is not None:
+                            ack.release()  # nothing sent: the next episode may start at once
+                        break
                     if _parent_gone():
                         return
-                    results.put(("transition", spec.episode, enc))
+                    results.put(("transition", spec.episode, enc, wid))
                     n += 1
-                results.put(("done", spec.episode, n))
+                results.put(("done", spec.episode, n, wid))
             except BaseException as e:  # report, then stop: the parent ends the collection
                 # A PushSegError already says what is wrong; anything else is a bug: send its traceback.
                 report = e if isinstance(e, PushSegError) else f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-                results.put(("error", spec.episode, report))
+                results.put(("error", spec.episode, report, wid))
                 return
     finally:
         runner.close()
@@ -425,8 +447,10 @@ def _run_parallel(
     to_run = [s for s in todo if s.episode not in ready]
     ctx = mp.get_context("spawn")  # each worker gets a fresh interpreter and its own PyBullet client
     tasks, results = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results), daemon=True)
-             for _ in range(min(workers, max(1, len(to_run))))]
+    n_procs = min(workers, max(1, len(to_run)))
+    acks = [ctx.Semaphore(1) for _ in range(n_procs)]
+    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results, acks[i], i), daemon=True)
+             for i in range(n_procs)]
     for p in procs:
         p.start()
     failed: dict[int, PushSegError | str] = {}
@@ -469,7 +493,7 @@ def _run_parallel(
         advance()
         while head < len(order):
             try:
-                kind, episode, payload = results.get(timeout=1.0)
+                kind, episode, payload, wid = results.get(timeout=1.0)
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead:
@@ -484,6 +508,7 @@ def _run_parallel(
                     sink(payload)
                 else:
                     staging.put(payload)  # on disk now: a kill cannot lose it
+                acks[wid].release()  # that worker may start its next push
             elif kind == "error":
                 failed[episode] = payload
             elif is_head:  # every transition of it is written already
