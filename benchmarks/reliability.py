@@ -5,6 +5,8 @@
     python benchmarks/reliability.py inputs
     python benchmarks/reliability.py digests
     python benchmarks/reliability.py env-memory --resets 500
+    python benchmarks/reliability.py env-pushes --trials 60
+    python benchmarks/reliability.py vector --trials 20
     python benchmarks/reliability.py all --out reliability.json
 
 kills: collections (the real ``pushseg collect`` code, with a fast deterministic
@@ -192,9 +194,59 @@ def env_memory(resets: int, width: int = 320, height: int = 180) -> dict:
             "growth_mb_by_reset": trace, "growth_mb": trace[-1][1]}
 
 
+def env_pushes(pushes: int, seed: int, width: int = 320, height: int = 180) -> dict:
+    """Share of pushes that move an object: action_space.sample() vs env.sample_push(), same scenes."""
+    from pushseg.envs.push_env import PushSegEnv
+
+    out = {}
+    for how in ("action_space.sample", "sample_push"):
+        env = PushSegEnv(width=width, height=height, num_objects=(4, 6), task_signal=True)
+        env.action_space.seed(seed)
+        moved = success = executed = 0
+        for i in range(pushes):
+            if i % 5 == 0:
+                env.reset(seed=seed + i)
+            a = env.action_space.sample() if how == "action_space.sample" else env.sample_push()
+            _, _, _, _, info = env.step(a)
+            executed += info["executed"]
+            moved += bool(info["moved"])
+            success += info["success"]
+        env.close()
+        out[how] = {"pushes": pushes, "executed": executed, "moved_something": moved, "singulated": success}
+    return out
+
+
+def vector_speed(steps: int, width: int = 320, height: int = 180) -> dict:
+    """Steps per wall second and parent CPU seconds per step: one env, SyncVectorEnv(2), AsyncVectorEnv(2)."""
+    from pushseg.envs.push_env import PushSegEnv
+    from pushseg.envs.vector import make_vector_env
+
+    res = {}
+    for name in ("single", "sync2", "async2"):
+        if name == "single":
+            env = PushSegEnv(width=width, height=height, num_objects=(4, 6))
+            env.reset(seed=0)
+            step = lambda: env.step(env.action_space.sample())  # noqa: E731
+            n_envs = 1
+        else:
+            env = make_vector_env(2, asynchronous=name == "async2", width=width, height=height, num_objects=(4, 6))
+            env.reset(seed=0)
+            step = lambda: env.step(env.action_space.sample())  # noqa: E731
+            n_envs = 2
+        step()
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            step()
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        env.close()
+        res[name] = {"env_steps_per_s": round(steps * n_envs / wall, 2), "parent_cpu_s_per_env_step": round(cpu / (steps * n_envs), 4)}
+    return res
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["kills", "races", "inputs", "digests", "env-memory", "all"])
+    p.add_argument("what", choices=["kills", "races", "inputs", "digests", "env-memory", "env-pushes", "vector",
+                                    "all"])
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--resets", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
@@ -211,6 +263,10 @@ def main() -> None:
         res["digests"] = digests()
     if a.what in ("env-memory", "all"):
         res["env_memory"] = env_memory(a.resets)
+    if a.what in ("env-pushes", "all"):
+        res["env_pushes"] = env_pushes(a.trials or 60, a.seed)
+    if a.what in ("vector", "all"):
+        res["vector"] = vector_speed(a.trials or 20)
     summary = {k: v.get("summary", v) for k, v in res.items()}
     print(json.dumps(summary, indent=1))
     if a.out:
