@@ -11,7 +11,8 @@
 
 kills: collections (the real ``pushseg collect`` code, with a fast deterministic
 stand-in for the simulation so that many trials fit) are SIGKILLed with their
-workers at seeded random moments, half with 1 worker and half with 2, then
+workers at seeded random moments (a random push k finishes, then a random delay
+up to one push; k = 0: within the first 2 s), half with 1 worker and half with 2, then
 resumed; each resumed run is compared byte for byte with an uninterrupted one.
 "Lost at kill" counts pushes a worker had finished that were neither in
 transitions.jsonl nor staged on disk when the kill came.
@@ -58,18 +59,17 @@ def kills(trials: int, seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         reference = ft.reference_run(tmp / "ref", episodes, pushes)
-        # How long an uninterrupted run takes here, to spread the kills over all of it.
-        t0 = time.perf_counter()
-        r = ft.cli(*ft.collect_args(tmp / "timed", episodes, pushes, 1))
-        assert r.returncode == 0, r.stderr
-        span = time.perf_counter() - t0
-        out["uninterrupted_s"] = round(span, 2)
+        total = episodes * pushes
         for i in range(trials):
             workers = 1 + i % 2
             d = tmp / f"t{i}"
             d.mkdir()
+            # A random push to wait for (0: none, a kill in the first seconds), then a random delay
+            # up to one push: timing alone misses the run on a machine whose load changes.
+            k = int(rng.integers(0, total))
+            delay = float(rng.uniform(0.0, 2.0)) if k == 0 else float(rng.uniform(0.0, ft.SlowRunner.delay_s))
             res = ft.kill_and_resume(d, reference, workers=workers, episodes=episodes, pushes=pushes,
-                                     kill_after_s=float(rng.uniform(0.0, 0.9 * span)))
+                                     kill_after_s=delay, kill_at_push=k or None)
             out["trials"].append(res)
             print(json.dumps(res), flush=True)
     t = out["trials"]

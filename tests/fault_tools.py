@@ -139,13 +139,29 @@ def persisted_keys(run: Path) -> set[tuple[int, int]]:
     return keys
 
 
+def _computed(log: Path) -> int:
+    try:
+        return log.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
 def kill_and_resume(tmp: Path, reference: dict[str, bytes], *, workers: int, episodes: int, pushes: int,
-                    kill_after_s: float) -> dict:
-    """Start a collection, SIGKILL it (workers too) after ``kill_after_s``, resume, compare with ``reference``."""
+                    kill_after_s: float = 0.0, kill_at_push: int | None = None) -> dict:
+    """Start a collection, SIGKILL it (workers too), resume, compare with ``reference``.
+
+    The kill comes ``kill_after_s`` after the start or, with ``kill_at_push`` = k, that long
+    after the k-th push has finished (k = 0: after the start); timing alone would often miss
+    the run on a machine whose load changes.
+    """
     run, log = tmp / "run", tmp / "computed.log"
     proc = subprocess.Popen(cli_command(*collect_args(run, episodes, pushes, workers)), start_new_session=True,
                             env={**os.environ, "PUSHSEG_FAULT_LOG": str(log)}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
+    if kill_at_push:
+        deadline = time.monotonic() + 300
+        while _computed(log) < kill_at_push and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
     time.sleep(kill_after_s)
     finished_first = proc.poll() is not None
     if not finished_first:
@@ -163,6 +179,7 @@ def kill_and_resume(tmp: Path, reference: dict[str, bytes], *, workers: int, epi
     keys = [(json.loads(x)["episode"], json.loads(x)["step"]) for x in lines]
     return {
         "workers": workers,
+        "kill_at_push": kill_at_push,
         "kill_after_s": round(kill_after_s, 3),
         "killed": not finished_first,
         "on_disk_at_kill": len(on_disk),

@@ -24,14 +24,19 @@ def reference(tmp_path_factory):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_kill_at_random_moments_then_resume(tmp_path, reference, workers):
     rng = np.random.default_rng(100 + workers)
-    # From "before the folder exists" to "the last episodes"; the child needs ~1 s to start.
-    for i, t in enumerate(sorted(rng.uniform(0.2, 2.5, size=2))):
+    # One kill in the first second (before or while the folder is made), then kills a random
+    # moment after a random push has finished.
+    kills = [(None, float(rng.uniform(0.0, 1.0)))]
+    kills += [(int(rng.integers(1, EPISODES * PUSHES)), float(rng.uniform(0.0, 0.05))) for _ in range(2)]
+    for i, (k, t) in enumerate(kills):
         trial = tmp_path / f"t{i}"
         trial.mkdir()
-        r = ft.kill_and_resume(trial, reference, workers=workers, episodes=EPISODES, pushes=PUSHES, kill_after_s=t)
+        r = ft.kill_and_resume(trial, reference, workers=workers, episodes=EPISODES, pushes=PUSHES, kill_after_s=t,
+                               kill_at_push=k)
         assert r["resume_rc"] == 0, r
         assert (r["missing"], r["duplicated"], r["different"]) == (0, 0, []), r
         assert r["lost_at_kill"] <= workers, r
+        assert r["killed"] or k is None, r  # a kill after a push always lands inside the run
 
 
 def test_scenes_interrupted_then_resumed_equal_an_uninterrupted_run(tmp_path, monkeypatch):
