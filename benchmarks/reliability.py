@@ -2,7 +2,7 @@
 
     python benchmarks/reliability.py kills  --trials 32 [--seed 0]
     python benchmarks/reliability.py races  --trials 20
-    python benchmarks/reliability.py inputs
+    python benchmarks/reliability.py inputs [--jobs 4] [--cases all|light|heavy]
     python benchmarks/reliability.py digests
     python benchmarks/reliability.py env-memory --resets 500
     python benchmarks/reliability.py env-pushes --trials 60
@@ -113,21 +113,28 @@ def races(trials: int, seed: int) -> dict:
     return out
 
 
-def inputs() -> dict:
+def _run_case(case, fixtures: dict, cwd: str) -> dict:
+    name, template, expected = case
+    argv = bi.argv_of(template, fixtures)
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", "pushseg.cli.main", *argv], capture_output=True, text=True,
+                       timeout=900, cwd=cwd)
+    last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
+    return {"case": name, "verdict": bi.verdict(r.returncode, r.stderr, expected), "rc": r.returncode,
+            "s": round(time.perf_counter() - t0, 2), "message": last[:300]}
+
+
+def inputs(jobs: int = 1, which: str = "all") -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    cases = {"all": bi.CASES, "light": bi.LIGHT, "heavy": bi.HEAVY}[which]
     out = {"cases": []}
     with tempfile.TemporaryDirectory() as tmp:
         fixtures = bi.make_fixtures(Path(tmp) / "f")
-        for name, template, expected in bi.CASES:
-            argv = bi.argv_of(template, fixtures)
-            t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "pushseg.cli.main", *argv], capture_output=True, text=True,
-                               timeout=600, cwd=tmp)
-            v = bi.verdict(r.returncode, r.stderr, expected)
-            last = r.stderr.strip().splitlines()[-1] if r.stderr.strip() else ""
-            row = {"case": name, "verdict": v, "rc": r.returncode, "s": round(time.perf_counter() - t0, 2),
-                   "message": last[:300]}
-            out["cases"].append(row)
-            print(json.dumps(row), flush=True)
+        with ThreadPoolExecutor(jobs) as pool:  # each case is its own process
+            for row in pool.map(lambda c: _run_case(c, fixtures, tmp), cases):
+                out["cases"].append(row)
+                print(json.dumps(row), flush=True)
     c = out["cases"]
     out["summary"] = {
         "cases": len(c),
@@ -250,6 +257,8 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--resets", type=int, default=500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="inputs: cases run at once")
+    p.add_argument("--cases", default="all", choices=["all", "light", "heavy"], help="inputs: which cases")
     p.add_argument("--out", default=None, help="write the figures as json here")
     a = p.parse_args()
     res = {}
@@ -258,7 +267,7 @@ def main() -> None:
     if a.what in ("races", "all"):
         res["races"] = races(a.trials or 20, a.seed)
     if a.what in ("inputs", "all"):
-        res["inputs"] = inputs()
+        res["inputs"] = inputs(a.jobs, a.cases)
     if a.what in ("digests", "all"):
         res["digests"] = digests()
     if a.what in ("env-memory", "all"):
