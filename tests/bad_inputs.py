@@ -258,7 +258,7 @@ LIGHT: list[tuple[str, str, str]] = [
 
 # Cases that load a model, decode masks for training or reach other owners' checks.
 HEAVY: list[tuple[str, str, str]] = [
-    ("segment-model-random", "segment {image} --out {dir}/o.png --model {ckpt_random}", "ckpt_random"),
+    ("segment-model-random", "segment {image} --out {dir}/o.png --model {ckpt_random}", "random.pt"),
     ("segment-model-empty", "segment {image} --out {dir}/o.png --model {ckpt_empty}", "empty.pt"),
     ("segment-model-missing", "segment {image} --out {dir}/o.png --model {missing}.pt", "does_not_exist"),
     ("segment-scales-negative", "segment {image} --out {dir}/o.png --scales 0,-1", "scales"),
@@ -272,7 +272,7 @@ HEAVY: list[tuple[str, str, str]] = [
     ("evaluate-garbage-rle", "evaluate --scenes {coco_garbage_rle}", "malformed mask"),
     ("evaluate-short-rle", "evaluate --scenes {coco_short_rle}", "malformed mask"),
     ("evaluate-negative-rle", "evaluate --scenes {coco_list_rle}", "malformed mask"),
-    ("evaluate-rle-size", "evaluate --scenes {coco_rle_size}", "mask on a"),
+    ("evaluate-rle-size", "evaluate --scenes {coco_rle_size}", "malformed mask"),
     ("evaluate-polygon", "evaluate --scenes {coco_polygon}", "must be an RLE object"),
     ("evaluate-dangling-annotation", "evaluate --scenes {coco_dangling}", "not in 'images'"),
     ("evaluate-no-file-name", "evaluate --scenes {coco_no_file}", "no 'file_name'"),
