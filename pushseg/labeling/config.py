@@ -31,7 +31,7 @@ class LabelConfig:
     use_action_prior: bool = True  # paper step 5; False takes the largest moving segment
 
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
-    flow: str = "dis"
+    flow: str = "dis"  # optical flow method: "dis" (OpenCV DIS) or "farneback"
     dis_preset: str = "medium"  # DISOPTICAL_FLOW_PRESET_MEDIUM
     # Flow is computed on images resized by this factor and upsampled: objects
     # move tens of pixels, so half resolution keeps the motion and costs 1/4.
@@ -45,8 +45,8 @@ class LabelConfig:
     # The table is most of the head camera's view: with it at >= 50 % of the
     # valid pixels, 60 draws all miss it with probability (1 - 0.5^3)^60 < 1e-3.
     ransac_iterations: int = 60
-    ransac_stride: int = 10
-    ransac_inlier_m: float = 0.008
+    ransac_stride: int = 10  # fit the plane on every n-th pixel in each direction
+    ransac_inlier_m: float = 0.008  # metres from the plane that count as an inlier
 
     # --- segments ----------------------------------------------------------------------
     # Absolute motion threshold: slower pixels are still and never part of a segment.
@@ -65,8 +65,8 @@ class LabelConfig:
     # only huge regions, e.g. without the table filter, reach it; the normalized
     # cut's eigen-solve grows fast with the node count.
     max_superpixels: int = 300
-    superpixel_color_weight: float = 0.5
-    slic_compactness: float = 5.0
+    superpixel_color_weight: float = 0.5  # weight of CIELAB colour against flow in the superpixel features
+    slic_compactness: float = 5.0  # SLIC compactness: higher gives rounder superpixels
     # A superpixel moves when at least this share of its pixels does.
     superpixel_moving_frac: float = 0.3
     # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
@@ -92,7 +92,7 @@ class LabelConfig:
     framediff_blur_px: float = 1.0  # Gaussian sigma before differencing, against sensor noise
 
     # --- reproducibility -------------------------------------------------------------------
-    seed: int = 0
+    seed: int = 0  # seed of RANSAC and the normalized cut
 
     def __post_init__(self) -> None:
         if self.method not in LABEL_METHODS:
