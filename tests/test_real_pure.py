@@ -10,7 +10,6 @@ from pushseg.geometry import (
     PushPath,
     kinect2_camera,
     matrix_quaternion,
-    pr2_head_camera_pose,
     quaternion_matrix,
     rpy_matrix,
 )
@@ -106,15 +105,3 @@ def test_retreat_with_no_safe_route_is_refused():
     with pytest.raises(planning.PushRefused, match="no_safe_retreat: .*via: .*direct: ") as e:
         retreat.retreat_plan("r", q, 0.1, TABLE_Z + 0.3, config)
     assert e.value.code == "no_safe_retreat"
-
-
-def test_fake_pr2_defaults_match_the_simulation():
-    from pushseg.envs import scene
-    from pushseg.real.fake_pr2 import HEAD, build_parser
-
-    args = build_parser().parse_args([])
-    assert tuple(args.table_x) == scene.TABLE_X and tuple(args.table_y) == scene.TABLE_Y
-    # The head pose the fake reports is the one the simulated camera assumes.
-    np.testing.assert_allclose(
-        pr2_head_camera_pose(args.torso, HEAD["head_pan_joint"], HEAD["head_tilt_joint"]), pr2_head_camera_pose()
-    )
