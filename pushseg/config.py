@@ -263,7 +263,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InputError(f"{p}: must be a mapping of sections (e.g. 'train: {{epochs: 10}}'), got {type(data).__name__}")
+        raise InputError(
+            f"{p}: must be a mapping of sections (e.g. 'train: {{epochs: 10}}'), got {type(data).__name__}"
+        )
     return data
 
 
@@ -349,9 +351,9 @@ def add_config_args(parser: argparse.ArgumentParser, sections: list[Section]) ->
     names = ", ".join(s.name for s in sections)
     g.add_argument("--config", metavar="FILE", default=None,
                    help=f"YAML with the sections {names} (e.g. the {CONFIG_FILE} an earlier run wrote)")
+    example = f"{sections[0].name}.{dataclasses.fields(sections[0].cls)[0].name}=..."
     g.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="set_",
-                   help="override one setting, e.g. --set " + f"{sections[0].name}.{dataclasses.fields(sections[0].cls)[0].name}=...; "
-                        "repeatable; applied last")
+                   help=f"override one setting, e.g. --set {example}; repeatable; applied last")
     for s in sections:
         grp = parser.add_argument_group(s.title or f"{s.name} ({s.cls.__name__})")
         docs = field_docs(s.cls)
@@ -383,6 +385,8 @@ def add_config_args(parser: argparse.ArgumentParser, sections: list[Section]) ->
 
 
 def _show(v: Any) -> str:
+    if v == "":
+        return '""'
     if isinstance(v, tuple):
         return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
     if isinstance(v, float):

@@ -42,7 +42,8 @@ def test_help_lists_every_field_with_its_doc(command, classes):
     for cls in classes:
         docs = field_docs(cls)
         for f in dataclasses.fields(cls):
-            assert flag(f.name) in text.split() or flag(f.name) + "," in text, f"{command}: no flag for {cls.__name__}.{f.name}"
+            words = text.split()
+            assert flag(f.name) in words or flag(f.name) + "," in words, f"{command}: no flag for {f.name}"
             assert docs.get(f.name), f"{cls.__name__}.{f.name} has no doc comment"
             assert " ".join(docs[f.name].split()) in text, f"{command}: help of {f.name} is not its doc"
 
