@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import re
 import textwrap
 import tokenize
 import types
@@ -150,7 +151,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is tuple:
         args = typing.get_args(tp)
         if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+            value = [v for v in re.sub(r"[][()]", "", value).split(",") if v.strip()]
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]  # "--scales 1": a list of one
         if not isinstance(value, (list, tuple)):
@@ -295,10 +296,11 @@ def load_config(cls: type, path: str | Path | None = None, section: str | None =
     if path is not None:
         raw = read_yaml(path)
         data = dict(raw.get(section, {}) if section else raw)
+    hints = _hints(cls)
     for item in overrides:
         key, value = _split_set(item)
         key = key.removeprefix(f"{section}.") if section else key
-        data[key] = value
+        data[key] = _set_value(value, hints[key]) if key in hints else value  # unknown: from_dict names it
     return from_dict(cls, data, name)
 
 
