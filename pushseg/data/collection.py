@@ -142,8 +142,7 @@ class EnvRunner:
         from pushseg.agents import make_agent
 
         # The backend's workspace keeps the agent to pushes the arm can reach.
-        workspace = getattr(self.env.backend, "workspace", None)
-        return make_agent(self.config.agent, camera, seed=seed, workspace=workspace)
+        return make_agent(self.config.agent, camera, seed=seed, workspace=self.env.backend.workspace)
 
     def describe(self) -> dict[str, Any]:
         from pushseg.envs.objects import object_set
@@ -154,7 +153,7 @@ class EnvRunner:
             objects.update(names=s.names, procedural=s.procedural, description=s.description)
         backend = self.env.backend
         return {
-            "backend": getattr(backend, "name", self.config.backend),
+            "backend": backend.name,
             "camera": backend.camera,
             "objects": objects,
             "agent": {"name": self.config.agent, "class": type(self._agent(backend.camera, 0)).__name__},

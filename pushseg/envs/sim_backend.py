@@ -17,7 +17,7 @@ from pushseg.envs import scene as sc
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
-from pushseg.envs.workspace import Workspace, check_push
+from pushseg.workspace import Workspace, check_push
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import base_to_pixel, kinect2_camera
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
