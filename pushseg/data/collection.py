@@ -52,10 +52,17 @@ class CollectConfig:
     max_objects: int | None = None  # most objects per scene (None: 8, or min_objects if larger)
     real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
     dry_run: bool = False  # real robot: plan and log every push, send nothing
+    world: str | None = None  # simulation: world profile (ideal, robot, harsh); None: the object set's default
 
     def __post_init__(self) -> None:
         if self.backend != "real" and (self.real_config is not None or self.dry_run):
             raise InputError("--real-config and --dry-run are for --backend real only")
+        if self.world is not None:
+            if self.backend != "sim":
+                raise InputError("--world is for --backend sim only: a robot's world is the one it is in")
+            from pushseg.envs.world import world_profile
+
+            world_profile(self.world)
         if self.episodes < 1:
             raise InputError(f"--episodes must be at least 1, got {self.episodes}")
         if self.pushes_per_episode < 1:
@@ -128,6 +135,8 @@ class EnvRunner:
             hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
             # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
             real_options = {"config": c.real_config, "dry_run": c.dry_run or None} if c.backend == "real" else {}
+            if c.world is not None:  # simulation only (checked in CollectConfig)
+                real_options = {"world": c.world}
             self._env = PushSegEnv(
                 backend=c.backend,
                 objects=c.objects,
@@ -157,6 +166,7 @@ class EnvRunner:
             "camera": backend.camera,
             "objects": objects,
             "agent": {"name": self.config.agent, "class": type(self._agent(backend.camera, 0)).__name__},
+            "world": backend.profile.to_dict() if hasattr(backend, "profile") else {},
         }
 
     def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
@@ -257,6 +267,7 @@ def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[
         },
         objects=described["objects"],
         agent=described["agent"],
+        world=described.get("world", {}),
     )
 
 

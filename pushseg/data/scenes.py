@@ -10,7 +10,19 @@ Layout of a scenes folder::
       instances/000000.png  16-bit instance ids, 0 = table or background
 
 Scene i is built from its own seed (``SeedSequence(seed).spawn(count)[i]``), so
-the files depend on the settings only, not on ``workers``. ``annotations.json``
+the files depend on the settings only, not on ``workers``.
+
+Named splits (``split=``) fix the object set and the seed stream:
+
+* ``source``      -- the ``source`` objects (pretraining and source validation);
+* ``target-test`` -- novel ``target-test`` objects, scene seeds below 2**32;
+* ``target-val``  -- the same novel objects in other scenes: scene seeds are
+  ``2**32 + x`` with ``x`` from ``SeedSequence(seed, spawn_key=(1,))``, so no
+  target-val scene can be a target-test scene, whatever the master seeds. Both
+  are disjoint from ``target-train`` by their objects.
+
+Target splits default to the ``robot`` world, ``source`` to ``ideal`` (see
+envs.world); meta.json records the world used. ``annotations.json``
 and then ``meta.json`` are written last: a folder without meta.json is unfinished.
 """
 
@@ -35,9 +47,17 @@ SCHEMA = "pushseg-scenes"
 SCHEMA_VERSION = 1
 
 
+# split -> (object set, seed-stream tag); tag 0 is the plain SeedSequence(seed).spawn(count).
+SPLITS: dict[str, tuple[str, int]] = {
+    "source": ("source", 0),
+    "target-test": ("target-test", 0),
+    "target-val": ("target-test", 1),
+}
+
+
 @dataclass(frozen=True)
 class ScenesConfig:
-    objects: str = "target-test"  # object set: source, target-train or target-test
+    objects: str | None = None  # object set: source, target-train or target-test (default: the split's, else target-test)
     count: int = 50  # number of scenes
     seed: int = 0  # master seed; scene seeds are derived from it
     width: int = 960  # image width in pixels
@@ -45,8 +65,26 @@ class ScenesConfig:
     min_objects: int = 6  # fewest objects per scene
     max_objects: int = 8  # most objects per scene
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
+    split: str | None = None  # named split: source, target-val or target-test (fixes objects and the seed stream)
+    world: str | None = None  # world profile: ideal, robot or harsh (default: robot for target sets, ideal for source)
 
     def __post_init__(self) -> None:
+        if self.split is not None:
+            if self.split not in SPLITS:
+                raise InputError(f"unknown split {self.split!r}: choose one of {', '.join(SPLITS)}")
+            objects = SPLITS[self.split][0]
+            if self.objects not in (None, objects):
+                raise InputError(
+                    f"split {self.split!r} uses the {objects!r} objects, but objects={self.objects!r} was given; "
+                    "give one or the other"
+                )
+            object.__setattr__(self, "objects", objects)
+        elif self.objects is None:
+            object.__setattr__(self, "objects", "target-test")
+        if self.world is not None:
+            from pushseg.envs.world import world_profile
+
+            world_profile(self.world)  # a bad name is an InputError now, not in a worker
         if self.count < 1:
             raise InputError(f"--count must be at least 1, got {self.count}")
         if not 0 <= self.seed < 2**63:
@@ -64,8 +102,27 @@ class ScenesConfig:
         return asdict(self)
 
 
-def scene_seeds(seed: int, count: int) -> list[int]:
-    return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+def scene_seeds(seed: int, count: int, split: str | None = None) -> list[int]:
+    """The scene seeds of a split: tag 0 gives values below 2**32, tag k values in [k 2**32, (k+1) 2**32)."""
+    tag = SPLITS[split][1] if split is not None else 0
+    if tag == 0:
+        return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+    children = np.random.SeedSequence(seed, spawn_key=(tag,)).spawn(count)
+    return [tag * 2**32 + int(s.generate_state(1, np.uint32)[0]) for s in children]
+
+
+def seed_derivation(split: str | None) -> str:
+    tag = SPLITS[split][1] if split is not None else 0
+    if tag == 0:
+        return "numpy.random.SeedSequence(seed).spawn(count)"
+    return f"{tag} * 2**32 + numpy.random.SeedSequence(seed, spawn_key=({tag},)).spawn(count)"
+
+
+def world_of(config: ScenesConfig) -> dict[str, Any]:
+    """The resolved world profile the scenes are rendered in, for meta.json."""
+    from pushseg.envs.sim_backend import SimConfig
+
+    return SimConfig(objects=config.objects, world=config.world, width=16, height=16).profile.to_dict()
 
 
 @dataclass
@@ -97,6 +154,7 @@ def _make_backend(config: ScenesConfig):
         width=config.width,
         height=config.height,
         num_objects=(config.min_objects, config.max_objects),
+        world=config.world,
     )
 
 
@@ -146,7 +204,8 @@ def write_scenes(
         raise RunFolderError(f"{out} already exists and is not empty; choose another --out or delete it")
     for sub in ("images", "depth", "instances"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    seeds = scene_seeds(config.seed, config.count)
+    seeds = scene_seeds(config.seed, config.count, config.split)
+    world = world_of(config)
     coco = CocoBuilder(info={"description": f"pushseg scenes of '{config.objects}'", **config.to_dict()})
     summary = ScenesSummary(out=out, images=0, annotations=0, skipped_small=0)
     camera = None
@@ -181,7 +240,9 @@ def write_scenes(
         "schema_version": SCHEMA_VERSION,
         "backend": "sim",
         "config": config.to_dict(),
-        "seeds": {"seed": config.seed, "derivation": "numpy.random.SeedSequence(seed).spawn(count)", "scenes": seeds},
+        "split": config.split,
+        "world": world,
+        "seeds": {"seed": config.seed, "derivation": seed_derivation(config.split), "scenes": seeds},
         "camera": camera.to_dict() if camera is not None else None,
         "objects": {"set": objects.name, "names": objects.names, "description": objects.description},
         "annotations": "annotations.json",

@@ -16,6 +16,7 @@ inference pyramid scales are relative to that working image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -144,9 +145,30 @@ class TrainConfig:
         return asdict(self)
 
 
+MAX_SCALE = 8.0  # a 480-px working image at 8x is 3840 px wide: beyond that memory, not accuracy, is the limit
+
+
+def parse_scales(text: str | float | tuple | list) -> tuple[float, ...]:
+    """``"1.41,2,2.83"`` (or a number or a sequence) -> a tuple of pyramid scales, each in (0, 8]."""
+    items = text.split(",") if isinstance(text, str) else (list(text) if isinstance(text, (tuple, list)) else [text])
+    out = []
+    for item in items:
+        try:
+            s = float(item.strip() if isinstance(item, str) else item)
+        except (TypeError, ValueError):
+            raise InputError(f"scales {text!r}: {item!r} is not a number; give comma-separated positive "
+                             "numbers such as 1.41,2,2.83") from None
+        if not (math.isfinite(s) and 0 < s <= MAX_SCALE):
+            raise InputError(f"scales {text!r}: every scale must be a finite number in (0, {MAX_SCALE:g}], got {s}")
+        out.append(s)
+    if not out:
+        raise InputError("scales is empty; give at least one pyramid scale, e.g. 1.41,2,2.83")
+    return tuple(out)
+
+
 @dataclass
 class InferenceConfig:
-    """Multi-scale sliding-window inference (METHOD.md section 3, 'Inference')."""
+    """Multi-scale sliding-window inference (see pushseg.training.inference)."""
 
     # pyramid scales relative to the working image
     scales: tuple[float, ...] = field(default_factory=lambda: tuple(2 ** (e / 2) for e in range(-2, 4)))
@@ -156,6 +178,25 @@ class InferenceConfig:
     max_area_fraction: float = 0.10  # masks above this share of the image are dropped
     min_area_px: int = 16  # masks with fewer pixels are dropped
     batch_size: int = 4  # images per forward pass
+    fast: bool = True  # batch norm folded into the convolutions, channels last memory, windows scored only where needed; False: the reference path
+    table_region: bool = False  # score only windows centred on the table top, found in each image's depth (scenes folders have it)
+    amp: bool = True  # bfloat16 autocast on CUDA devices that support it; ignored on CPU
+
+    def __post_init__(self) -> None:
+        self.scales = parse_scales(self.scales)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise InputError(f"top_k must be an integer >= 1, got {self.top_k!r}")
+        if not (isinstance(self.mask_threshold, (int, float)) and 0 < self.mask_threshold < 1):
+            raise InputError(f"mask_threshold must lie in (0, 1), got {self.mask_threshold!r}")
+        if self.nms_threshold is not None and not (isinstance(self.nms_threshold, (int, float))
+                                                    and 0 <= self.nms_threshold <= 1):
+            raise InputError(f"nms_threshold must lie in [0, 1] (or be None for no NMS), got {self.nms_threshold!r}")
+        if not (isinstance(self.max_area_fraction, (int, float)) and 0 < self.max_area_fraction <= 1):
+            raise InputError(f"max_area_fraction must lie in (0, 1], got {self.max_area_fraction!r}")
+        if isinstance(self.min_area_px, bool) or not isinstance(self.min_area_px, int) or self.min_area_px < 0:
+            raise InputError(f"min_area_px must be an integer >= 0, got {self.min_area_px!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
