@@ -168,10 +168,10 @@ def test_collect_again_from_its_config_yaml_gives_the_same_run(tmp_path):
     from conftest import folder_files
 
     first = tmp_path / "a"
-    assert main_rc(["collect", "--episodes", "1", "--pushes-per-episode", "2", "--width", "48", "--height", "27",
+    assert main_rc(["collect", "--episodes", "1", "--pushes-per-episode", "2", "--width", "160", "--height", "90",
                     "--seed", "4", "--out", str(first), "--no-progress"]) == 0
     record = read_yaml(first / "config.yaml")
-    assert record["collect"]["episodes"] == 1 and record["collect"]["width"] == 48
+    assert record["collect"]["episodes"] == 1 and record["collect"]["width"] == 160
     again = tmp_path / "b"
     assert main_rc(["collect", "--config", str(first / "config.yaml"), "--out", str(again), "--no-progress"]) == 0
     assert folder_files(again) == folder_files(first)
