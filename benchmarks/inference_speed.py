@@ -166,4 +166,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from pushseg.errors import InputError
+
+    try:
+        main()
+    except InputError as e:  # e.g. --device cuda without a GPU: one line, exit 2
+        raise SystemExit(f"error: {e}") from None
