@@ -131,7 +131,8 @@ def _remove_unfinished_scenes(out: Path) -> None:
     mine = {"images", "depth", "instances", "annotations.json", "annotations.json.tmp", CONFIG_FILE}
     names = {p.name for p in out.iterdir()}
     if names - mine:
-        raise RunFolderError(f"{out}: not an unfinished scenes folder ({sorted(names - mine)[0]}); choose another output")
+        strange = sorted(names - mine)[0]
+        raise RunFolderError(f"{out}: not an unfinished scenes folder (it holds {strange}); choose another output")
     shutil.rmtree(out)
 
 
