@@ -12,10 +12,13 @@ Outputs (``out`` is the COCO json path):
 ``label_report.jsonl`` (next to ``out``)
     One line per transition, in run order: accepted or the reason, score,
     milliseconds, the labeler's numbers and, when the run has simulation
-    ground truth, the IoU with the best-matching object of the before image.
+    ground truth, the IoU with the object the push moved most (``pushed_id``),
+    the object the mask overlaps best (``gt_id``), and whether the label is on
+    the wrong object or merges two.
 ``<stem>_summary.json`` (next to ``out``)
-    Yield, reasons, time and, in simulation, mean IoU and the shares of
-    labels with IoU >= 0.5 and >= 0.75.
+    Yield, reasons, time and, in simulation, mean IoU with the pushed object,
+    the shares of labels with IoU >= 0.5 and >= 0.75, on the wrong object and
+    merging two objects, and the quality score's rank correlation with IoU.
 
 The result does not depend on the number of workers: transitions are labelled
 independently and written in run order.
@@ -38,7 +41,7 @@ from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError
 from pushseg.labeling.config import LabelConfig
 from pushseg.labeling.labeler import Labeler
-from pushseg.labeling.report import best_match, summarize
+from pushseg.labeling.report import assess, pushed_object, summarize
 
 REPORT_FILE = "label_report.jsonl"
 
@@ -87,23 +90,24 @@ def _label_one(index: int) -> _Item:
     row.update(accepted=lab.accepted, reason=lab.reason, score=round(lab.score, 4), ms=round(ms, 2))
     row.update({k: v for k, v in res.stats.items()})
     gt = t.before.instance_ids
-    match = None
+    judged = None
     if gt is not None:
         shown = lab.mask if lab.mask is not None else res.candidate
+        pushed = pushed_object(t)
         if shown is not None and shown.any():
-            match = best_match(shown, gt)
-            row.update(iou=round(match.iou, 4) if lab.accepted else None, gt_id=match.instance_id)
-            row["gt_moved"] = match.instance_id in t.moved_ids
-            if not lab.accepted:
-                row["candidate_iou"] = round(match.iou, 4)
+            judged = assess(shown, gt, pushed)
+            if lab.accepted:
+                row.update(judged.to_row())
+            else:
+                row.update(pushed_id=pushed, iou=None, candidate_iou=round(judged.iou, 4), gt_id=judged.best_id)
         else:
-            row.update(iou=None, gt_id=None)
+            row.update(pushed_id=pushed, iou=None, gt_id=None)
     if gallery is not None:
         from pushseg.labeling.gallery import render_sheet, write_sheet
 
-        gt_mask = (gt == match.instance_id) if match is not None and match.instance_id else None
+        gt_mask = (gt == judged.pushed_id) if judged is not None and judged.pushed_id else None
         name = f"e{rec.episode:05d}_s{rec.step:04d}_{'ok' if lab.accepted else lab.reason}.png"
-        write_sheet(Path(gallery) / name, render_sheet(t, res, match.iou if match else None, gt_mask))
+        write_sheet(Path(gallery) / name, render_sheet(t, res, judged.iou if judged else None, gt_mask))
     bits = np.packbits(lab.mask.ravel()).tobytes() if lab.accepted else None
     return _Item(index, row, bits, (h, w), file_name, run_path)
 

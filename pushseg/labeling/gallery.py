@@ -80,7 +80,7 @@ def render_sheet(t: Transition, res: LabelResult, iou: float | None = None, gt_m
         _tile(flow_img, f"flow (max {np.hypot(*res.flow.reshape(-1, 2).T).max():.0f} px)" if res.flow is not None else "no flow"),
         _tile(seg_img, f"segments: {int(seg.max())} (white: chosen)"),
         _tile(mask_img, f"{verdict}  score {res.label.score:.2f}{iou_txt}"),
-        _tile(gt_img, "ground truth (best match)" if gt_mask is not None else "no ground truth"),
+        _tile(gt_img, "ground truth (pushed object)" if gt_mask is not None else "no ground truth"),
     ]
     rows = [np.hstack(tiles[i : i + 3]) for i in range(0, 6, 3)]
     return np.vstack(rows)

@@ -136,3 +136,31 @@ def quality_score(stats: SegmentStats, sc: Scaled, prior_distance_px: float, pho
     if (terms <= 0).any():
         return 0.0
     return float(np.exp(np.log(terms).mean()))
+
+
+def border_motion(mask: np.ndarray, moving: np.ndarray, width_px: int) -> float:
+    """Share of a ring ``width_px`` wide just outside the mask that moved too.
+
+    A whole object cut out cleanly is surrounded by still table or still
+    neighbours; a mask that stops inside a moving region (a part of the
+    object, or one of two objects moving together) has moving pixels around it.
+    """
+    k = 2 * max(1, int(width_px)) + 1
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((k, k), np.uint8)).astype(bool) & ~mask
+    n = int(ring.sum())
+    return float(moving[ring].mean()) if n else 0.0
+
+
+def push_direction_agreement(flow: np.ndarray | None, mask: np.ndarray, direction: np.ndarray | None) -> float | None:
+    """Cosine between the mask's mean flow and the push direction in the image; None when unknown.
+
+    The pushed object moves away from the pusher; an object that moved the
+    other way was not the one pushed (or the flow is wrong).
+    """
+    if flow is None or direction is None or not mask.any():
+        return None
+    m = flow[mask].astype(np.float64).mean(axis=0)
+    n = float(np.hypot(*m))
+    if n < 1e-6:
+        return 0.0
+    return float(m @ direction / n)
