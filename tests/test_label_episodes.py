@@ -66,3 +66,32 @@ def test_same_seed_same_episode_labels():
         assert [(m.push, m.steps, m.score) for m in ma] == [(m.push, m.steps, m.score) for m in mb]
         assert all(np.array_equal(x.mask, y.mask) for x, y in zip(ma, mb))
     assert a.drops == b.drops
+
+
+def test_label_run_with_episode_labels_writes_several_masks_per_image(tmp_path):
+    import json
+
+    from pycocotools.coco import COCO
+
+    from pushseg.data.run import RunMeta, RunWriter
+    from pushseg.labeling.batch import REPORT_FILE, label_run
+
+    _, ts = two_pushes((190, 136))
+    root = tmp_path / "run"
+    with RunWriter.create(root, RunMeta(backend="synthetic", camera=ts[0].before.camera)) as w:
+        for t in ts:
+            w.write(t)
+    out = tmp_path / "labels" / "labels.json"
+    summary = label_run(root, out, LabelConfig(episode_labels=True), gallery=tmp_path / "gal", progress=False)
+    coco = COCO(str(out))
+    assert len(coco.getImgIds()) == 3
+    for img in coco.getImgIds():
+        anns = coco.loadAnns(coco.getAnnIds(imgIds=[img]))
+        assert sorted(a["push_step"] for a in anns) == [0, 1]
+        assert all("steps_carried" in a for a in anns)
+    rows = [json.loads(line) for line in (out.parent / REPORT_FILE).read_text().splitlines()]
+    assert [r["kind"] for r in rows] == ["push", "push", "image", "image", "image"]
+    assert all(r["masks"] == 2 and r["unlabelled"] == 1 for r in rows[2:])  # block 3 was never pushed
+    ep = summary["episodes"]
+    assert ep["labels_per_push"] == 3.0 and ep["carried_share_iou_50"] == 1.0
+    assert (tmp_path / "gal" / "episode_e00000.png").is_file()

@@ -33,6 +33,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-action-prior", action="store_true",
                    help="ablation: take the largest moving segment instead of the one at the push pixel")
     p.add_argument("--no-table-filter", action="store_true", help="ablation: keep the flow on the table plane")
+    p.add_argument("--episode-labels", action="store_true",
+                   help="carry every accepted mask through the images of its episode (several masks per image)")
     p.add_argument("--workers", type=int, default=1, help="processes labelling in parallel (same output for any N)")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed of RANSAC and the normalized cut")
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         dis_preset=args.dis_preset,
         use_action_prior=not args.no_action_prior,
         use_table_filter=not args.no_table_filter,
+        episode_labels=args.episode_labels,
         seed=args.seed,
     )
     summary = label_run(

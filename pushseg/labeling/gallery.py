@@ -92,3 +92,22 @@ def write_sheet(path: str | Path, sheet: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return path
+
+
+def render_episode(images: list[np.ndarray], ep, episode: int) -> np.ndarray:
+    """One sheet for one episode: each image with every mask it carries, one colour per source push.
+
+    The title of each tile names the masks as p<push>:<steps carried>.
+    """
+    pal = _palette(max(len(images), 1) + 1)[1:]
+    tiles = []
+    for i, rgb in enumerate(images):
+        out = rgb.copy()
+        names = []
+        for m in ep.images[i]:
+            out = _overlay(out, m.mask, tuple(int(c) for c in pal[m.push % len(pal)]))
+            names.append(f"p{m.push}:{m.steps:+d}" if m.steps else f"p{m.push}")
+        tiles.append(_tile(out, f"e{episode} image {i}: {' '.join(names) or 'no masks'}"))
+    while len(tiles) % 3:
+        tiles.append(np.zeros_like(tiles[0]))
+    return np.vstack([np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)])
