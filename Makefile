@@ -3,6 +3,8 @@
 #   make test   the test suite
 PYTHON ?= python3
 VENV   ?= .venv
+# Extras installed into the venv; CI adds 'cluster' (Ray) so the Ray tests run.
+EXTRAS ?= dev
 PY     := $(VENV)/bin/python
 
 .PHONY: venv demo test bench clean
@@ -15,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
 	touch $@
 
 demo: venv

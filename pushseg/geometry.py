@@ -181,39 +181,156 @@ def fit_table_plane(
     iterations: int = 200,
     inlier_threshold: float = 0.008,
     stride: int = 4,
+    region: tuple[tuple[float, float], tuple[float, float]] | None = None,
+    min_area: float = 0.10,
+    min_width: float = 0.10,
+    max_tilt_deg: float = 10.0,
 ) -> Plane:
-    """RANSAC plane fit in the optical frame, then a least-squares refit on the inliers.
+    """The table top: the highest large horizontal plane below the camera, in the optical frame.
 
-    The table is the plane with the most support; objects on it are outliers.
-    Deterministic for a given ``rng``.
+    Not the plane with the most support: a floor, a wall or a lower shelf can
+    fill more of a Kinect2's view than the table does. Steps:
+
+    1. back-project the depth (every ``stride``-th pixel) into base_link with
+       the camera's extrinsics, keep points below the camera and, when
+       ``region`` ((x0, x1), (y0, y1) in base_link) is given, inside it (pass
+       the workspace or the table region you know about);
+    2. go through 1 cm height bands from the top down; in each, bin the points
+       into cells of about 2 cm and take the largest connected patch: the
+       first band whose patch covers ``min_area`` m^2 and is at least
+       ``min_width`` m wide across (a wall's band is a thin strip, an object's
+       top is small) is the table;
+    3. RANSAC on the points near that patch, with the normal kept within
+       ``max_tilt_deg`` of base_link's z axis, then a least-squares refit on
+       the inliers.
+
+    Deterministic for a given ``rng``. Raises InputError when no such plane exists
+    (no table in view, or extrinsics far off).
     """
     rng = np.random.default_rng(rng)
-    pts, _ = depth_to_points(camera, depth, stride=stride)
-    if len(pts) < 3:
+    pts_cam, _ = depth_to_points(camera, depth, stride=stride)
+    if len(pts_cam) < 3:
         raise InputError("the depth image has fewer than 3 valid readings: cannot fit the table plane")
-    n = len(pts)
-    # Draw every sample first and take their normals in one vectorised call:
-    # np.cross on single vectors costs more than the inlier count itself.
-    samples = pts[np.array([rng.choice(n, 3, replace=False) for _ in range(iterations)])]
+    pts = camera_to_base(camera, pts_cam)
+    keep = pts[:, 2] < camera.T_base_camera[2, 3] - 0.05
+    if region is not None:
+        (x0, x1), (y0, y1) = region
+        keep &= (pts[:, 0] >= x0) & (pts[:, 0] <= x1) & (pts[:, 1] >= y0) & (pts[:, 1] <= y1)
+    pts_cam, pts = pts_cam[keep], pts[keep]
+    where = "" if region is None else f" inside x {tuple(region[0])}, y {tuple(region[1])}"
+    if len(pts) < 3:
+        raise InputError(f"no depth readings below the camera{where}: cannot find the table")
+    # Cells no finer than the spacing of the samples (foreshortened on a plane seen at ~50 deg).
+    spacing = 2.0 * stride * float(np.median(pts_cam[:, 2])) / camera.fx
+    cell = max(0.02, spacing)
+    patch = _highest_horizontal_patch(pts, cell, min_area, min_width)
+    if patch is None:
+        raise InputError(
+            f"no horizontal surface of at least {min_area:g} m^2 found below the camera{where}: "
+            "is the table in view, and are the camera's extrinsics (T_base_camera) right?"
+        )
+    sel_cam = pts_cam[patch]
+    up = camera.T_base_camera[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # base z in the optical frame
+    n = len(sel_cam)
+    samples = sel_cam[rng.integers(0, n, size=(iterations, 3))]
     a = samples[:, 0]
     normals = np.cross(samples[:, 1] - a, samples[:, 2] - a)
     norms = np.linalg.norm(normals, axis=1)
+    ok = norms >= 1e-9
+    cos_tilt = np.abs(normals @ up) / np.where(ok, norms, 1.0)
+    ok &= cos_tilt >= np.cos(np.radians(max_tilt_deg))
     best_count, best_inliers = -1, None
-    for i in np.flatnonzero(norms >= 1e-9):
+    for i in np.flatnonzero(ok):
         normal = normals[i] / norms[i]
-        inliers = np.abs((pts - a[i]) @ normal) < inlier_threshold
+        inliers = np.abs((sel_cam - a[i]) @ normal) < inlier_threshold
         count = int(inliers.sum())
         if count > best_count:
             best_count, best_inliers = count, inliers
     if best_inliers is None or best_count < 3:
-        raise InputError("could not find a table plane in the depth image")
-    sel = pts[best_inliers]
-    centroid = sel.mean(axis=0)
-    _, _, vt = np.linalg.svd(sel - centroid, full_matrices=False)
+        raise InputError(f"could not fit a horizontal table plane to the surface found{where}")
+    inl = sel_cam[best_inliers]
+    centroid = inl.mean(axis=0)
+    _, _, vt = np.linalg.svd(inl - centroid, full_matrices=False)
     normal = vt[-1]
     if normal @ (-centroid) < 0:  # face the camera (origin of the optical frame)
         normal = -normal
     return Plane(normal=normal, offset=float(-normal @ centroid))
+
+
+def _narrowest_width(xy: np.ndarray) -> float:
+    """About the full width of a patch of points across its narrowest direction (4 standard deviations)."""
+    if len(xy) < 3:
+        return 0.0
+    cov = np.cov(np.asarray(xy, dtype=np.float64).T)
+    return 4.0 * float(np.sqrt(max(float(np.linalg.eigvalsh(cov)[0]), 0.0)))
+
+
+def _highest_horizontal_patch(
+    pts: np.ndarray, cell: float, min_area: float, min_width: float, max_object_height: float = 0.25
+) -> np.ndarray | None:
+    """Bool mask of the points within 4 cm of the table's patch, or None (see fit_table_plane).
+
+    Candidates are the large, wide patches of 1 cm height bands. Going down from the highest,
+    a patch is taken for the top of an object standing on a lower patch (and skipped) when
+    it is at most ``max_object_height`` above that lower patch and the lower patch holds at
+    least half of the lower cells seen in a ring 2-6 cm around it (a table over the floor
+    stands higher than that; a table beside a lower shelf is ringed by the floor as well).
+    """
+    from scipy import ndimage as ndi
+
+    z = pts[:, 2]
+    band = 0.01
+    lo = np.floor(z.min() / band)
+    k = np.floor(z / band) - lo
+    counts = np.bincount(k.astype(np.int64))
+    ij = np.floor(pts[:, :2] / cell).astype(np.int64)
+    ij -= ij.min(axis=0)
+    shape = tuple(ij.max(axis=0) + 1)
+    zmin = np.full(shape, np.inf)
+    np.minimum.at(zmin, (ij[:, 0], ij[:, 1]), z)
+    min_cells = min_area / cell**2
+    candidates: list[tuple[float, np.ndarray, np.ndarray]] = []  # (height, patch cells, band cells)
+    for b in range(len(counts) - 1, -1, -1):
+        if counts[max(0, b - 1) : b + 2].sum() < min_cells:
+            continue
+        h = (lo + b + 0.5) * band
+        in_band = np.abs(z - h) < 1.5 * band
+        if _narrowest_width(pts[in_band, :2]) < min_width:  # a wall's band, or a few object tops in a row
+            continue
+        grid = np.zeros(shape, bool)
+        grid[ij[in_band, 0], ij[in_band, 1]] = True
+        grid = ndi.binary_closing(grid, structure=np.ones((3, 3)))
+        labels, n = ndi.label(grid)
+        if n == 0:
+            continue
+        sizes = np.bincount(labels.ravel())[1:]
+        c = int(np.argmax(sizes)) + 1
+        if sizes[c - 1] < min_cells:
+            continue
+        patch = labels == c
+        if _narrowest_width(np.argwhere(patch) * cell) < min_width:
+            continue
+        member = patch[ij[:, 0], ij[:, 1]] & in_band
+        h = float(np.median(z[member]))  # the surface's own height, not the band's centre
+        if candidates and abs(candidates[-1][0] - h) < 0.03:
+            continue  # the same surface again, one band lower
+        surface = np.zeros(shape, bool)  # every cell that sees this surface, around its own height
+        near = np.abs(z - h) < 1.5 * band
+        surface[ij[near, 0], ij[near, 1]] = True
+        candidates.append((h, patch, surface))
+    r_in, r_out = max(1, int(round(0.02 / cell))), max(2, int(round(0.06 / cell)))
+    for n_, (h, patch, _) in enumerate(candidates):
+        ring = ndi.binary_dilation(patch, iterations=r_out) & ~ndi.binary_dilation(patch, iterations=r_in)
+        ring &= zmin < h - 0.02  # seen cells around it that hold something lower
+        on_lower = ring.sum() >= 3 and any(
+            0.0 < h - hq <= max_object_height and (ring & grid_q).sum() >= 0.5 * ring.sum()
+            for hq, _, grid_q in candidates[n_ + 1 :]
+        )
+        if on_lower:
+            continue
+        member = ndi.binary_dilation(patch, structure=np.ones((3, 3)))
+        return member[ij[:, 0], ij[:, 1]] & (np.abs(z - h) < 0.04)
+    return None
 
 
 def height_above_plane(camera: CameraInfo, depth: np.ndarray, plane: Plane) -> np.ndarray:
@@ -275,3 +392,13 @@ def resolve_push(
         end=contact_at_height + push.length * direction,
         direction=direction,
     )
+
+
+def plane_height_at(camera: CameraInfo, plane: Plane, x: float, y: float) -> float:
+    """The base_link z of ``plane`` (optical frame) above the point (x, y) of base_link."""
+    R, t = camera.T_base_camera[:3, :3], camera.T_base_camera[:3, 3]
+    normal = R @ plane.normal
+    point = R @ (-plane.offset * plane.normal) + t  # the plane's point nearest the camera
+    if abs(normal[2]) < 1e-6:
+        raise InputError("the plane is vertical in base_link: it has no height")
+    return float(point[2] - (normal[0] * (x - point[0]) + normal[1] * (y - point[1])) / normal[2])

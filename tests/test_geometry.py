@@ -50,8 +50,8 @@ def test_pixel_to_point_to_pixel_round_trip():
 
 @pytest.fixture(scope="module")
 def bare_scene():
-    """A one-object scene, to which the tests add tiny markers."""
-    backend = SimBackend(width=320, height=180, num_objects=(1, 1))
+    """A one-object scene of the ideal world (the true camera pose), to which the tests add tiny markers."""
+    backend = SimBackend(width=320, height=180, num_objects=(1, 1), world="ideal")
     backend.reset(3)
     yield backend
     backend.close()

@@ -1,4 +1,5 @@
-"""The PyBullet backend: scenes, images, ground truth, pushes and refusals."""
+"""The PyBullet backend: scenes, images, ground truth, pushes and refusals (exact facts: the ideal world;
+the world profiles have tests/test_world.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ W, H = 320, 180
 
 @pytest.fixture(scope="module")
 def backend():
-    b = SimBackend(width=W, height=H, num_objects=(3, 5))
+    b = SimBackend(width=W, height=H, num_objects=(3, 5), world="ideal")
     yield b
     b.close()
 
@@ -85,7 +86,7 @@ def _isolated_object(backend: SimBackend) -> tuple[int, np.ndarray, float]:
 
 
 def test_push_at_the_edge_of_an_isolated_object_moves_only_it():
-    backend = SimBackend(width=W, height=H, num_objects=(3, 3), clutter=0.0)
+    backend = SimBackend(width=W, height=H, num_objects=(3, 3), clutter=0.0, world="ideal")
     try:
         for seed in range(20):
             frame = backend.reset(seed)
@@ -131,7 +132,7 @@ def test_pushes_that_cannot_be_done_are_refused_with_a_reason(backend):
 
 
 def test_no_depth_is_refused():
-    noisy = SimBackend(width=160, height=90, num_objects=(1, 1), depth_noise=DepthNoise(random_dropout=1.0))
+    noisy = SimBackend(width=160, height=90, num_objects=(1, 1), depth_noise=DepthNoise(random_dropout=1.0), world="ideal")
     try:
         frame = noisy.reset(0)
         assert np.isnan(frame.depth).all()
@@ -142,8 +143,8 @@ def test_no_depth_is_refused():
 
 
 def test_depth_noise_is_kinect_like():
-    clean = SimBackend(width=160, height=90, num_objects=(2, 2))
-    noisy = SimBackend(width=160, height=90, num_objects=(2, 2), depth_noise=DepthNoise())
+    clean = SimBackend(width=160, height=90, num_objects=(2, 2), world="ideal")
+    noisy = SimBackend(width=160, height=90, num_objects=(2, 2), depth_noise=DepthNoise(), world="ideal")
     try:
         a, b = clean.reset(4).depth, noisy.reset(4).depth
         valid = np.isfinite(b)
@@ -181,7 +182,7 @@ def test_source_scenes_vary_the_viewpoint():
         assert all(o.name.startswith("prim") for o in src.scene_objects)
     finally:
         src.close()
-    tgt = SimBackend(width=160, height=90, num_objects=(1, 1))
+    tgt = SimBackend(width=160, height=90, num_objects=(1, 1), world="ideal")
     try:
         tgt.reset(0)
         nominal = kinect2_camera(160, 90).T_base_camera

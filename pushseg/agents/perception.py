@@ -2,7 +2,8 @@
 
 Only the depth image, the camera's K and extrinsics are used (never simulation
 ground truth), so the same code runs on the PR2. Steps: fit the table plane
-(RANSAC, ``geometry.fit_table_plane``), lift every pixel to base_link with its
+(``geometry.fit_table_plane``: the highest large horizontal plane under the
+grid, so a floor, wall or shelf in view is not taken for the table), lift every pixel to base_link with its
 height above the plane, and bin the points into a 5 mm grid over the table:
 cells holding points higher than ``min_height`` are *occupied*, cells holding
 only table points are *free*, the rest (occlusion shadows, the floor) are
@@ -76,6 +77,9 @@ def observation_frame(obs, camera: CameraInfo) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(
             f"depth image has shape {depth.shape}, but the camera is {camera.width}x{camera.height}"
         )
+    # Missing readings are 0 in an env observation and NaN in a Frame: make them NaN alike.
+    with np.errstate(invalid="ignore"):
+        depth = np.where(depth > 0, depth, np.float32(np.nan)).astype(np.float32, copy=False)
     return rgb, depth
 
 
@@ -95,7 +99,9 @@ def build_table_map(
     spacing on the table (~2 mm per qhd pixel at 1 m) stays below a cell.
     """
     stride = max(1, camera.width // 480)
-    plane = fit_table_plane(camera, depth, rng=rng, stride=4 * stride)
+    # The table under the grid, not the largest plane in view (the floor, a wall, a shelf).
+    region = ((grid.x0, grid.x0 + grid.nx * grid.cell), (grid.y0, grid.y0 + grid.ny * grid.cell))
+    plane = fit_table_plane(camera, depth, rng=rng, stride=4 * stride, region=region)
     h = height_above_plane(camera, depth, plane)  # (H, W), NaN where no depth
     H, W = depth.shape
     vs, us = np.mgrid[0:H:stride, 0:W:stride]

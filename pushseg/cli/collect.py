@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pushseg.data.collection import AGENTS, CollectConfig, collect
+from pushseg.executors import EXECUTORS, ExecutorConfig
 
 
 def add_parser(subparsers) -> None:
@@ -27,6 +28,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0, help="master seed; episode seeds are derived from it")
     p.add_argument("--out", required=True, help="run folder to create (or to continue with --resume)")
     p.add_argument("--workers", type=int, default=1, help="episodes run in parallel processes")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="run episodes in local processes or on Ray (pip install 'pushseg[cluster]')")
+    p.add_argument("--ray-address", default=None,
+                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--width", type=int, default=960, help="image width in pixels")
     p.add_argument("--height", type=int, default=540, help="image height in pixels")
@@ -59,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         resume=args.resume,
         progress=False if args.no_progress else None,
+        executor=ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address),
     )
     if summary.resume is not None:
         print(f"resumed {summary.out}: {summary.resume.describe()}", file=sys.stderr)

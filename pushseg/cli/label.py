@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from pushseg.executors import EXECUTORS, ExecutorConfig
 from pushseg.labeling.batch import REPORT_FILE, label_run
 from pushseg.labeling.config import DIS_PRESETS, FLOW_METHODS, LABEL_METHODS, LabelConfig
 
@@ -36,6 +37,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--episode-labels", action="store_true",
                    help="carry every accepted mask through the images of its episode (several masks per image)")
     p.add_argument("--workers", type=int, default=1, help="processes labelling in parallel (same output for any N)")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help="run transitions in local processes or on Ray (pip install 'pushseg[cluster]')")
+    p.add_argument("--ray-address", default=None,
+                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--seed", type=int, default=0, help="seed of RANSAC and the normalized cut")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -57,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         cfg,
         workers=args.workers,
+        executor=ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address),
         gallery=args.gallery,
         progress=False if args.no_progress else None,
     )

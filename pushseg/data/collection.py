@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition, read_meta
 from pushseg.errors import BackendError, InputError, PushSegError, RunFolderError
+from pushseg.executors import ExecutorConfig, ordered_map
 
 # Backends whose episodes replay bit for bit from their seed.
 REPLAYABLE_BACKENDS = ("sim",)
@@ -199,13 +200,25 @@ def collect(
     resume: bool = False,
     runner_factory: RunnerFactory = EnvRunner,
     progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> CollectSummary:
-    """Collect ``config.episodes`` episodes into the run folder ``out``."""
+    """Collect ``config.episodes`` episodes into the run folder ``out``.
+
+    ``executor`` runs the episodes in local processes ("local", ``workers`` of them)
+    or on Ray ("ray", or an ``ExecutorConfig`` with the cluster address and task
+    resources); the files are the same either way.
+    """
     out = Path(out)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    if workers > 1 and config.backend not in REPLAYABLE_BACKENDS:
-        raise InputError(f"--workers {workers}: the {config.backend!r} backend is one robot; use --workers 1")
+    if isinstance(executor, str):
+        executor = ExecutorConfig(executor=executor, workers=workers)
+    workers = executor.workers
+    if (workers > 1 or executor.executor != "local") and config.backend not in REPLAYABLE_BACKENDS:
+        raise InputError(
+            f"--workers {workers} --executor {executor.executor}: the {config.backend!r} backend is one robot; "
+            f"use --workers 1 --executor local"
+        )
     specs = episode_specs(config.seed, config.episodes)
     local = runner_factory(config)  # also runs the episodes when workers == 1
     try:
@@ -222,7 +235,10 @@ def collect(
             disable = None if progress is None else not progress  # None: only on a terminal
             with tqdm(total=total, initial=len(writer.records), unit="push", desc="collect", disable=disable) as bar:
                 sink.bar = bar
-                if workers == 1 or len(todo) <= 1:
+                if executor.executor == "ray" and todo:
+                    local.close()
+                    _run_on_executor(runner_factory, config, todo, executor, sink)
+                elif workers == 1 or len(todo) <= 1:
                     for spec in todo:
                         for enc in local.run(spec):
                             sink(enc)
@@ -303,6 +319,28 @@ class _Sink:
         self.written += 1
         if self.bar is not None:
             self.bar.update(1)
+
+
+def _make_runner(runner_factory: RunnerFactory, config: CollectConfig) -> Runner:
+    return runner_factory(config)
+
+
+def _run_episode(runner: Runner, spec: EpisodeSpec) -> list[EncodedTransition]:
+    return list(runner.run(spec))
+
+
+def _run_on_executor(
+    runner_factory: RunnerFactory,
+    config: CollectConfig,
+    todo: list[EpisodeSpec],
+    executor: ExecutorConfig,
+    sink: Callable[[EncodedTransition], None],
+) -> None:
+    """Episodes as executor jobs (one runner per worker); each finished episode is written in order."""
+    episodes = ordered_map(_make_runner, (runner_factory, config), _run_episode, todo, executor)
+    for transitions in episodes:
+        for enc in transitions:
+            sink(enc)
 
 
 def _parent_gone() -> bool:

@@ -10,14 +10,25 @@ Layout of a scenes folder::
       instances/000000.png  16-bit instance ids, 0 = table or background
 
 Scene i is built from its own seed (``SeedSequence(seed).spawn(count)[i]``), so
-the files depend on the settings only, not on ``workers``. ``annotations.json``
+the files depend on the settings only, not on ``workers``.
+
+Named splits (``split=``) fix the object set and the seed stream:
+
+* ``source``      -- the ``source`` objects (pretraining and source validation);
+* ``target-test`` -- novel ``target-test`` objects, scene seeds below 2**32;
+* ``target-val``  -- the same novel objects in other scenes: scene seeds are
+  ``2**32 + x`` with ``x`` from ``SeedSequence(seed, spawn_key=(1,))``, so no
+  target-val scene can be a target-test scene, whatever the master seeds. Both
+  are disjoint from ``target-train`` by their objects.
+
+Target splits default to the ``robot`` world, ``source`` to ``ideal`` (see
+envs.world); meta.json records the world used. ``annotations.json``
 and then ``meta.json`` are written last: a folder without meta.json is unfinished.
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,15 +40,24 @@ from tqdm import tqdm
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError, RunFolderError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
 
 SCHEMA = "pushseg-scenes"
 SCHEMA_VERSION = 1
 
 
+# split -> (object set, seed-stream tag); tag 0 is the plain SeedSequence(seed).spawn(count).
+SPLITS: dict[str, tuple[str, int]] = {
+    "source": ("source", 0),
+    "target-test": ("target-test", 0),
+    "target-val": ("target-test", 1),
+}
+
+
 @dataclass(frozen=True)
 class ScenesConfig:
-    objects: str = "target-test"
+    objects: str | None = None  # None: the split's set, or "target-test"
     count: int = 50
     seed: int = 0
     width: int = 960
@@ -45,8 +65,26 @@ class ScenesConfig:
     min_objects: int = 6
     max_objects: int = 8
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
+    split: str | None = None  # a named split (SPLITS), which fixes objects and the seed stream
+    world: str | None = None  # world profile; None: "robot" for target sets, "ideal" for source
 
     def __post_init__(self) -> None:
+        if self.split is not None:
+            if self.split not in SPLITS:
+                raise InputError(f"unknown split {self.split!r}: choose one of {', '.join(SPLITS)}")
+            objects = SPLITS[self.split][0]
+            if self.objects not in (None, objects):
+                raise InputError(
+                    f"split {self.split!r} uses the {objects!r} objects, but objects={self.objects!r} was given; "
+                    "give one or the other"
+                )
+            object.__setattr__(self, "objects", objects)
+        elif self.objects is None:
+            object.__setattr__(self, "objects", "target-test")
+        if self.world is not None:
+            from pushseg.envs.world import world_profile
+
+            world_profile(self.world)  # a bad name is an InputError now, not in a worker
         if self.count < 1:
             raise InputError(f"--count must be at least 1, got {self.count}")
         if not 0 <= self.seed < 2**63:
@@ -64,8 +102,27 @@ class ScenesConfig:
         return asdict(self)
 
 
-def scene_seeds(seed: int, count: int) -> list[int]:
-    return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+def scene_seeds(seed: int, count: int, split: str | None = None) -> list[int]:
+    """The scene seeds of a split: tag 0 gives values below 2**32, tag k values in [k 2**32, (k+1) 2**32)."""
+    tag = SPLITS[split][1] if split is not None else 0
+    if tag == 0:
+        return [int(s.generate_state(1, np.uint32)[0]) for s in np.random.SeedSequence(seed).spawn(count)]
+    children = np.random.SeedSequence(seed, spawn_key=(tag,)).spawn(count)
+    return [tag * 2**32 + int(s.generate_state(1, np.uint32)[0]) for s in children]
+
+
+def seed_derivation(split: str | None) -> str:
+    tag = SPLITS[split][1] if split is not None else 0
+    if tag == 0:
+        return "numpy.random.SeedSequence(seed).spawn(count)"
+    return f"{tag} * 2**32 + numpy.random.SeedSequence(seed, spawn_key=({tag},)).spawn(count)"
+
+
+def world_of(config: ScenesConfig) -> dict[str, Any]:
+    """The resolved world profile the scenes are rendered in, for meta.json."""
+    from pushseg.envs.sim_backend import SimConfig
+
+    return SimConfig(objects=config.objects, world=config.world, width=16, height=16).profile.to_dict()
 
 
 @dataclass
@@ -97,6 +154,7 @@ def _make_backend(config: ScenesConfig):
         width=config.width,
         height=config.height,
         num_objects=(config.min_objects, config.max_objects),
+        world=config.world,
     )
 
 
@@ -118,36 +176,22 @@ def render_scene(backend, index: int, seed: int) -> RenderedScene:
     )
 
 
-# One backend per worker process, made by the pool initializer.
-_worker_backend = None
+def _render_job(backend, job: tuple[int, int]) -> RenderedScene:
+    return render_scene(backend, *job)
 
 
-def _init_worker(config: ScenesConfig) -> None:
-    global _worker_backend
-    _worker_backend = _make_backend(config)
-
-
-def _render_in_worker(job: tuple[int, int]) -> RenderedScene:
-    return render_scene(_worker_backend, *job)
-
-
-def _render_all(config: ScenesConfig, seeds: list[int], workers: int) -> Iterator[RenderedScene]:
-    jobs = list(enumerate(seeds))
-    if workers == 1 or len(jobs) == 1:
-        backend = _make_backend(config)
-        try:
-            for job in jobs:
-                yield render_scene(backend, *job)
-        finally:
-            backend.close()
-        return
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(workers, len(jobs)), initializer=_init_worker, initargs=(config,)) as pool:
-        yield from pool.imap(_render_in_worker, jobs)  # imap keeps the order of the jobs
+def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig) -> Iterator[RenderedScene]:
+    # One backend per worker; results come back in scene order whatever runs them.
+    return ordered_map(_make_backend, (config,), _render_job, list(enumerate(seeds)), executor)
 
 
 def write_scenes(
-    config: ScenesConfig, out: str | Path, *, workers: int = 1, progress: bool | None = None
+    config: ScenesConfig,
+    out: str | Path,
+    *,
+    workers: int = 1,
+    progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> ScenesSummary:
     """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks."""
     from pushseg.envs.objects import object_set  # validates the set name before any work
@@ -160,12 +204,15 @@ def write_scenes(
         raise RunFolderError(f"{out} already exists and is not empty; choose another --out or delete it")
     for sub in ("images", "depth", "instances"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    seeds = scene_seeds(config.seed, config.count)
+    seeds = scene_seeds(config.seed, config.count, config.split)
+    world = world_of(config)
     coco = CocoBuilder(info={"description": f"pushseg scenes of '{config.objects}'", **config.to_dict()})
     summary = ScenesSummary(out=out, images=0, annotations=0, skipped_small=0)
     camera = None
     disable = None if progress is None else not progress
-    for scene in tqdm(_render_all(config, seeds, workers), total=config.count, unit="scene", desc="scenes",
+    if isinstance(executor, str):
+        executor = ExecutorConfig(executor=executor, workers=workers)
+    for scene in tqdm(_render_all(config, seeds, executor), total=config.count, unit="scene", desc="scenes",
                       disable=disable):
         name = f"{scene.index:06d}.png"
         files = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}
@@ -198,7 +245,9 @@ def write_scenes(
         "schema_version": SCHEMA_VERSION,
         "backend": "sim",
         "config": config.to_dict(),
-        "seeds": {"seed": config.seed, "derivation": "numpy.random.SeedSequence(seed).spawn(count)", "scenes": seeds},
+        "split": config.split,
+        "world": world,
+        "seeds": {"seed": config.seed, "derivation": seed_derivation(config.split), "scenes": seeds},
         "camera": camera.to_dict() if camera is not None else None,
         "objects": {"set": objects.name, "names": objects.names, "description": objects.description},
         "annotations": "annotations.json",

@@ -12,10 +12,15 @@ Action: ``Box([u, v, angle, length])``, float32.
   base_link, counter-clockwise from +x (away from the robot), see types.py.
 * ``length`` in [0.02, 0.20] metres.
 
-Observation: ``Dict(rgb=(H, W, 3) uint8, depth=(H, W) float32 metres)``;
-depth is NaN where the sensor has no reading (on the robot, or in simulation
-with depth noise on; such observations fall outside the Box, which has no way
-to say "NaN allowed").
+Observation: ``Dict(rgb=(H, W, 3) uint8, depth=(H, W) float32 metres)``.
+A missing depth reading is **0.0** in the observation, as a Kinect2 driver
+reports it (16UC1 millimetres, 0 = no reading): the depth Box is
+``[0, MAX_DEPTH_M]`` and every observation lies in it, whichever world profile
+or backend produced it (a Box cannot hold NaN). ``info["transition"]`` and
+:attr:`PushSegEnv.frame` keep the :class:`~pushseg.types.Frame` contract
+instead: NaN where there is no reading. Code that reads depth treats NaN and
+values <= 0 alike as "no reading" (``geometry.depth_to_points``,
+``geometry.robust_depth``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pushseg.errors import BackendError, InputError
 from pushseg.types import Backend, Frame, Push, Transition
 
 MAX_DEPTH_M = 10.0  # the simulated camera's far plane; a Kinect2 reads up to ~4.5 m
+NO_DEPTH = 0.0  # how a missing depth reading appears in an observation
 
 
 def _make_backend(backend: str | Backend, **kwargs) -> Backend:
@@ -160,7 +166,10 @@ class PushSegEnv(gym.Env):
 
     def _obs(self, frame: Frame) -> dict[str, np.ndarray]:
         # Copies: a caller may keep or modify what it gets (the frames stay intact in info).
-        return {"rgb": frame.rgb.copy(), "depth": frame.depth.copy()}
+        # No reading (NaN, or beyond the Box) becomes 0, the driver's convention (module doc).
+        depth = frame.depth.astype(np.float32, copy=True)
+        depth[~(np.isfinite(depth) & (depth > 0) & (depth <= MAX_DEPTH_M))] = NO_DEPTH
+        return {"rgb": frame.rgb.copy(), "depth": depth}
 
     def _check_action(self, action) -> Push:
         if isinstance(action, Push):

@@ -65,12 +65,15 @@ class Lighting:
     diffuse: float = 0.35
     specular: float = 0.05
     shadow: bool = True
+    # TinyRenderer's shadow map spans the light's view from this distance: at 3 m it misses
+    # most object shadows and darkens wedges of the table; 10 m covers the table properly.
+    distance: float = 3.0
 
     def kwargs(self) -> dict:
         return {
             "lightDirection": list(self.direction),
             "lightColor": list(self.color),
-            "lightDistance": 3.0,
+            "lightDistance": self.distance,
             "lightAmbientCoeff": self.ambient,
             "lightDiffuseCoeff": self.diffuse,
             "lightSpecularCoeff": self.specular,

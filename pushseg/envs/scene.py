@@ -26,6 +26,18 @@ TABLE_Y = (-0.80, 0.80)
 
 
 @dataclass(frozen=True)
+class Table:
+    """The table the robot works at: its top's extent in base_link and its height."""
+
+    x: tuple[float, float] = TABLE_X
+    y: tuple[float, float] = TABLE_Y
+    top_z: float = TABLE_TOP_Z
+
+
+IDEAL_TABLE = Table()
+
+
+@dataclass(frozen=True)
 class Jitter:
     """Bounds of the per-scene randomisation of the head camera and the light.
 
@@ -116,7 +128,9 @@ def _quat(rpy: tuple[float, float, float]) -> list[float]:
     return list(pb.getQuaternionFromEuler(rpy))
 
 
-def build_room(client: int, rng: np.random.Generator, jitter: Jitter, table_textures: list[str]) -> tuple[int, int]:
+def build_room(
+    client: int, rng: np.random.Generator, jitter: Jitter, table_textures: list[str], table: Table = IDEAL_TABLE
+) -> tuple[int, int]:
     """Floor and table (textured with a chance ``jitter.textured_table``); returns their body ids."""
     floor_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[5, 5, 0.05], physicsClientId=client)
     floor_vis = pb.createVisualShape(
@@ -124,8 +138,8 @@ def build_room(client: int, rng: np.random.Generator, jitter: Jitter, table_text
     )
     floor = pb.createMultiBody(0, floor_col, floor_vis, [0, 0, FLOOR_Z - 0.05], physicsClientId=client)
 
-    half = [(TABLE_X[1] - TABLE_X[0]) / 2, (TABLE_Y[1] - TABLE_Y[0]) / 2, 0.025]
-    centre = [(TABLE_X[0] + TABLE_X[1]) / 2, (TABLE_Y[0] + TABLE_Y[1]) / 2, TABLE_TOP_Z - half[2]]
+    half = [(table.x[1] - table.x[0]) / 2, (table.y[1] - table.y[0]) / 2, 0.025]
+    centre = [(table.x[0] + table.x[1]) / 2, (table.y[0] + table.y[1]) / 2, table.top_z - half[2]]
     tint = rng.uniform(-jitter.table_tint, jitter.table_tint, size=3)
     rgba = [*np.clip(np.array([0.78, 0.72, 0.62]) + tint, 0, 1).tolist(), 1.0]
     table_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=half, physicsClientId=client)
@@ -158,14 +172,16 @@ def _primitive_shapes(client: int, spec: ObjectSpec) -> tuple[int, int]:
     return col, vis
 
 
-def create_object(client: int, spec: ObjectSpec, xy: np.ndarray, yaw: float, textures: list[int]) -> int:
-    """Create ``spec`` standing on the table at ``xy`` turned by ``yaw``; returns the body id."""
+def create_object(
+    client: int, spec: ObjectSpec, xy: np.ndarray, yaw: float, textures: list[int], table_z: float = TABLE_TOP_Z
+) -> int:
+    """Create ``spec`` standing on the table (top at ``table_z``) at ``xy`` turned by ``yaw``; returns the body id."""
     rpy = (spec.base_rpy[0], spec.base_rpy[1], spec.base_rpy[2] + yaw)
     quat = _quat(rpy)
     if spec.kind == "urdf":
         body = pb.loadURDF(
             os.path.join(pybullet_data.getDataPath(), spec.urdf),
-            [float(xy[0]), float(xy[1]), TABLE_TOP_Z + 0.3],
+            [float(xy[0]), float(xy[1]), table_z + 0.3],
             quat,
             globalScaling=spec.scale,
             physicsClientId=client,
@@ -173,7 +189,7 @@ def create_object(client: int, spec: ObjectSpec, xy: np.ndarray, yaw: float, tex
     else:
         col, vis = _primitive_shapes(client, spec)
         body = pb.createMultiBody(
-            spec.mass, col, vis, [float(xy[0]), float(xy[1]), TABLE_TOP_Z + 0.3], quat, physicsClientId=client
+            spec.mass, col, vis, [float(xy[0]), float(xy[1]), table_z + 0.3], quat, physicsClientId=client
         )
     if spec.rgba is not None:
         pb.changeVisualShape(body, -1, rgbaColor=list(spec.rgba), physicsClientId=client)
@@ -183,7 +199,7 @@ def create_object(client: int, spec: ObjectSpec, xy: np.ndarray, yaw: float, tex
     lo, hi = pb.getAABB(body, physicsClientId=client)
     pos, q = pb.getBasePositionAndOrientation(body, physicsClientId=client)
     pb.resetBasePositionAndOrientation(
-        body, [pos[0], pos[1], pos[2] - lo[2] + TABLE_TOP_Z + 0.002], q, physicsClientId=client
+        body, [pos[0], pos[1], pos[2] - lo[2] + table_z + 0.002], q, physicsClientId=client
     )
     # Physical mass and inertia: some pybullet_data URDFs carry placeholder
     # inertias (1 kg m^2) that would make objects refuse to turn.

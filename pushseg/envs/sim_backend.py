@@ -8,18 +8,21 @@ what makes collection byte-identical for any number of workers).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pybullet as pb
 
 from pushseg.envs import scene as sc
+from pushseg.envs import sensor
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
+from pushseg.envs.surroundings import Look, apply_looks, build_surroundings, sample_table
 from pushseg.envs.workspace import Workspace, check_push
+from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
 from pushseg.errors import BackendError, InputError
-from pushseg.geometry import base_to_pixel, kinect2_camera
+from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, fit_table_plane, kinect2_camera, plane_height_at, rot_x, rot_y
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
 
 NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
@@ -37,8 +40,12 @@ class SimConfig:
     region_x: tuple[float, float] = (0.50, 0.95)  # where objects are put down (base_link)
     region_y: tuple[float, float] = (-0.35, 0.35)
     jitter: sc.Jitter | None = None  # None: SOURCE_JITTER for "source", else TARGET_JITTER
-    depth_noise: DepthNoise | None = None  # None: perfect depth
+    depth_noise: DepthNoise | None = None  # legacy extra depth noise on top of the world's (None: none)
     shadows: bool = True
+    # The world profile (envs.world): "ideal", "robot" or "harsh", or a WorldProfile.
+    # None: "ideal" for the source set (it stands for photographs), "robot" for the target sets.
+    world: str | WorldProfile | None = None
+    world_overrides: dict[str, float] | None = None  # per-nuisance strengths, e.g. {"calibration": 0}
     time_step: float = 1.0 / 240.0
     push_speed: float = 0.10  # m/s, a careful PR2 push
     workspace: Workspace = field(default_factory=Workspace)
@@ -53,6 +60,9 @@ class SimConfig:
             raise InputError(f"image size must be at least 16x16, got {self.width}x{self.height}")
         if self.jitter is None:
             self.jitter = sc.SOURCE_JITTER if self.objects.name == "source" else sc.TARGET_JITTER
+        if self.world is None:
+            self.world = "ideal" if self.objects.name == "source" else "robot"
+        self.profile: WorldProfile = world_profile(self.world, self.world_overrides)
 
 
 @dataclass(frozen=True)
@@ -89,8 +99,15 @@ class SimBackend:
         elif overrides:
             raise InputError("pass either a SimConfig or keyword overrides, not both")
         self.config = config
-        self.table_z = sc.TABLE_TOP_Z
-        self.camera: CameraInfo = kinect2_camera(config.width, config.height)
+        self.profile = config.profile
+        self.table = sc.IDEAL_TABLE
+        self.table_z = sc.TABLE_TOP_Z  # what the robot believes (fitted in a non-ideal world)
+        self.camera: CameraInfo = kinect2_camera(config.width, config.height)  # the believed camera
+        self._T_true = self.camera.T_base_camera  # where the camera really is
+        self._T_calib = self._calibration_error()
+        self.looks: dict[int, Look] = {}
+        self._streams = Streams(0)
+        self._renders_in_scene = 0
         self.stats = SimStats()
         self.scene_objects: list[SceneObject] = []
         self.lighting = Lighting(shadow=config.shadows)
@@ -111,6 +128,7 @@ class SimBackend:
         """Build a new scene from ``seed`` (a fresh random one when None) and return its first image."""
         rng = np.random.default_rng(seed)
         self._seed = seed
+        self._streams = Streams(seed)
         self._build_world(rng)
         self._frame = None
         return self.observe()
@@ -120,6 +138,8 @@ class SimBackend:
             raise BackendError("the simulation has no scene yet: call reset() first")
         if self._frame is None:
             self._frame = self._render()
+            if self._renders_in_scene == 1 and not self.profile.ideal:
+                self.table_z = self._fit_table_z(self._frame)
         return self._frame
 
     def push(self, push: Push) -> PushResult:
@@ -154,6 +174,11 @@ class SimBackend:
         return self.config.workspace
 
     @property
+    def true_table_z(self) -> float:
+        """Ground truth: the table top's real height in base_link."""
+        return self.table.top_z
+
+    @property
     def object_names(self) -> dict[int, str]:
         return {o.instance_id: o.name for o in self.scene_objects}
 
@@ -179,7 +204,7 @@ class SimBackend:
         if self._pusher is None:
             raise BackendError("the simulation has no scene yet: call reset() first")
         before = self.object_poses()
-        self._pusher.follow(w, clearance_z=self.table_z + 0.15)
+        self._pusher.follow(w, clearance_z=max(self.table_z, self.table.top_z) + 0.15)
         self._settle()
         self._frame = None
         after = self.object_poses()
@@ -227,13 +252,31 @@ class SimBackend:
             pb.configureDebugVisualizer(pb.COV_ENABLE_GUI, 0, physicsClientId=c)
         textures = [pb.loadTexture(f, physicsClientId=c) for f in self._texture_files]
 
-        # The draw order is fixed: camera, light, room, objects, depth-noise seed.
+        # The draw order is fixed: camera, light, room, objects, depth-noise seed. The world's
+        # nuisances draw from their own streams (self._streams), never from ``rng``.
+        nz = self.profile.nuisances
         T = sc.sample_camera_pose(rng, cfg.jitter)
-        self.camera = kinect2_camera(cfg.width, cfg.height, T)
+        self._T_true = T
+        self.camera = kinect2_camera(cfg.width, cfg.height, T @ self._T_calib if nz.calibration > 0 else T)
         self.lighting = sc.sample_lighting(rng, cfg.jitter, cfg.shadows)
+        if nz.shadows > 0 and cfg.shadows:
+            # Shadows that objects cast: a shadow map over the whole table, and a key light
+            # stronger against the ambient (shadow contrast) with the strength.
+            k = min(0.1 * nz.shadows, self.lighting.ambient - 0.15)
+            self.lighting = replace(
+                self.lighting, distance=10.0, ambient=self.lighting.ambient - k, diffuse=self.lighting.diffuse + k
+            )
         self._view = view_matrix(T)
         self._proj = projection_matrix(self.camera, NEAR, FAR)
-        sc.build_room(c, rng, cfg.jitter, self._table_texture_files)
+        self._renders_in_scene = 0
+        if nz.surroundings > 0:
+            self.table = sample_table(self._streams["surroundings"], nz.surroundings)
+        else:
+            self.table = sc.IDEAL_TABLE
+        self.table_z = self.table.top_z
+        floor, table = sc.build_room(c, rng, cfg.jitter, self._table_texture_files, self.table)
+        if nz.surroundings > 0:
+            build_surroundings(c, self._streams["surroundings"], nz.surroundings, self.table, table, floor)
         self._pusher = Pusher(c, self._step, speed=cfg.push_speed, time_step=cfg.time_step)
         count = int(rng.integers(cfg.num_objects[0], cfg.num_objects[1] + 1))
         specs = cfg.objects.sample(rng, count)
@@ -244,6 +287,12 @@ class SimBackend:
         ]
         self._settle(max_steps=720)
         self._drop_fallen()
+        self.looks = {o.instance_id: Look() for o in self.scene_objects}
+        if nz.object_looks > 0:
+            self.looks = apply_looks(
+                c, self._streams["object_looks"], nz.object_looks,
+                [(o.instance_id, o.spec, o.body) for o in self.scene_objects],
+            )  # fmt: skip
         self._noise_rng = np.random.default_rng(rng.integers(2**63))
         self._lut = np.zeros(max(o.body for o in self.scene_objects) + 2 if self.scene_objects else 1, np.uint16)
         for o in self.scene_objects:
@@ -254,16 +303,16 @@ class SimBackend:
         viewpoints that look elsewhere (source jitter), and kept on the table."""
         cfg = self.config
         rx, ry = cfg.region_x, cfg.region_y
-        T = self.camera.T_base_camera
+        T, tx, ty, tz = self._T_true, self.table.x, self.table.y, self.table.top_z
         axis, origin = T[:3, 2], T[:3, 3]
         if axis[2] < -1e-3:
-            hit = origin + axis * (self.table_z - origin[2]) / axis[2]
+            hit = origin + axis * (tz - origin[2]) / axis[2]
             nominal = kinect2_camera(cfg.width, cfg.height).T_base_camera
-            nominal_hit = nominal[:3, 3] + nominal[:3, 2] * (self.table_z - nominal[2, 3]) / nominal[2, 2]
+            nominal_hit = nominal[:3, 3] + nominal[:3, 2] * (tz - nominal[2, 3]) / nominal[2, 2]
             dx, dy = hit[0] - nominal_hit[0], hit[1] - nominal_hit[1]
             m = 0.08
-            rx = (np.clip(rx[0] + dx, sc.TABLE_X[0] + m, None), np.clip(rx[1] + dx, None, sc.TABLE_X[1] - m))
-            ry = (np.clip(ry[0] + dy, sc.TABLE_Y[0] + m, None), np.clip(ry[1] + dy, None, sc.TABLE_Y[1] - m))
+            rx = (np.clip(rx[0] + dx, tx[0] + m, None), np.clip(rx[1] + dx, None, tx[1] - m))
+            ry = (np.clip(ry[0] + dy, ty[0] + m, None), np.clip(ry[1] + dy, None, ty[1] - m))
         return (float(rx[0]), float(rx[1])), (float(ry[0]), float(ry[1]))
 
     def _place(self, rng: np.random.Generator, specs: list[ObjectSpec], textures: list[int]):
@@ -276,7 +325,7 @@ class SimBackend:
         for spec in specs:
             yaw = float(rng.uniform(-np.pi, np.pi))
             cluster = bool(placed) and rng.random() < cfg.clutter
-            body = sc.create_object(c, spec, np.array([rx[0], ry[0]]), yaw, textures)
+            body = sc.create_object(c, spec, np.array([rx[0], ry[0]]), yaw, textures, self.table.top_z)
             ok = False
             for _ in range(30):
                 if cluster:
@@ -319,8 +368,9 @@ class SimBackend:
             lo, _ = pb.getAABB(o.body, physicsClientId=self._client)
             pos = self._xy(o.body)
             # Bullet's AABBs include collision margins: a standing object reaches ~1-2 cm below the top.
-            on_table = lo[2] > self.table_z - 0.05 and sc.TABLE_X[0] < pos[0] < sc.TABLE_X[1]
-            if on_table and sc.TABLE_Y[0] < pos[1] < sc.TABLE_Y[1]:
+            tx, ty = self.table.x, self.table.y
+            on_table = lo[2] > self.table.top_z - 0.05 and tx[0] < pos[0] < tx[1]
+            if on_table and ty[0] < pos[1] < ty[1]:
                 keep.append(o)
             else:
                 pb.removeBody(o.body, physicsClientId=self._client)
@@ -328,26 +378,90 @@ class SimBackend:
             SceneObject(instance_id=i + 1, name=o.name, body=o.body, spec=o.spec) for i, o in enumerate(keep)
         ]
 
+    def _calibration_error(self) -> np.ndarray:
+        """T_true_believed: the believed optical frame in the true one. A fixed 1 cm and 0.5 deg
+        (times the strength) in directions drawn once per backend, like one hand-eye calibration."""
+        s = self.profile.nuisances.calibration
+        if s <= 0:
+            return np.eye(4)
+        rng = calibration_rng(self.profile.calibration_seed)
+        t_dir, r_dir = rng.standard_normal(3), rng.standard_normal(3)
+        t = 0.01 * s * t_dir / np.linalg.norm(t_dir)
+        axis = r_dir / np.linalg.norm(r_dir)
+        angle = np.radians(0.5 * s)
+        K = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+        E = np.eye(4)
+        E[:3, :3] = np.eye(3) + np.sin(angle) * K + (1 - np.cos(angle)) * K @ K  # Rodrigues
+        E[:3, 3] = t
+        return E
+
+    def _head_view(self) -> list[float]:
+        """The view matrix of this image: after a push the head settles 1 px (s.d., per axis, at
+        qhd, times the strength) away from where it was, unseen by the head's encoders."""
+        s = self.profile.nuisances.head_shift
+        if s <= 0 or self._renders_in_scene == 0:
+            return self._view
+        rng = self._streams["head_shift"]
+        pan, tilt = rng.normal(0.0, s / KINECT2_QHD_FX, size=2)  # radians per pixel of a qhd image
+        R = np.eye(4)
+        R[:3, :3] = rot_y(pan) @ rot_x(tilt)  # about the optical frame's y (pan) and x (tilt) axes
+        return view_matrix(self._T_true @ R)
+
     def _render(self) -> Frame:
         cam = self.camera
+        nz = self.profile.nuisances
         _, _, rgba, depth_buf, seg = pb.getCameraImage(
             cam.width,
             cam.height,
-            self._view,
+            self._head_view(),
             self._proj,
             renderer=pb.ER_TINY_RENDERER,
             physicsClientId=self._client,
             **self.lighting.kwargs(),
         )
         self.stats.renders += 1
+        self._renders_in_scene += 1
         rgb = np.ascontiguousarray(np.reshape(rgba, (cam.height, cam.width, 4))[..., :3], dtype=np.uint8)
         depth = linearize_depth(np.reshape(depth_buf, (cam.height, cam.width)), NEAR, FAR)
-        if self.config.depth_noise is not None:
-            depth = self.config.depth_noise.apply(depth, self._noise_rng)
         seg = np.reshape(seg, (cam.height, cam.width)).astype(np.int64)
         ids = self._lut[np.clip(seg + 1, 0, len(self._lut) - 1)]
+        if nz.any:
+            rgb, depth = self._sensor(rgb, depth, ids)
+        if self.config.depth_noise is not None:
+            depth = self.config.depth_noise.apply(depth, self._noise_rng)
         t = self._sim_steps * self.config.time_step  # simulated seconds since reset
         return Frame(rgb=rgb, depth=depth, camera=cam, timestamp=float(t), instance_ids=ids)
+
+    def _sensor(self, rgb: np.ndarray, depth: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Kinect2's nuisances on a perfect rendering, each from its own stream (envs.sensor)."""
+        nz, st = self.profile.nuisances, self._streams
+        if nz.depth_noise > 0 or nz.depth_dropout > 0:
+            theta = sensor.incidence(depth, self.camera.K)
+        if nz.depth_noise > 0:
+            depth = sensor.axial_noise(depth, theta, nz.depth_noise, st["depth_noise"])
+        if nz.depth_edges > 0:
+            depth = sensor.depth_edges(depth, nz.depth_edges, st["depth_edges"])
+        if nz.depth_dropout > 0:
+            dark = np.zeros(len(self._lut), bool)
+            shiny = np.zeros(len(self._lut), bool)
+            for iid, look in self.looks.items():
+                dark[iid], shiny[iid] = look.dark, look.shiny
+            looks = sensor.SurfaceLooks(dark=dark[ids], shiny=shiny[ids])
+            depth = sensor.dropout(depth, theta, looks, nz.depth_dropout, st["depth_dropout"])
+        if nz.exposure > 0:
+            rgb = sensor.exposure(rgb, nz.exposure, st["exposure"])
+        if nz.rgb_noise > 0:
+            rgb = sensor.sensor_noise(rgb, nz.rgb_noise, st["rgb_noise"])
+        return rgb, depth
+
+    def _fit_table_z(self, frame: Frame) -> float:
+        """The table height the robot believes: a plane fitted in the workspace, read at its centre."""
+        ws = self.config.workspace
+        try:
+            plane = fit_table_plane(frame.camera, frame.depth, rng=0, region=(ws.x, ws.y))
+        except InputError as exc:
+            raise BackendError(f"the simulated robot cannot find its table: {exc}") from exc
+        return plane_height_at(frame.camera, plane, float(np.mean(ws.x)), float(np.mean(ws.y)))
 
     def project_base(self, p_base: np.ndarray) -> np.ndarray:
         """base_link point(s) -> pixel(s) in the current camera (a convenience for tests and tools)."""

@@ -27,7 +27,6 @@ independently and written in run order.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import time
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from tqdm import tqdm
 
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError
+from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.labeler import Labeler
 from pushseg.labeling.report import assess, pushed_object, summarize
@@ -68,6 +68,15 @@ def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> 
 
     cv2.setNumThreads(threads)
     _STATE.update(reader=RunReader(run_dir), labeler=Labeler(cfg), gallery=gallery)
+
+
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> dict[str, Any]:
+    _init(run_dir, cfg, gallery, threads)
+    return _STATE
+
+
+def _label_job(state: dict[str, Any], index: int) -> _Item:
+    return _label_one(index)
 
 
 def _label_one(index: int) -> _Item:
@@ -123,13 +132,15 @@ def label_run(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
     """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary."""
     from pushseg.data.run import RunReader
 
     cfg = cfg or LabelConfig()
     if cfg.episode_labels:
-        return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress)
+        return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress,
+                                  executor=executor)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     reader = RunReader(run_dir)
@@ -150,14 +161,10 @@ def label_run(
     disable = None if progress is None else not progress
     t_start = time.perf_counter()
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
-        if workers == 1:
-            _init(str(reader.root), cfg, gallery_s, 1)
-            items = map(_label_one, range(n))
-            _consume(items, coco, rows, reader, bar)
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1)) as pool:
-                _consume(pool.imap(_label_one, range(n), chunksize=2), coco, rows, reader, bar)
+        if isinstance(executor, str):
+            executor = ExecutorConfig(executor=executor, workers=workers)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
     coco.write(out)
@@ -224,6 +231,10 @@ def _episode_indices(reader) -> list[list[int]]:
     return [sorted(v, key=lambda i: reader.records[i].step) for _, v in sorted(by.items())]
 
 
+def _episode_job(state: dict[str, Any], indices: list[int]) -> _EpisodeItem:
+    return _label_episode(indices)
+
+
 def _label_episode(indices: list[int]) -> _EpisodeItem:
     from pushseg.labeling.episodes import assess_episode, label_episode
 
@@ -280,6 +291,7 @@ def label_run_episodes(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
     """Episode labels for every episode of ``run_dir``: COCO json with several masks per image, report, summary.
 
@@ -315,14 +327,11 @@ def label_run_episodes(
     disable = None if progress is None else not progress
     t_start = time.perf_counter()
     with tqdm(total=len(episodes), unit="episode", desc="label episodes", disable=disable) as bar:
-        if workers == 1:
-            _init(str(reader.root), cfg, gallery_s, 1)
-            items = map(_label_episode, episodes)
-            _consume_episodes(items, coco, reader, push_rows, image_rows, drops, bar)
-        else:
-            ctx = mp.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init, initargs=(str(reader.root), cfg, gallery_s, 1)) as pool:
-                _consume_episodes(pool.imap(_label_episode, episodes), coco, reader, push_rows, image_rows, drops, bar)
+        if isinstance(executor, str):
+            executor = ExecutorConfig(executor=executor, workers=workers)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        items = ordered_map(_setup, setup_args, _episode_job, episodes, executor)
+        _consume_episodes(items, coco, reader, push_rows, image_rows, drops, bar)
     wall = time.perf_counter() - t_start
     coco.write(out)
     report = out.parent / REPORT_FILE
