@@ -64,35 +64,30 @@ def one_core() -> None:
 def _sim_has_profiles() -> bool:
     from pushseg.envs.sim_backend import SimConfig
 
-    return "profile" in {f.name for f in dataclasses.fields(SimConfig)}
+    return "world" in {f.name for f in dataclasses.fields(SimConfig)}
 
 
 def world_config(profile: str, nuisance: str | None = None, strength: float = 1.0):
-    """The SimConfig of a world profile, or of one nuisance alone at a strength (sweep)."""
+    """The SimConfig of a world profile, or of the ideal world with one nuisance at a strength (sweep)."""
     from pushseg.envs.sim_backend import SimConfig
 
     if profile not in PROFILES:
         raise SystemExit(f"--profile {profile!r}: choose one of {PROFILES}")
     if not _sim_has_profiles():
         if profile != "ideal" or nuisance is not None:
-            raise SystemExit(
-                f"--profile {profile}: this version of the simulation has no world profiles "
-                "(SimConfig has no 'profile'); only --profile ideal can run"
-            )
+            raise SystemExit(f"--profile {profile}: this version of the simulation has no world profiles")
         return SimConfig(objects="target-train")
     if nuisance is None:
-        return SimConfig(objects="target-train", profile=profile)
-    from pushseg.envs import profiles as wp
-
-    return SimConfig(objects="target-train", profile="ideal", nuisances=wp.single_nuisance(nuisance, strength))
+        return SimConfig(objects="target-train", world=profile)
+    return SimConfig(objects="target-train", world="ideal", world_overrides={nuisance: strength})
 
 
 def nuisance_names() -> list[str]:
     if not _sim_has_profiles():
         raise SystemExit("--sweep: this version of the simulation has no nuisances to sweep")
-    from pushseg.envs import profiles as wp
+    from pushseg.envs.world import nuisance_names as names
 
-    return list(wp.NUISANCES)
+    return names()
 
 
 def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Path:
@@ -112,7 +107,8 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Pa
     backend = SimBackend(config)
     try:
         backend.reset(seed=specs[0].env_seed)
-        world = {f.name: repr(getattr(config, f.name)) for f in dataclasses.fields(config) if f.name != "objects"}
+        profile = getattr(config, "profile", None)
+        world = profile.to_dict() if profile is not None else {"name": "ideal"}
         meta = RunMeta(
             backend="sim",
             camera=backend.camera,
@@ -304,7 +300,13 @@ def sweep(args, out: Path) -> dict:
         rows = []
         for s in SWEEP_STRENGTHS:
             cell = out / "sweep" / f"{name}_{s:g}"
-            run = collect_run(cell / "run", args.sweep_episodes, args.pushes, args.seed, world_config("robot", name, s))
+            if s > 0.0:
+                run = collect_run(cell / "run", args.sweep_episodes, args.pushes, args.seed, world_config("ideal", name, s))
+            # Strength 0 of every nuisance is the ideal world: one run serves them all.
+            if s == 0.0:
+                run = collect_run(out / "sweep" / "ideal" / "run", args.sweep_episodes, args.pushes, args.seed,
+                                  world_config("ideal"))
+                cell = out / "sweep" / "ideal"
             rows.append({"strength": s, **label_all(run, cell, cfgs, args.workers)})
         res["nuisances"][name] = rows
     (out / "sweep.json").write_text(json.dumps(res, indent=2) + "\n")

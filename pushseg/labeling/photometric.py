@@ -66,9 +66,9 @@ def global_shift(before: np.ndarray, after: np.ndarray, scale: float = 0.5) -> t
     """(dx, dy, gain): after(x + dx, y + dy) ~ before(x, y), in full-resolution pixels.
 
     ``gain`` is the share by which shifting the after image back reduces the
-    mean absolute grey difference: a real head shift makes every edge differ
-    and shifting removes most of it, while a peak nudged by one moving
-    textured object removes next to nothing.
+    mean absolute grey difference on the before image's strongest edges: a
+    real head shift makes every edge differ and shifting removes most of it,
+    while a peak nudged by one moving textured object removes next to nothing.
     """
     gb = cv2.cvtColor(before, cv2.COLOR_RGB2GRAY)
     ga = cv2.cvtColor(after, cv2.COLOR_RGB2GRAY)
@@ -83,10 +83,16 @@ def global_shift(before: np.ndarray, after: np.ndarray, scale: float = 0.5) -> t
     ga = ga[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
     win = cv2.createHanningWindow((w, h), cv2.CV_32F)
     (dx, dy), _ = cv2.phaseCorrelate(gb, ga, win)
-    m = 4  # ignore the border the shift replicates
+    # Judge the shift where it shows: on the strongest edges of the before
+    # image (flat areas only carry sensor noise), away from the border.
+    m = 4
+    gx = cv2.Sobel(gb, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gb, cv2.CV_32F, 0, 1, ksize=3)
+    mag = (gx * gx + gy * gy)[m : h - m, m : w - m]
+    edges = mag >= np.percentile(mag, 90)
     inner = (slice(m, h - m), slice(m, w - m))
-    before_err = float(np.abs(ga - gb)[inner].mean())
-    after_err = float(np.abs(shift_image(ga, dx, dy) - gb)[inner].mean())
+    before_err = float(np.abs(ga - gb)[inner][edges].mean())
+    after_err = float(np.abs(shift_image(ga, dx, dy) - gb)[inner][edges].mean())
     gain = 1.0 - after_err / before_err if before_err > 0 else 0.0
     return float(dx / scale), float(dy / scale), gain
 
