@@ -30,6 +30,8 @@ Rejection reasons, checked in this order (the first that applies is reported):
     silently handing the label to a neighbour.
 ``too_small`` / ``too_large``
     Area under 100 px or over 2.5 % of the image (reference implementation values).
+``low_score``
+    The quality score is below ``min_score`` (see :func:`quality_score`).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import numpy as np
 from pushseg.labeling.config import Scaled
 from pushseg.labeling.flow import flow_magnitude
 
-REASONS = ("large_motion", "no_motion", "no_segment_at_push", "rotation", "too_small", "too_large")
+REASONS = ("large_motion", "no_motion", "no_segment_at_push", "rotation", "too_small", "too_large", "low_score")
 
 
 @dataclass(frozen=True)

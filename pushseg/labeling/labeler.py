@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -157,6 +158,8 @@ class Labeler:
         moving = None
         if roi is not None:
             support = ~table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
+            if support is not None and cfg.edge_hole_band_px > 0:
+                support &= ~_holes_next_to_table(support, before_depth[roi], cfg.edge_hole_band_px * sc.s)
             clock.lap("table")
 
             # 3. Segments of what moved, at full resolution.
@@ -227,8 +230,11 @@ class Labeler:
         moving_full = labels[roi] > 0
         if moving is not None:
             moving_full = moving_full | moving
-        border = gates.border_motion(mask[roi], moving_full, int(round(3 * sc.s)) or 1)
+        ring_px = int(round(3 * sc.s)) or 1
+        border = gates.border_motion(mask[roi], moving_full, ring_px)
         res.stats["border_motion"] = round(border, 3)
+        if support is not None:
+            res.stats["border_object"] = round(gates.border_motion(mask[roi], support, ring_px), 3)
         direction = push_image_direction(camera, before_depth, push)
         agree = gates.push_direction_agreement(flow, mask, direction)
         if agree is not None:
@@ -307,6 +313,26 @@ def _roi(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
         slice(max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)),
         slice(max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)),
     )
+
+
+def _holes_next_to_table(support: np.ndarray, depth: np.ndarray, band_px: float) -> np.ndarray:
+    """Pixels without a depth reading, close to a reading, whose nearest reading is table.
+
+    A Kinect2 loses depth in a band along depth edges (the projector's shadow,
+    mixed returns), on both sides of an object's outline. The table filter
+    cannot call those pixels table, and the flow smeared over the table
+    carries the outer ones into the mask as a halo. Each such pixel takes the
+    side of its nearest reading. Only a band ``band_px`` wide is decided so:
+    deeper inside a large hole (a dark or shiny object without any reading)
+    the pixels stay undecided (kept).
+    """
+    with np.errstate(invalid="ignore"):
+        missing = ~(np.isfinite(depth) & (depth > 0))
+    if not missing.any() or missing.all():
+        return np.zeros(missing.shape, bool)
+    dist, (ri, ci) = ndi.distance_transform_edt(missing, return_indices=True)
+    table_valid = ~support & ~missing
+    return missing & (dist <= band_px) & table_valid[ri, ci]
 
 
 def _r(x: float) -> float | None:
