@@ -91,19 +91,28 @@ def nuisance_names() -> list[str]:
 
 
 def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Path:
-    """The separation agent on target-train scenes of ``config``'s world, written as a run folder."""
+    """The separation agent on target-train scenes of ``config``'s world, written as a run folder.
+
+    An existing run of the same seed is reused, and extended when it holds
+    fewer episodes (episode i's seeds do not depend on the count, and an
+    episode cut short is replayed from its start, writing only its missing pushes).
+    """
     from pushseg.agents import SeparationPushAgent
     from pushseg.data.collection import episode_specs
-    from pushseg.data.run import RunMeta, RunReader, RunWriter
+    from pushseg.data.run import META_FILE, RunMeta, RunReader, RunWriter, read_meta
     from pushseg.envs.sim_backend import SimBackend
     from pushseg.types import Transition
 
+    specs = episode_specs(seed, episodes)
+    written: set[tuple[int, int]] = set()
     if (root / "meta.json").is_file():
+        old = read_meta(root)
+        if old.config.get("seed") != seed or old.config.get("pushes_per_episode") != pushes:
+            raise SystemExit(f"{root} holds a run of another seed or episode length; delete it or pass another --out")
         reader = RunReader(root, allow_torn_tail=True)
         if len(reader) >= episodes * pushes:
             return root
-        raise SystemExit(f"{root} holds an incomplete run ({len(reader)} transitions); delete it or pass another --out")
-    specs = episode_specs(seed, episodes)
+        written = {r.key for r in reader.records}
     backend = SimBackend(config)
     try:
         backend.reset(seed=specs[0].env_seed)
@@ -118,17 +127,26 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Pa
             objects={"set": "target-train"},
             agent={"name": "separation", "class": "SeparationPushAgent"},
         )
-        with RunWriter.create(root, meta) as writer:
+        if written:
+            from pushseg.data.images import write_atomic
+
+            write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())  # the longer run
+            writer, _ = RunWriter.resume(root)
+        else:
+            writer = RunWriter.create(root, meta)
+        with writer:
             for spec in specs:
+                if all((spec.episode, step) in written for step in range(pushes)):
+                    continue
                 frame = backend.reset(seed=spec.env_seed)
                 agent = _agent(SeparationPushAgent, backend, spec.agent_seed)
                 for step in range(pushes):
                     push = agent.act(frame)
                     result = backend.push(push)
                     after = backend.observe()
-                    writer.write(
-                        Transition(frame, after, push, result, "sim", seed=spec.env_seed, episode=spec.episode, step=step)
-                    )
+                    if (spec.episode, step) not in written:
+                        writer.write(Transition(frame, after, push, result, "sim", seed=spec.env_seed,
+                                                episode=spec.episode, step=step))
                     frame = after
                 print(f"collected episode {spec.episode + 1}/{episodes} into {root}", file=sys.stderr)
     finally:
@@ -207,14 +225,21 @@ def time_labelers(run: Path, n: int, seed: int, reference: bool = True) -> dict:
     idx = [i for i in np.linspace(0, len(reader) - 1, n).round().astype(int)]
     cfg = LabelConfig(seed=seed)
     labeler = Labeler(cfg)
-    ours, cpu, ref, ref_cluster = [], [], [], []
+    # The labeler as it was before photometric alignment, hole handling and the new table search.
+    before = Labeler(LabelConfig(seed=seed, normalize_colours=False, align_head_shift=False, edge_hole_band_px=0.0,
+                                 ransac_stride=10))
+    ours, cpu, old_cpu, ref, ref_cluster = [], [], [], [], []
     labeler.label_transition(reader.transition(0))  # first call pays for imports and allocations
+    before.label_transition(reader.transition(0))
     for i in idx:
         t = reader.transition(int(i))
         t0, c0 = time.perf_counter(), time.process_time()
         labeler.label_transition(t)
         ours.append((time.perf_counter() - t0) * 1e3)
         cpu.append((time.process_time() - c0) * 1e3)
+        c0 = time.process_time()
+        before.label_transition(t)
+        old_cpu.append((time.process_time() - c0) * 1e3)
         if not reference:
             continue
         t0 = time.perf_counter()
@@ -232,6 +257,8 @@ def time_labelers(run: Path, n: int, seed: int, reference: bool = True) -> dict:
         "labeler_ms_median": round(float(np.median(ours)), 1),
         "labeler_ms_p90": round(float(np.percentile(ours, 90)), 1),
         "labeler_cpu_ms_median": round(float(np.median(cpu)), 1),
+        "previous_labeler_cpu_ms_median": round(float(np.median(old_cpu)), 1),
+        "cpu_ratio_to_previous": round(float(np.median(np.array(cpu) / np.array(old_cpu))), 2),
         "threads": 1,
         "note": "wall-clock on a shared machine; cpu_ms is process CPU time (one thread)",
     }
@@ -352,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pushes", type=int, default=5, help="pushes per episode")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="processes for the quality runs (results do not depend on it)")
-    ap.add_argument("--timing-pushes", type=int, default=20, help="pushes timed on one core")
+    ap.add_argument("--timing-pushes", type=int, default=20, help="pushes timed on one core (0: no timing)")
+    ap.add_argument("--no-reference-timing", action="store_true",
+                    help="skip timing the reference implementation's clustering (seconds per push)")
     ap.add_argument("--no-ablations", action="store_true", help="skip the no-action-prior / no-table-filter runs")
     ap.add_argument("--sweep", action="store_true", help="one nuisance at a time at several strengths, plotted")
     ap.add_argument("--sweep-episodes", type=int, default=10, help="episodes per sweep point")
@@ -368,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"run": str(run), "profile": args.profile, "agent": "separation", "objects": "target-train",
                     "seed": args.seed, "transitions": args.episodes * args.pushes}
     result["labelers"] = label_all(run, out, labelers(args.seed, not args.no_ablations), args.workers)
-    result["speed"] = time_labelers(run, args.timing_pushes, args.seed) if args.timing_pushes else None
+    result["speed"] = time_labelers(run, args.timing_pushes, args.seed, not args.no_reference_timing) if args.timing_pushes else None
     result["goals"] = goals(result["labelers"]["flow"], result["speed"])
     (out / "label_quality.json").write_text(json.dumps(result, indent=2) + "\n")
     (out / "label_quality.md").write_text(markdown(result))

@@ -244,7 +244,13 @@ class Labeler:
         if reason:
             return _reject(res, reason)
         dist = pick.distance_px if cfg.use_action_prior else float("nan")
-        res.label = Label(mask=mask, score=gates.quality_score(st, sc, dist, photo), reason="", source=source)
+        outline = gates.outline_length(mask[roi])
+        res.stats["outline_px"] = int(outline)
+        score = gates.quality_score(st, sc, dist, photo, border, outline)
+        res.stats["quality"] = round(score, 4)
+        if score < cfg.min_score:
+            return _reject(res, "low_score")
+        res.label = Label(mask=mask, score=score, reason="", source=source)
         return res
 
 
