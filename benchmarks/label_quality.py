@@ -14,8 +14,8 @@
    quality score with IoU.
 3. Times the labeler on one CPU core (OpenCV and torch threads set to 1) on
    960x540 pairs, against the reference implementation's clustering settings.
-4. ``--sweep``: for each nuisance of the profile alone, at strengths 0, 0.5,
-   1 and 2 (1 = as in the ``robot`` profile), a smaller run is collected and
+4. ``--sweep``: for each nuisance alone on the ideal world, at strengths 0,
+   0.5, 1 and 2 (1 = as in the ``robot`` profile), a smaller run is collected and
    labelled with the flow labeler and frame differencing; label quality
    against nuisance strength is drawn as ``sweep.png`` (needs matplotlib,
    ``pip install -e .[bench]``).
@@ -43,7 +43,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 PROFILES = ("ideal", "robot", "harsh")
-SWEEP_STRENGTHS = (0.0, 0.5, 1.0, 2.0)
 
 
 def one_core() -> None:
@@ -322,18 +321,23 @@ def sweep(args, out: Path) -> dict:
     from pushseg.labeling import LabelConfig
 
     cfgs = {"flow": LabelConfig(seed=args.seed), "framediff": LabelConfig(method="framediff", seed=args.seed)}
-    res: dict = {"strengths": list(SWEEP_STRENGTHS), "episodes": args.sweep_episodes, "pushes": args.pushes, "nuisances": {}}
+    strengths = [float(x) for x in args.sweep_strengths.split(",")]
+    res: dict = {"strengths": strengths, "episodes": args.sweep_episodes, "pushes": args.pushes, "nuisances": {}}
+    base = None
     for name in nuisance_names():
         rows = []
-        for s in SWEEP_STRENGTHS:
+        for s in strengths:
             cell = out / "sweep" / f"{name}_{s:g}"
             if s > 0.0:
                 run = collect_run(cell / "run", args.sweep_episodes, args.pushes, args.seed, world_config("ideal", name, s))
-            # Strength 0 of every nuisance is the ideal world: one run serves them all.
             if s == 0.0:
-                run = collect_run(out / "sweep" / "ideal" / "run", args.sweep_episodes, args.pushes, args.seed,
-                                  world_config("ideal"))
-                cell = out / "sweep" / "ideal"
+                # Strength 0 of every nuisance is the ideal world: one run serves them all.
+                if base is None:
+                    run = collect_run(out / "sweep" / "ideal" / "run", args.sweep_episodes, args.pushes, args.seed,
+                                      world_config("ideal"))
+                    base = label_all(run, out / "sweep" / "ideal", cfgs, args.workers)
+                rows.append({"strength": s, **base})
+                continue
             rows.append({"strength": s, **label_all(run, cell, cfgs, args.workers)})
         res["nuisances"][name] = rows
     (out / "sweep.json").write_text(json.dumps(res, indent=2) + "\n")
@@ -370,6 +374,33 @@ def plot_sweep(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def episode_benchmark(run: Path, out: Path, args) -> dict:
+    """Episode labels on the run: masks per image, IoU by steps carried, unlabelled objects, labels per push."""
+    from pushseg.labeling import LabelConfig
+    from pushseg.labeling.batch import label_run
+
+    t0 = time.perf_counter()
+    summary = label_run(run, out / "episodes" / "labels.json", LabelConfig(seed=args.seed, episode_labels=True),
+                        workers=args.workers, progress=False)
+    ep = summary["episodes"]
+    res = {"run": str(run), "profile": args.profile, "seed": args.seed, "episodes": args.episodes, "pushes": args.pushes,
+           "per_push": {k: summary.get(k) for k in KEYS}, "episode_labels": ep,
+           "wall_s": round(time.perf_counter() - t0, 1)}
+    (out / "episode_labels.json").write_text(json.dumps(res, indent=2) + "\n")
+    lines = [f"# Episode labels: profile `{args.profile}`, {args.episodes} episodes x {args.pushes} pushes, seed {args.seed}",
+             "", "| images | masks per image | labelled objects per image | unlabelled objects per image "
+             "| carried masks with IoU ≥ 0.5 | labels per push |", "|---:|---:|---:|---:|---:|---:|",
+             f"| {ep['images']} | {_f(ep['masks_per_image'], 2)} | {_f(ep.get('labelled_objects_per_image'), 2)} "
+             f"| {_f(ep.get('unlabelled_objects_per_image'), 2)} | {_f(ep.get('carried_share_iou_50'))} "
+             f"| {_f(ep['labels_per_push'], 2)} |", "", "IoU by steps carried (0 = the push's own label):", "",
+             "| steps | masks | mean IoU | IoU ≥ 0.5 |", "|---:|---:|---:|---:|"]
+    for k, v in ep.get("iou_by_steps", {}).items():
+        lines.append(f"| {k} | {v['n']} | {v['mean_iou']:.3f} | {v['share_iou_50']:.3f} |")
+    lines += ["", f"Dropped: {ep['dropped']}"]
+    (out / "episode_labels.md").write_text("\n".join(lines) + "\n")
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default="robot" if _sim_has_profiles() else "ideal", choices=PROFILES,
@@ -384,7 +415,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="skip timing the reference implementation's clustering (seconds per push)")
     ap.add_argument("--no-ablations", action="store_true", help="skip the no-action-prior / no-table-filter runs")
     ap.add_argument("--sweep", action="store_true", help="one nuisance at a time at several strengths, plotted")
+    ap.add_argument("--episode-labels", action="store_true",
+                    help="measure episode labels (every mask carried through its episode) instead of the labelers")
     ap.add_argument("--sweep-episodes", type=int, default=10, help="episodes per sweep point")
+    ap.add_argument("--sweep-strengths", default="0,0.5,1,2", help="nuisance strengths of the sweep (1 = robot)")
     args = ap.parse_args(argv)
     one_core()
     out = Path(args.out) if args.out else REPO / "out" / "bench_label" / f"{args.profile}_s{args.seed}"
@@ -394,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res, indent=2))
         return 0
     run = collect_run(out / "run", args.episodes, args.pushes, args.seed, world_config(args.profile))
+    if args.episode_labels:
+        res = episode_benchmark(run, out, args)
+        print(json.dumps(res, indent=2))
+        return 0
     result: dict = {"run": str(run), "profile": args.profile, "agent": "separation", "objects": "target-train",
                     "seed": args.seed, "transitions": args.episodes * args.pushes}
     result["labelers"] = label_all(run, out, labelers(args.seed, not args.no_ablations), args.workers)
