@@ -123,40 +123,43 @@ def quality_score(
     stats: SegmentStats,
     sc: Scaled,
     prior_distance_px: float,
-    photometric: float | None,
     border_motion: float | None = None,
+    border_object: float | None = None,
     outline_px: float | None = None,
 ) -> float:
     """Quality in [0, 1]: geometric mean of the evidence that the mask is one whole moved object.
 
-    - solidity: objects are mostly convex, fragments and leaks are not;
-    - border: share of a thin ring around the mask that did *not* move (a
-      part of a moving region, or one of two objects moving together, has
+    - still border: share of a thin ring around the mask that did *not* move
+      (a part of a moving region, or one of two objects moving together, has
       moving pixels around it);
+    - free border: share of that ring that is table (a mask that stops inside
+      an object, or leaks into a neighbour, borders on more object);
     - prior: 1 on the push pixel, 0.5 at the fallback radius (1 without the prior);
-    - outline: A / (A + P) for area A and outline length P in pixels, the
-      IoU a mask keeps when its outline is off by one pixel: small and
-      ragged masks (fragments, slivers) lose most, and on robot-world pushes
-      the outline's pixel error is what separates good labels from each other;
-    - photometric: the flow carries the colours to the after image (flow methods only).
+    - outline: A / (A + P) for area A and outline length P in pixels, the IoU
+      a mask keeps when its outline is off by one pixel: good labels differ
+      mostly by such outline errors, and small or ragged masks lose most.
 
-    The flow's spread is not a term: past the rotation gate it grew with the
-    push's length, not with the error (on simulated robot-world pushes its
-    rank correlation with IoU was positive).
+    Left out, measured on simulated pushes (ideal and robot worlds): the
+    flow's spread (past the rotation gate it grows with the push's length,
+    not with the error), solidity (its rank correlation with IoU changed sign
+    between worlds) and photometric consistency (zero for good labels of
+    objects that moved further than the flow follows).
     """
-    terms = [stats.solidity]
+    terms = []
     if border_motion is not None:
         terms.append(1.0 - border_motion)
+    if border_object is not None:
+        terms.append(1.0 - border_object)
     if np.isfinite(prior_distance_px):
         terms.append(max(0.0, 1.0 - 0.5 * prior_distance_px / max(sc.prior_radius_px, 1e-6)))
     if outline_px is not None and stats.area:
         terms.append(stats.area / (stats.area + outline_px))
-    if photometric is not None:
-        terms.append(photometric)
-    terms = np.clip(np.asarray(terms, dtype=np.float64), 0.0, 1.0)
-    if (terms <= 0).any():
+    if not terms:
+        return float(stats.solidity)
+    t = np.clip(np.asarray(terms, dtype=np.float64), 0.0, 1.0)
+    if (t <= 0).any():
         return 0.0
-    return float(np.exp(np.log(terms).mean()))
+    return float(np.exp(np.log(t).mean()))
 
 
 def outline_length(mask: np.ndarray) -> float:

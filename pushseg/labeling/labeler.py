@@ -233,8 +233,10 @@ class Labeler:
         ring_px = int(round(3 * sc.s)) or 1
         border = gates.border_motion(mask[roi], moving_full, ring_px)
         res.stats["border_motion"] = round(border, 3)
+        border_obj = None
         if support is not None:
-            res.stats["border_object"] = round(gates.border_motion(mask[roi], support, ring_px), 3)
+            border_obj = gates.border_motion(mask[roi], support, ring_px)
+            res.stats["border_object"] = round(border_obj, 3)
         direction = push_image_direction(camera, before_depth, push)
         agree = gates.push_direction_agreement(flow, mask, direction)
         if agree is not None:
@@ -246,7 +248,7 @@ class Labeler:
         dist = pick.distance_px if cfg.use_action_prior else float("nan")
         outline = gates.outline_length(mask[roi])
         res.stats["outline_px"] = int(outline)
-        score = gates.quality_score(st, sc, dist, photo, border, outline)
+        score = gates.quality_score(st, sc, dist, border, border_obj, outline)
         res.stats["quality"] = round(score, 4)
         if score < cfg.min_score:
             return _reject(res, "low_score")
