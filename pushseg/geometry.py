@@ -13,7 +13,7 @@ import numpy as np
 from pushseg.errors import InputError
 from pushseg.types import CameraInfo, Push
 
-# Kinect2 "qhd" (960x540) factory intrinsics, iai_kinect2 (reference/PR2.md).
+# Kinect2 "qhd" (960x540) factory intrinsics, iai_kinect2 (docs/pr2.md).
 KINECT2_QHD_WIDTH = 960
 KINECT2_QHD_HEIGHT = 540
 KINECT2_QHD_FX = 540.686
@@ -50,12 +50,44 @@ def rpy_matrix(roll: float, pitch: float, yaw: float) -> np.ndarray:
     return rot_z(yaw) @ rot_y(pitch) @ rot_x(roll)
 
 
+def quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
+    """The rotation matrix of a quaternion (x, y, z, w), as ROS messages carry it; need not be unit."""
+    n = x * x + y * y + z * z + w * w
+    s = 2.0 / n if n > 0 else 0.0
+    return np.array(
+        [
+            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
+            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
+            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
+    """(x, y, z, w) of a rotation matrix (Shepperd's method: the largest diagonal term first)."""
+    R = np.asarray(R, dtype=np.float64)
+    tr = np.trace(R)
+    if tr > 0:
+        s = 2.0 * np.sqrt(tr + 1.0)
+        q = ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
+        return tuple(float(v) for v in q)
+    i = int(np.argmax(np.diag(R)))
+    j, k = (i + 1) % 3, (i + 2) % 3
+    s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
+    q = np.zeros(4)
+    q[i] = 0.25 * s
+    q[j] = (R[j, i] + R[i, j]) / s
+    q[k] = (R[k, i] + R[i, k]) / s
+    q[3] = (R[k, j] - R[j, k]) / s
+    return tuple(float(v) for v in q)
+
+
 def pr2_head_camera_pose(torso: float = 0.1, head_pan: float = 0.0, head_tilt: float = 0.9) -> np.ndarray:
     """T_base_optical of the PR2's head Kinect2 colour optical frame.
 
     The chain and its numbers are those of pr2_description 1.13.1
     (torso.urdf.xacro, head.urdf.xacro, pr2.urdf.xacro with KINECT2,
-    kinect2.urdf.xacro), as gathered in reference/PR2.md. With the defaults the
+    kinect2.urdf.xacro), as listed in docs/pr2.md. With the defaults the
     optical frame sits at about (0.154, -0.099, 1.529) looking ~52 deg down.
     """
     chain = [

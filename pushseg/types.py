@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:  # pushseg.workspace imports this module
+    from pushseg.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -269,10 +272,18 @@ class Label:
 
 @runtime_checkable
 class Backend(Protocol):
-    """What the env needs from the world: the simulation or the real robot."""
+    """What the env needs from the world: the simulation, the real robot, or a plug-in.
 
-    name: str
-    camera: CameraInfo
+    Backends are made by name through :mod:`pushseg.backends`. What every
+    backend shares lives beside this module: the push checks and the
+    :class:`~pushseg.workspace.Workspace` in :mod:`pushseg.workspace`, the
+    push resolution in :func:`pushseg.geometry.resolve_push`.
+    """
+
+    name: str  # the name written into transitions and run folders, e.g. "sim"
+    camera: CameraInfo  # of the latest image
+    workspace: "Workspace"  # where pushes may go; agents plan within it
+    table_z: float | None  # the table top's height in base_link (m); None until the backend knows it
 
     def reset(self, seed: int | None = None) -> Frame:
         """Start a new episode (a new scene in simulation) and return the first image."""

@@ -45,5 +45,15 @@ def test_demo_end_to_end_tiny(tmp_path):
         assert {"AP50", "AP75", "AP"} <= set(m)
     assert (out / "report.md").read_text().startswith("# pushseg demo")
     assert (out / "overlays" / report["overlays"][0]).is_file()
-    # a second run finds every step's output and only re-evaluates
+    # a second run finds every step's output and does no work
     assert main(args) == 0
+    assert json.loads((out / "report.json").read_text())["metrics"] == report["metrics"]
+    # the resolved config of that demo makes the same report again, from scratch elsewhere
+    again = tmp_path / "again"
+    assert main(["demo", "--config", str(out / "config.yaml"), "--out", str(again), "--no-progress"]) == 0
+    report2 = json.loads((again / "report.json").read_text())
+    assert report2["config"] == report["config"]
+    timing = {"seconds_per_image"}
+    assert ({k: {x: y for x, y in m.items() if x not in timing} for k, m in report2["metrics"].items()}
+            == {k: {x: y for x, y in m.items() if x not in timing} for k, m in report["metrics"].items()})
+    assert (again / "labels.json").read_text().replace(str(again), "") == (out / "labels.json").read_text().replace(str(out), "")

@@ -6,7 +6,7 @@ import pytest
 
 from pushseg.errors import InputError
 from pushseg.real.config import DEFAULTS_FILE, load_config
-from pushseg.real.kinematics import TUCKED
+from pushseg.real.kinematics import TUCKED, pr2_arm
 
 
 def test_defaults_are_the_pr2_ones():
@@ -18,8 +18,47 @@ def test_defaults_are_the_pr2_ones():
     assert c.get("topics.motors_halted") == "/pr2_ethercat/motors_halted"
     assert c.get("frames.camera") == "head_mount_kinect2_rgb_optical_frame"
     for side in "rl":
-        assert c.arm_pose("out_of_view", side).tolist() == TUCKED[side].tolist()
+        # The tucked poses, moved (by at most 0.04 rad) inside the soft joint limits.
+        assert abs(c.arm_pose("out_of_view", side) - TUCKED[side]).max() < 0.04
     assert not c.dry_run
+
+
+def test_default_poses_lie_inside_the_soft_limits_with_the_margin():
+    c = load_config()
+    margin = c.get("safety.soft_limit_margin")
+    assert margin > 0
+    for side in "rl":
+        arm = pr2_arm(side)
+        for q in [c.arm_pose("out_of_view", side), c.arm_pose("ik_rest", side), *c.via_poses(side)]:
+            assert arm.soft_limit_violations(q, margin) == []
+            assert arm.within_limits(q)
+
+
+@pytest.mark.parametrize(
+    "key,pose,match",
+    [
+        # The old default via poses: shoulder pan beyond the soft limit (right -2.2 < -2.1354, left -0.66 < -0.5646).
+        ("r", [[-2.2, 0.56, -2.39, -2.09, -0.27, -0.92, 0.43]], r"arms.via.r\[0\]: r_shoulder_pan_joint = -2.2000 rad, "
+         r"below -2.1054 \(soft lower limit -2.1354 \+ margin 0.03\)"),
+        ("l", [[-0.66, 1.2, 1.5, -2.01, -1.69, -1.38, -0.26]], r"arms.via.l\[0\]: l_shoulder_pan_joint = -0.6600 rad, "
+         r"below -0.5346 \(soft lower limit -0.5646"),
+        # Inside the soft limit but within the margin of it.
+        ("r", [[-2.12, 0.56, -2.39, -2.09, -0.27, -0.92, 0.43]], r"r_shoulder_pan_joint = -2.1200 rad, below -2.1054"),
+    ],
+)
+def test_poses_beyond_a_soft_limit_are_refused_at_load(key, pose, match):
+    with pytest.raises(InputError, match=match):
+        load_config(overrides={"arms": {"via": {key: pose}}})
+
+
+def test_soft_limit_margin_is_checked():
+    # A zero margin accepts a pose just inside the soft limit; a wild margin is refused.
+    load_config(overrides={"safety": {"soft_limit_margin": 0.0},
+                           "arms": {"via": {"r": [[-2.13, 0.56, -2.39, -2.09, -0.27, -0.92, 0.43]]}}})
+    with pytest.raises(InputError, match=r"safety.soft_limit_margin: must be radians in \[0, 0.2\]"):
+        load_config(overrides={"safety": {"soft_limit_margin": 0.5}})
+    with pytest.raises(InputError, match=r"arms.out_of_view.l: l_wrist_flex_joint = -0.0962 rad, above -0.1300"):
+        load_config(overrides={"arms": {"out_of_view": {"l": TUCKED["l"].tolist()}}})
 
 
 def test_user_file_overrides_only_what_it_lists(tmp_path):

@@ -24,7 +24,7 @@ def _path(x: float, y: float, angle: float, length: float = 0.1) -> PushPath:
 
 
 def test_fk_zero_pose_matches_pr2_description():
-    # reference/PR2.md sanity value: all joints 0, torso 0.
+    # The sanity value of docs/pr2.md: all joints 0, torso 0.
     np.testing.assert_allclose(kin.fk(kin.pr2_arm("r"), np.zeros(7), 0.0)[:3, 3], [0.951, -0.188, 0.739675], atol=1e-9)
     np.testing.assert_allclose(kin.fk(kin.pr2_arm("l"), np.zeros(7), 0.0)[:3, 3], [0.951, 0.188, 0.739675], atol=1e-9)
     # The torso is prismatic z; the elbow flex bends the forearm about y.
@@ -55,7 +55,7 @@ def test_ik_recovers_reachable_poses_within_limits(side):
     rest = load_config().arm_pose("ik_rest", side)
     solved = 0
     for _ in range(6):
-        q_true = np.clip(rest + rng.normal(0, 0.3, 7), arm.lower + 0.05, arm.upper - 0.05)
+        q_true = np.clip(rest + rng.normal(0, 0.3, 7), arm.soft_lower + 0.05, arm.soft_upper - 0.05)
         T = kin.fk(arm, q_true, 0.1)
         res = kin.solve_ik(arm, T[:3, 3], T[:3, :3], 0.1, rest, rest=rest)
         assert res.success, res
@@ -93,7 +93,7 @@ def test_unwrap_and_shortest_deltas_only_touch_continuous_joints():
 
 
 @pytest.mark.parametrize(
-    "x,y,angle", [(0.6, -0.15, 0.0), (0.55, 0.2, np.pi / 2), (0.75, 0.0, np.pi), (0.5, -0.3, -2.0)]
+    "x,y,angle", [(0.6, -0.15, 0.0), (0.55, 0.2, np.pi / 2), (0.75, 0.0, np.pi), (0.55, -0.3, -2.0)]
 )
 def test_planned_push_follows_the_line_every_centimetre_within_limits(x, y, angle):
     config = load_config()
@@ -165,3 +165,33 @@ def test_joint_moves_start_and_end_at_rest_and_respect_transit_speed():
     assert not plan.velocities.any()
     peak = 1.5 * np.abs(kin.joint_deltas(q0, plan.positions[0])) / plan.times[0]
     assert np.all(peak <= kin.VELOCITY_LIMITS * config.get("motion.transit_velocity_scale") + 1e-9)
+
+
+def test_ik_and_plans_stay_inside_the_soft_limits_with_the_margin():
+    config = load_config()
+    margin = config.get("safety.soft_limit_margin")
+    for side, y in (("r", -0.2), ("l", 0.2)):
+        arm = kin.pr2_arm(side)
+        # Asked for a pose that needs the wrist beyond its soft limit, IK stops at the soft limit + margin.
+        q_far = np.array(config.arm_pose("ik_rest", side))
+        q_far[5] = -0.02  # wrist flex 2 cm from its URDF limit, beyond the soft limit -0.10
+        T = kin.fk(arm, q_far, 0.1)
+        res = kin.solve_ik(arm, T[:3, 3], T[:3, :3], 0.1, q_far, restarts=0)
+        assert res.q[5] <= arm.soft_upper[5] - margin + 1e-9
+        plan = planning.plan_arm(side, _path(0.6, y, 0.0), TABLE_Z, 0.1, config.arm_pose("out_of_view", side), config)
+        assert all(arm.soft_limit_violations(q, margin) == [] for q in plan.positions)
+
+
+def test_a_plan_with_a_point_beyond_a_soft_limit_is_refused():
+    config = load_config()
+    plan = planning.plan_arm("r", _path(0.6, -0.1, 0.0), TABLE_Z, 0.1, config.arm_pose("out_of_view", "r"), config)
+    safety.check_plan(plan, TABLE_Z, config)
+    positions = plan.positions.copy()
+    positions[1, 0] = -2.2  # the old default via pose's shoulder pan: inside the URDF limit, beyond the soft one
+    bad = dataclasses.replace(plan, positions=positions)
+    assert kin.pr2_arm("r").within_limits(positions[1])
+    for check in (safety.check_soft_limits, lambda p, c: safety.check_plan(p, TABLE_Z, c)):
+        with pytest.raises(planning.PushRefused, match=r"point 1 \(transit\) of the r arm's trajectory has "
+                           r"r_shoulder_pan_joint = -2.2000 rad, below -2.1054 \(soft lower limit -2.1354") as e:
+            check(bad, config)
+        assert e.value.code == "beyond_soft_limit"

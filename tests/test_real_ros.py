@@ -21,6 +21,7 @@ from ros_fixtures import REPO, FakePR2Process, TopicRecorder, init_test_node, ro
 
 from pushseg.errors import BackendError
 from pushseg.geometry import base_to_pixel
+from pushseg.real.config import load_config
 from pushseg.types import Outcome, Push
 
 # rospy and actionlib (Debian) still call Condition.notifyAll.
@@ -31,6 +32,7 @@ FAST = {
     "timeouts": {"image": 3.0, "tf": 3.0, "joint_states": 3.0, "motors_halted": 3.0, "action_server": 2.0,
                  "result_margin": 10.0}
 }
+OUT_OF_VIEW = {side: load_config().arm_pose("out_of_view", side) for side in "rl"}
 ARM_TOPICS = ("/r_arm_controller/joint_trajectory_action", "/l_arm_controller/joint_trajectory_action")
 
 
@@ -92,7 +94,7 @@ def _motions(path) -> list[dict]:
 
 def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
     from pushseg.real import RealBackend
-    from pushseg.real.kinematics import TUCKED, joint_deltas
+    from pushseg.real.kinematics import joint_deltas
 
     rec = _recorder()
     backend = RealBackend(overrides=FAST)
@@ -126,7 +128,7 @@ def test_push_over_ros_moves_the_object_and_returns_the_arm(fake):
         assert after.timestamp > frame.timestamp
         assert np.abs(after.rgb.astype(int) - frame.rgb).mean() > 0.1  # the scene changed
         side = backend.last_plan.side
-        assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05  # out of view again
+        assert np.abs(joint_deltas(backend._arm_q(side), OUT_OF_VIEW[side])).max() < 0.05  # out of view again
     finally:
         backend.close()
         rec.close()
@@ -170,9 +172,45 @@ def test_push_outside_the_workspace_is_refused_before_anything_moves(fake):
         rec.close()
 
 
+def test_a_plan_beyond_a_soft_limit_is_refused_before_anything_is_sent(fake, monkeypatch):
+    import dataclasses
+
+    from pushseg.real import RealBackend, planning
+
+    rec = _recorder()
+    backend = RealBackend(overrides=FAST)
+    _connected(backend)
+    plan_arm = planning.plan_arm
+
+    def beyond(*args, **kwargs):  # a planner that puts the right shoulder pan beyond its soft limit (-2.1354)
+        plan = plan_arm(*args, **kwargs)
+        positions = plan.positions.copy()
+        positions[0, 0] = -2.2
+        return dataclasses.replace(plan, positions=positions)
+
+    try:
+        frame = backend.reset(0)
+        monkeypatch.setattr(planning, "plan_arm", beyond)
+        result = backend.push(Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1))
+        assert result.outcome == Outcome.REJECTED
+        assert result.reason.startswith("beyond_soft_limit: point 0 (transit) of the r arm's trajectory has "
+                                        "r_shoulder_pan_joint = -2.2000 rad"), result.reason
+        # The last check before a goal leaves holds too, whoever made the plan (here a joint move to a via pose).
+        move = planning.timed_plan("r", backend._arm_q("r"), [np.array([-2.2, 0.56, -2.39, -2.09, -0.27, -0.92, 0.43])],
+                                   ["transit"], backend._torso(), backend.config)
+        with pytest.raises(BackendError, match=r"test move: beyond_soft_limit: .*r_shoulder_pan_joint = -2.2000 rad.*"
+                                               r"nothing was sent"):
+            backend._execute(move, what="test move")
+        time.sleep(0.5)
+        assert backend.goals_sent == 0 and _goals(rec) == 0
+    finally:
+        backend.close()
+        rec.close()
+
+
 def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, monkeypatch):
     from pushseg.real import RealBackend
-    from pushseg.real.kinematics import TUCKED, joint_deltas
+    from pushseg.real.kinematics import joint_deltas
 
     with FakePR2Process("--arms-raised"):
         rec = _recorder()
@@ -183,7 +221,7 @@ def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, mon
             dry.reset(0)
             time.sleep(0.5)
             assert dry.goals_sent == 0 and _goals(rec) == 0
-            assert np.abs(joint_deltas(dry._arm_q("r"), TUCKED["r"])).max() > 0.5  # still raised
+            assert np.abs(joint_deltas(dry._arm_q("r"), OUT_OF_VIEW["r"])).max() > 0.5  # still raised
         finally:
             dry.close()
         monkeypatch.delenv("PUSHSEG_REAL_DRY_RUN")
@@ -193,7 +231,7 @@ def test_arms_are_moved_out_of_view_before_images_but_not_in_dry_run(master, mon
             backend.reset(0)
             assert backend.goals_sent == 2 and _goals(rec) == 2  # one per arm
             for side in "rl":
-                assert np.abs(joint_deltas(backend._arm_q(side), TUCKED[side])).max() < 0.05
+                assert np.abs(joint_deltas(backend._arm_q(side), OUT_OF_VIEW[side])).max() < 0.05
         finally:
             backend.close()
             rec.close()
@@ -270,12 +308,21 @@ def test_halted_motors_stop_the_push_before_it_is_sent(master):
 
 SIGINT_SCRIPT = textwrap.dedent(
     """
+    import signal
     import sys
     import numpy as np
     from pushseg.geometry import base_to_pixel
     from pushseg.real import RealBackend
     from pushseg.types import Push
 
+    if sys.argv[1] == "rospy-first":  # rospy's own SIGINT handler, installed before the backend's
+        from pushseg.real.rosenv import ensure_ros_importable
+        ensure_ros_importable()
+        import rospy
+        rospy.init_node("sigint_test", anonymous=True, disable_signals=False)
+        assert signal.getsignal(signal.SIGINT).__name__ == "_ros_signal"
+    elif sys.argv[1] == "ignored":  # as in a background job of a non-interactive shell
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     b = RealBackend(overrides={"timeouts": {"action_server": 5.0, "image": 5.0}})
     f = b.reset(0)
     import time
@@ -288,29 +335,31 @@ SIGINT_SCRIPT = textwrap.dedent(
     try:
         b.push(Push(float(u), float(v), 0.0, 0.1))
     except KeyboardInterrupt as e:
-        print("INTERRUPTED:", e, flush=True)
+        print("INTERRUPTED:", type(e).__name__, e, flush=True)
         sys.exit(130)
     print("FINISHED", flush=True)
     """
 )
 
 
-def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
+def _sigint_during_a_push(handlers: str) -> None:
     from sensor_msgs.msg import JointState
 
-    from pushseg.real.kinematics import TUCKED, joint_deltas, pr2_arm
+    from pushseg.real.kinematics import joint_deltas, pr2_arm
 
     # Played back at half speed, so that the push is still running when SIGINT comes.
     with FakePR2Process("--time-scale", "0.5"):
         rec = _recorder()
         joints = TopicRecorder({"/joint_states": JointState})
-        proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT], cwd=REPO, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-c", SIGINT_SCRIPT, handlers], cwd=REPO, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, env=os.environ.copy(), start_new_session=True)
         try:
             deadline = time.monotonic() + 60
             while _goals(rec) == 0 and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.05)
-            assert _goals(rec) == 1, "the push goal never went out"
+            if _goals(rec) != 1:
+                proc.kill()
+                pytest.fail(f"the push goal never went out: {proc.communicate(timeout=10)[0][-3000:]}")
             time.sleep(1.0)
             assert proc.poll() is None, "the push finished before SIGINT"
             proc.send_signal(signal.SIGINT)
@@ -320,17 +369,76 @@ def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
         assert proc.returncode == 130, out
-        assert "INTERRUPTED" in out and "goals cancelled, arms retracted" in out
+        assert "INTERRUPTED: MotionInterrupted push interrupted: goals cancelled, arms retracted" in out, out
         assert rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1
         # A second goal took the arm back out of view, and it got there.
         assert rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
         retract = rec.messages[f"{ARM_TOPICS[0]}/goal"][-1].goal.trajectory
-        np.testing.assert_allclose(joint_deltas(TUCKED["r"], np.array(retract.points[-1].positions)), 0, atol=1e-6)
+        np.testing.assert_allclose(joint_deltas(OUT_OF_VIEW["r"], np.array(retract.points[-1].positions)), 0, atol=1e-6)
         last = joints.messages["/joint_states"][-1]
         q = np.array([last.position[last.name.index(n)] for n in pr2_arm("r").joint_names])
-        assert np.abs(joint_deltas(q, TUCKED["r"])).max() < 0.05
+        assert np.abs(joint_deltas(q, OUT_OF_VIEW["r"])).max() < 0.05
         rec.close()
         joints.close()
+
+
+def test_sigint_during_a_push_cancels_the_goal_and_retracts(master):
+    # With whatever SIGINT disposition this test process was started with (a shell's background
+    # job inherits SIG_IGN): the outcome must not depend on it.
+    _sigint_during_a_push("inherited")
+
+
+def test_sigint_raises_the_same_exception_when_rospy_handled_it_first(master):
+    _sigint_during_a_push("rospy-first")
+
+
+def test_a_motion_from_another_thread_needs_sigint_forwarded(master):
+    import threading
+
+    from pushseg.real import RealBackend
+    from pushseg.real.interrupts import MotionInterrupted, forward_sigint
+
+    with FakePR2Process("--time-scale", "0.5"):
+        rec = _recorder()
+        backend = RealBackend(overrides=FAST)
+        _connected(backend)
+        try:
+            frame = backend.reset(0)
+            push = Push(*_pixel(frame, 0.6, -0.1, backend.table_z + 0.01), 0.0, 0.1)
+            outcome = {}
+
+            def work():
+                try:
+                    outcome["result"] = backend.push(push)
+                except BaseException as e:  # noqa: BLE001 - the test looks at what came out
+                    outcome["error"] = e
+
+            worker = threading.Thread(target=work, name="pusher")
+            worker.start()
+            worker.join(60)
+            # Refused: a Ctrl-C could not have stopped it.
+            assert isinstance(outcome.get("error"), BackendError), outcome
+            assert "from thread 'pusher', but Ctrl-C reaches only the main thread" in str(outcome["error"])
+            assert "nothing was sent" in str(outcome["error"])
+            assert backend.goals_sent == 0 and _goals(rec) == 0
+            # Forwarded from the main thread, Ctrl-C stops the worker's motion the same way as in the main thread.
+            outcome.clear()
+            with forward_sigint(backend):
+                worker = threading.Thread(target=work, name="pusher")
+                worker.start()
+                deadline = time.monotonic() + 30
+                while _goals(rec) == 0 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(0.5)
+                assert worker.is_alive(), "the push finished before SIGINT"
+                os.kill(os.getpid(), signal.SIGINT)
+                worker.join(60)
+            assert isinstance(outcome.get("error"), MotionInterrupted), outcome
+            assert "goals cancelled, arms retracted" in str(outcome["error"])
+            assert rec.counts[f"{ARM_TOPICS[0]}/cancel"] >= 1 and rec.counts[f"{ARM_TOPICS[0]}/goal"] == 2
+        finally:
+            backend.close()
+            rec.close()
 
 
 def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
@@ -380,3 +488,35 @@ def test_collect_dry_run_flag_plans_every_push_and_moves_nothing(master, tmp_pat
     assert len(transitions) == 2
     assert all(t.result.reason.startswith("dry_run") for t in transitions), [t.result.reason for t in transitions]
     assert not any(m["translation"] > 0.002 for m in _motions(log))
+
+
+def test_fake_pr2_aborts_a_goal_beyond_the_soft_limits_without_moving(fake):
+    """The fake robot behaves as a PR2's controllers do: a goal past a soft limit never completes."""
+    import actionlib
+    import rospy
+    from actionlib_msgs.msg import GoalStatus
+    from trajectory_msgs.msg import JointTrajectoryPoint
+
+    from pushseg.real.kinematics import pr2_arm
+    from pushseg.real.msgs import joint_trajectory_action
+
+    types = joint_trajectory_action()
+    client = actionlib.SimpleActionClient(ARM_TOPICS[1], types.Action)
+    assert client.wait_for_server(rospy.Duration(10.0))
+    q = OUT_OF_VIEW["l"].copy()
+    q[0] = -0.66  # the old default via pose's left shoulder pan: soft lower limit -0.5646
+    goal = types.Goal()
+    goal.trajectory.joint_names = pr2_arm("l").joint_names
+    goal.trajectory.points = [JointTrajectoryPoint(positions=q.tolist(), velocities=[0.0] * 7,
+                                                   time_from_start=rospy.Duration(2.0))]
+    client.send_goal(goal)
+    assert client.wait_for_result(rospy.Duration(10.0))
+    assert client.get_state() == GoalStatus.ABORTED
+    assert "l_shoulder_pan_joint = -0.6600 rad, below -0.5646" in client.get_goal_status_text()
+    time.sleep(0.3)
+    from sensor_msgs.msg import JointState
+
+    msg = rospy.wait_for_message("/joint_states", JointState, timeout=5.0)
+    now = np.array([msg.position[msg.name.index(n)] for n in pr2_arm("l").joint_names])
+    np.testing.assert_allclose(now, OUT_OF_VIEW["l"], atol=1e-9)  # it did not move
+    client.action_client.stop()

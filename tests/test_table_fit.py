@@ -13,7 +13,7 @@ import pytest
 
 from pushseg.agents.separation import SeparationPushAgent
 from pushseg.envs.rendering import linearize_depth, projection_matrix, view_matrix
-from pushseg.envs.workspace import Workspace, check_push
+from pushseg.workspace import Workspace, check_push
 from pushseg.errors import InputError
 from pushseg.geometry import fit_table_plane, kinect2_camera, plane_height_at
 from pushseg.labeling.config import LabelConfig

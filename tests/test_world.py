@@ -51,6 +51,7 @@ def test_profiles_and_overrides():
     assert PROFILES["harsh"].nuisances.exposure == 2 * PROFILES["robot"].nuisances.exposure
     p = world_profile("robot", calibration=0)
     assert p.nuisances.calibration == 0 and p.nuisances.exposure == 1 and p.name == "robot[calibration=0]"
+    assert world_profile(p.name) == p, "a recorded name reads back"
     with pytest.raises(InputError, match="unknown world 'lab'"):
         world_profile("lab")
     with pytest.raises(InputError, match="unknown nuisance"):

@@ -12,7 +12,7 @@ AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent}
 def make_agent(name: str, camera, seed: int | None = None, workspace=None):
     """An agent by name ('random' or 'separation').
 
-    ``workspace``: where the arm can push (a ``pushseg.envs.workspace.Workspace``,
+    ``workspace``: where the arm can push (a ``pushseg.workspace.Workspace``,
     e.g. ``backend.workspace``); None takes the default, which the simulation uses.
     """
     from pushseg.errors import InputError

@@ -9,6 +9,7 @@ truth (which objects moved). Prints json::
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from dataclasses import asdict, dataclass
@@ -43,6 +44,7 @@ def evaluate_agent(
     first_seed: int = 2000,
 ) -> AgentReport:
     """Run ``episodes`` seeded scenes of ``pushes`` pushes each and count the objects each push moved."""
+    from pushseg.agents.episode import run_episode
     from pushseg.envs.push_env import PushSegEnv
 
     env = PushSegEnv(width=width, height=height, objects=objects, num_objects=num_objects)
@@ -51,10 +53,8 @@ def evaluate_agent(
     t0 = time.perf_counter()
     try:
         for episode in range(episodes):
-            env.reset(seed=first_seed + episode)
-            policy = make_agent(agent, env.frame.camera, seed=episode)
-            for _ in range(pushes):
-                tr = env.step(policy.act(env.frame).as_array())[4]["transition"]
+            policy = functools.partial(make_agent, agent, seed=episode)
+            for tr in run_episode(env, policy, pushes, seed=first_seed + episode, episode=episode):
                 moved.append(len(tr.moved_ids))
                 rejected += not tr.result.executed
     finally:

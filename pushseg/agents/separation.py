@@ -24,7 +24,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from pushseg.agents.perception import TableMap, build_table_map, observation_frame
-from pushseg.envs.workspace import Workspace
+from pushseg.workspace import Workspace
 from pushseg.errors import InputError
 from pushseg.geometry import pixel_to_base
 from pushseg.types import CameraInfo, Push

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from pushseg.executors import EXECUTORS, ExecutorConfig
-from pushseg.labeling.batch import REPORT_FILE, label_run
-from pushseg.labeling.config import DIS_PRESETS, FLOW_METHODS, LABEL_METHODS, LabelConfig
+from pushseg.cli.common import add_executor_args, executor_config
+from pushseg.config import Section, add_config_args, resolve
+from pushseg.labeling.batch import REPORT_FILE
+from pushseg.labeling.config import LabelConfig
+
+SECTIONS = [Section("label", LabelConfig, title="labeler (LabelConfig)",
+                    negations={"use_action_prior": ["--no-action-prior"], "use_table_filter": ["--no-table-filter"]})]
 
 
 def add_parser(subparsers) -> None:
@@ -20,51 +24,25 @@ def add_parser(subparsers) -> None:
             "category 'object', one annotation per accepted push on its before image; file_name is the "
             f"absolute path of the run's before RGB), {REPORT_FILE} next to it (one line per push: "
             "accepted or the reason, score, time, and in simulation the IoU with the best-matching "
-            "ground-truth object) and <out stem>_summary.json (yield, and in simulation mean IoU and "
-            "the shares with IoU >= 0.5 and >= 0.75), which it also prints."
+            "ground-truth object), <out stem>_summary.json (yield, and in simulation mean IoU and "
+            "the shares with IoU >= 0.5 and >= 0.75), which it also prints, and <out stem>_config.yaml "
+            "(the settings it ran with; --config it to label again the same way)."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run", metavar="RUN", help="run folder written by `pushseg collect`")
     p.add_argument("--out", required=True, help="COCO json to write, e.g. labels.json")
-    p.add_argument("--method", default="flow", choices=LABEL_METHODS,
-                   help="flow: optical flow + normalized cuts (the paper); framediff: frame differencing baseline")
-    p.add_argument("--flow", default="dis", choices=FLOW_METHODS, help="optical flow method")
-    p.add_argument("--dis-preset", default="medium", choices=DIS_PRESETS, help="OpenCV DIS preset")
-    p.add_argument("--no-action-prior", action="store_true",
-                   help="ablation: take the largest moving segment instead of the one at the push pixel")
-    p.add_argument("--no-table-filter", action="store_true", help="ablation: keep the flow on the table plane")
-    p.add_argument("--episode-labels", action="store_true",
-                   help="carry every accepted mask through the images of its episode (several masks per image)")
-    p.add_argument("--workers", type=int, default=1, help="processes labelling in parallel (same output for any N)")
-    p.add_argument("--executor", default="local", choices=EXECUTORS,
-                   help="run transitions in local processes or on Ray (pip install 'pushseg[cluster]')")
-    p.add_argument("--ray-address", default=None,
-                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
+    add_executor_args(p, "transitions")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
-    p.add_argument("--seed", type=int, default=0, help="seed of RANSAC and the normalized cut")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = LabelConfig(
-        method=args.method,
-        flow=args.flow,
-        dis_preset=args.dis_preset,
-        use_action_prior=not args.no_action_prior,
-        use_table_filter=not args.no_table_filter,
-        episode_labels=args.episode_labels,
-        seed=args.seed,
-    )
-    summary = label_run(
-        args.run,
-        args.out,
-        cfg,
-        workers=args.workers,
-        executor=ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address),
-        gallery=args.gallery,
-        progress=False if args.no_progress else None,
-    )
-    print(json.dumps(summary, indent=2))
+    from pushseg.stages import label
+
+    cfg = resolve(args)["label"]
+    path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,
+                 progress=False if args.no_progress else None, force=True)
+    print(json.dumps(json.loads(path.with_name(path.stem + "_summary.json").read_text()), indent=2))
     return 0

@@ -8,38 +8,35 @@ from pathlib import Path
 
 import cv2
 
+from pushseg.config import Section, add_config_args, explicit, resolve
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import InferenceConfig
 
+INFERENCE = Section("inference", InferenceConfig, title="inference (InferenceConfig; scales default to the model's)",
+                    aliases={"nms_threshold": ["--nms"], "max_area_fraction": ["--max-area"]},
+                    negations={"nms_threshold": ["--no-nms"]})
+
 
 def add_inference_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("inference")
-    g.add_argument("--nms", type=float, default=0.5, help="NMS threshold on mask IoU")
-    g.add_argument("--no-nms", action="store_true", help="keep overlapping proposals (plain DeepMask)")
-    g.add_argument("--scales", default=None,
-                   help="comma-separated pyramid scales relative to the working image (default: the model's)")
-    g.add_argument("--top-k", type=int, default=50, help="proposals kept by score before filtering and NMS")
-    g.add_argument("--mask-threshold", type=float, default=0.2, help="mask probability threshold")
-    g.add_argument("--max-area", type=float, default=0.10, help="drop masks above this share of the image")
-    g.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    add_config_args(p, [INFERENCE])
 
 
 def inference_config(args: argparse.Namespace, model=None) -> InferenceConfig:
-    kw = dict(top_k=args.top_k, mask_threshold=args.mask_threshold, max_area_fraction=args.max_area,
-              nms_threshold=None if args.no_nms else args.nms)
-    if args.scales:
-        kw["scales"] = tuple(float(s) for s in args.scales.split(","))
-    elif model is not None and getattr(model, "meta", {}).get("scales"):
-        kw["scales"] = tuple(model.meta["scales"])
-    return InferenceConfig(**kw)
+    """The resolved inference settings; pyramid scales from the model unless given."""
+    cfg = resolve(args)["inference"]
+    if "scales" not in explicit(args, "inference") and model is not None and getattr(model, "meta", {}).get("scales"):
+        from pushseg.config import replace
+
+        cfg = replace(cfg, scales=tuple(model.meta["scales"]))
+    return cfg
 
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "segment", help="segment one RGB image and write an overlay PNG",
         description="Run multi-scale DeepMask inference on one image; write the masks drawn over it "
-                    "(and, with --json, the masks as COCO results).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "(and, with --json, the masks as COCO results).")
     p.add_argument("image", help="RGB image (PNG/JPEG)")
     p.add_argument("--model", default=str(PRETRAINED_PATH), help="model file (pushseg pretrain/finetune)")
     p.add_argument("--out", required=True, help="overlay PNG to write")
@@ -49,10 +46,10 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pushseg.data.images import read_rgb
     from pushseg.evaluation.coco_eval import detections_to_results
     from pushseg.evaluation.report import overlay
     from pushseg.training.checkpoint import load_model
-    from pushseg.training.data import read_rgb
     from pushseg.training.engine import pick_device
     from pushseg.training.inference import Segmenter
 

@@ -38,6 +38,25 @@ def decode_mask(rle: dict[str, Any]) -> np.ndarray:
     return mask_utils.decode(r).astype(bool)
 
 
+def instance_masks(ids: np.ndarray, min_pixels: int = 1) -> tuple[list[tuple[int, np.ndarray]], int]:
+    """Ground truth as masks: ``([(instance id, (H, W) bool mask), ...], how many were too small)``.
+
+    One mask per id of the instance-id image (0, the table or background, is
+    none), in ascending id order, for ids with at least ``min_pixels`` visible
+    pixels.
+    """
+    masks, small = [], 0
+    values, counts = np.unique(ids, return_counts=True)
+    for iid, pixels in zip(values.tolist(), counts.tolist()):
+        if iid == 0:
+            continue
+        if pixels < min_pixels:
+            small += 1
+            continue
+        masks.append((iid, ids == iid))
+    return masks, small
+
+
 @dataclass
 class CocoBuilder:
     """Collects images and annotations, then writes one COCO json."""

@@ -40,22 +40,29 @@ DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when --min/--max-objects are n
 class CollectConfig:
     """What a collection does; stored in meta.json and checked again on --resume."""
 
-    episodes: int
-    pushes_per_episode: int
-    seed: int = 0
-    backend: str = "sim"
-    objects: str = "target-train"
-    agent: str = "separation"
-    width: int = 960
-    height: int = 540
-    min_objects: int | None = None
-    max_objects: int | None = None
+    episodes: int = 10  # number of scenes
+    pushes_per_episode: int = 5  # pushes in each scene
+    seed: int = 0  # master seed; episode seeds are derived from it
+    backend: str = "sim"  # sim (PyBullet) or real (the PR2)
+    objects: str = "target-train"  # object set: source, target-train or target-test
+    agent: str = "separation"  # push policy: separation or random
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
+    min_objects: int | None = None  # fewest objects per scene (None: DEFAULT_NUM_OBJECTS)
+    max_objects: int | None = None  # most objects per scene (None: DEFAULT_NUM_OBJECTS)
     real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
     dry_run: bool = False  # real robot: plan and log every push, send nothing
+    world: str | None = None  # simulation: world profile (ideal, robot, harsh); None: the object set's default
 
     def __post_init__(self) -> None:
         if self.backend != "real" and (self.real_config is not None or self.dry_run):
             raise InputError("--real-config and --dry-run are for --backend real only")
+        if self.world is not None:
+            if self.backend != "sim":
+                raise InputError("--world is for --backend sim only: a robot's world is the one it is in")
+            from pushseg.envs.world import world_profile
+
+            world_profile(self.world)
         if self.episodes < 1:
             raise InputError(f"--episodes must be at least 1, got {self.episodes}")
         if self.pushes_per_episode < 1:
@@ -128,6 +135,8 @@ class EnvRunner:
             hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
             # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
             real_options = {"config": c.real_config, "dry_run": c.dry_run or None} if c.backend == "real" else {}
+            if c.world is not None:  # simulation only (checked in CollectConfig)
+                real_options = {"world": c.world}
             self._env = PushSegEnv(
                 backend=c.backend,
                 objects=c.objects,
@@ -142,8 +151,7 @@ class EnvRunner:
         from pushseg.agents import make_agent
 
         # The backend's workspace keeps the agent to pushes the arm can reach.
-        workspace = getattr(self.env.backend, "workspace", None)
-        return make_agent(self.config.agent, camera, seed=seed, workspace=workspace)
+        return make_agent(self.config.agent, camera, seed=seed, workspace=self.env.backend.workspace)
 
     def describe(self) -> dict[str, Any]:
         from pushseg.envs.objects import object_set
@@ -154,25 +162,20 @@ class EnvRunner:
             objects.update(names=s.names, procedural=s.procedural, description=s.description)
         backend = self.env.backend
         return {
-            "backend": getattr(backend, "name", self.config.backend),
+            "backend": backend.name,
             "camera": backend.camera,
             "objects": objects,
             "agent": {"name": self.config.agent, "class": type(self._agent(backend.camera, 0)).__name__},
+            "world": backend.profile.to_dict() if hasattr(backend, "profile") else {},
         }
 
     def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
-        env = self.env
-        obs, info = env.reset(seed=spec.env_seed, options={"episode": spec.episode})
+        from pushseg.agents.episode import run_episode
+
         # The agent sees this scene's camera (the head may be jittered per scene).
-        agent = self._agent(info.get("camera", env.backend.camera), spec.agent_seed)
-        for step in range(self.config.pushes_per_episode):
-            push = agent.act(obs)
-            obs, _, terminated, truncated, info = env.step(push.as_array())
-            t = info["transition"]
-            t.episode, t.step, t.seed = spec.episode, step, spec.env_seed
+        for t in run_episode(self.env, lambda camera: self._agent(camera, spec.agent_seed),
+                             self.config.pushes_per_episode, seed=spec.env_seed, episode=spec.episode):
             yield encode_transition(t)
-            if terminated or truncated:
-                break
 
     def close(self) -> None:
         if self._env is not None:
@@ -264,6 +267,7 @@ def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[
         },
         objects=described["objects"],
         agent=described["agent"],
+        world=described.get("world", {}),
     )
 
 

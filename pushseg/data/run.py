@@ -57,6 +57,7 @@ class RunMeta:
     seeds: dict[str, Any] = field(default_factory=dict)  # master seed, per-episode seeds
     objects: dict[str, Any] = field(default_factory=dict)  # object set name and its objects
     agent: dict[str, Any] = field(default_factory=dict)  # push policy name and settings
+    world: dict[str, Any] = field(default_factory=dict)  # simulation: the world profile (envs.world); {} on a robot
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +69,7 @@ class RunMeta:
             "seeds": self.seeds,
             "objects": self.objects,
             "agent": self.agent,
+            "world": self.world,
         }
 
     @classmethod
@@ -96,6 +98,7 @@ class RunMeta:
             seeds=dict(d.get("seeds") or {}),
             objects=dict(d.get("objects") or {}),
             agent=dict(d.get("agent") or {}),
+            world=dict(d.get("world") or {}),
         )
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from pushseg.data import images as img
-from pushseg.data.coco import CocoBuilder
+from pushseg.data.coco import CocoBuilder, instance_masks
 from pushseg.errors import InputError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
@@ -57,16 +57,16 @@ SPLITS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class ScenesConfig:
-    objects: str | None = None  # None: the split's set, or "target-test"
-    count: int = 50
-    seed: int = 0
-    width: int = 960
-    height: int = 540
-    min_objects: int = 6
-    max_objects: int = 8
+    objects: str | None = None  # object set: source, target-train or target-test (default: the split's, else target-test)
+    count: int = 50  # number of scenes
+    seed: int = 0  # master seed; scene seeds are derived from it
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
+    min_objects: int = 6  # fewest objects per scene
+    max_objects: int = 8  # most objects per scene
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
-    split: str | None = None  # a named split (SPLITS), which fixes objects and the seed stream
-    world: str | None = None  # world profile; None: "robot" for target sets, "ideal" for source
+    split: str | None = None  # named split: source, target-val or target-test (fixes objects and the seed stream)
+    world: str | None = None  # world profile: ideal, robot or harsh (default: robot for target sets, ideal for source)
 
     def __post_init__(self) -> None:
         if self.split is not None:
@@ -224,16 +224,11 @@ def write_scenes(
             depth_file=files["depth"], instances_file=files["instances"], seed=scene.seed,
             camera=scene.camera.to_dict(),
         )  # fmt: skip
-        n = 0
-        ids, counts = np.unique(scene.instance_ids, return_counts=True)
-        for iid, pixels in zip(ids.tolist(), counts.tolist()):
-            if iid == 0:
-                continue
-            if pixels < config.min_pixels:
-                summary.skipped_small += 1
-                continue
-            coco.add_mask(image_id, scene.instance_ids == iid, instance_id=iid, object_name=scene.names.get(iid, ""))
-            n += 1
+        masks, small = instance_masks(scene.instance_ids, config.min_pixels)
+        for iid, mask in masks:
+            coco.add_mask(image_id, mask, instance_id=iid, object_name=scene.names.get(iid, ""))
+        n = len(masks)
+        summary.skipped_small += small
         summary.per_image.append(n)
         summary.images += 1
         summary.annotations += n

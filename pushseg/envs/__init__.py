@@ -3,7 +3,7 @@
 from pushseg.envs.objects import OBJECT_SETS, ObjectSet, ObjectSpec, object_set
 from pushseg.envs.push_env import PushSegEnv
 from pushseg.envs.sim_backend import SceneObject, SimBackend, SimConfig
-from pushseg.envs.workspace import Workspace, check_push
+from pushseg.workspace import Workspace, check_push
 
 __all__ = [
     "OBJECT_SETS",

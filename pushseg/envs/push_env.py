@@ -25,50 +25,29 @@ values <= 0 alike as "no reading" (``geometry.depth_to_points``,
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from pushseg.envs.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
-from pushseg.errors import BackendError, InputError
+from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
+from pushseg.backends import make_backend
+from pushseg.errors import InputError
 from pushseg.types import Backend, Frame, Push, Transition
 
 MAX_DEPTH_M = 10.0  # the simulated camera's far plane; a Kinect2 reads up to ~4.5 m
 NO_DEPTH = 0.0  # how a missing depth reading appears in an observation
 
 
-def _make_backend(backend: str | Backend, **kwargs) -> Backend:
-    if not isinstance(backend, str):
-        if not isinstance(backend, Backend):
-            raise InputError(f"backend must be 'sim', 'real' or a Backend instance, got {type(backend).__name__}")
-        return backend
-    if backend == "sim":
-        from pushseg.envs.sim_backend import SimBackend
-
-        return SimBackend(**kwargs)
-    if backend == "real":
-        try:
-            real = importlib.import_module("pushseg.real")
-            cls = real.RealBackend
-        except (ImportError, AttributeError) as exc:
-            raise BackendError(
-                f"backend 'real' needs pushseg.real.RealBackend, which is not available ({exc}); "
-                "install the ROS extra and check pushseg/real, or use backend='sim'"
-            ) from exc
-        return cls(**kwargs)
-    raise InputError(f"unknown backend {backend!r}: use 'sim', 'real' or pass a Backend instance")
-
-
 class PushSegEnv(gym.Env):
     """Push objects on a table and watch what moves. See the module doc for the spaces.
 
-    ``backend``: "sim" (a :class:`~pushseg.envs.sim_backend.SimBackend` made from
+    ``backend``: a name from the registry (:mod:`pushseg.backends`) or a ready
+    Backend. "sim" is a :class:`~pushseg.envs.sim_backend.SimBackend` made from
     ``objects``, ``width``, ``height``, ``num_objects`` and any further
-    ``SimConfig`` keyword), "real" (``pushseg.real.RealBackend(**backend_kwargs)``,
-    imported only then; its camera sets the image size), or a ready Backend.
+    ``SimConfig`` keyword; any other name (e.g. "real", the PR2, imported only
+    then) is made from ``backend_kwargs`` alone, and its camera sets the image size.
     ``reset(seed=s)`` draws the scene's seed from ``self.np_random``; the
     episode number restarts at 0 on a seeded reset, or is set by
     ``options={"episode": k}``.
@@ -92,7 +71,7 @@ class PushSegEnv(gym.Env):
         if isinstance(backend, str) and backend == "sim":
             sim_kwargs = dict(objects=objects, width=width, height=height, num_objects=tuple(num_objects))
             backend_kwargs = {**sim_kwargs, **backend_kwargs}
-        self.backend: Backend = _make_backend(backend, **backend_kwargs)
+        self.backend: Backend = make_backend(backend, **backend_kwargs)
         cam = self.backend.camera
         self.width, self.height = cam.width, cam.height
         self.observation_space = spaces.Dict(
@@ -139,7 +118,7 @@ class PushSegEnv(gym.Env):
             after=after,
             push=push,
             result=result,
-            backend=getattr(self.backend, "name", type(self.backend).__name__),
+            backend=self.backend.name,
             seed=self._scene_seed,
             episode=self._episode,
             step=self._step,

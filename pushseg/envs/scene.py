@@ -19,7 +19,7 @@ from pushseg.envs.objects import NUM_TEXTURES, ObjectSpec
 from pushseg.envs.rendering import Lighting
 from pushseg.geometry import pr2_head_camera_pose
 
-FLOOR_Z = -0.051  # base_footprint in base_link (PR2.md)
+FLOOR_Z = -0.051  # base_footprint in base_link (docs/pr2.md)
 TABLE_TOP_Z = 0.699  # a table top 0.75 m above the floor
 TABLE_X = (0.30, 1.30)  # the table's front and back edge in base_link
 TABLE_Y = (-0.80, 0.80)

@@ -19,8 +19,8 @@ from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
 from pushseg.envs.surroundings import Look, apply_looks, build_surroundings, sample_table
-from pushseg.envs.workspace import Workspace, check_push
 from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
+from pushseg.workspace import Workspace, check_push
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, fit_table_plane, kinect2_camera, plane_height_at, rot_x, rot_y
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
@@ -32,24 +32,24 @@ NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
 class SimConfig:
     """Everything that shapes the simulated world. Defaults: the robot's own table at qhd."""
 
-    objects: str | ObjectSet = "target-train"
-    width: int = 960
-    height: int = 540
+    objects: str | ObjectSet = "target-train"  # object set: source, target-train or target-test
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
     num_objects: tuple[int, int] = (1, 8)  # inclusive range per scene
     clutter: float = 0.5  # chance that an object is put down touching one already placed
     region_x: tuple[float, float] = (0.50, 0.95)  # where objects are put down (base_link)
-    region_y: tuple[float, float] = (-0.35, 0.35)
+    region_y: tuple[float, float] = (-0.35, 0.35)  # ... and across (base_link y)
     jitter: sc.Jitter | None = None  # None: SOURCE_JITTER for "source", else TARGET_JITTER
     depth_noise: DepthNoise | None = None  # legacy extra depth noise on top of the world's (None: none)
-    shadows: bool = True
+    shadows: bool = True  # render shadows
     # The world profile (envs.world): "ideal", "robot" or "harsh", or a WorldProfile.
     # None: "ideal" for the source set (it stands for photographs), "robot" for the target sets.
     world: str | WorldProfile | None = None
     world_overrides: dict[str, float] | None = None  # per-nuisance strengths, e.g. {"calibration": 0}
-    time_step: float = 1.0 / 240.0
+    time_step: float = 1.0 / 240.0  # physics step, seconds
     push_speed: float = 0.10  # m/s, a careful PR2 push
-    workspace: Workspace = field(default_factory=Workspace)
-    gui: bool = False
+    workspace: Workspace = field(default_factory=Workspace)  # where the pusher may go
+    gui: bool = False  # open the PyBullet window
 
     def __post_init__(self) -> None:
         self.objects = object_set(self.objects)
@@ -458,7 +458,8 @@ class SimBackend:
         """The table height the robot believes: a plane fitted in the workspace, read at its centre."""
         ws = self.config.workspace
         try:
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0, region=(ws.x, ws.y))
+            stride = max(1, frame.camera.width // 240)  # ~4 px at qhd; every pixel of a tiny image
+            plane = fit_table_plane(frame.camera, frame.depth, rng=0, stride=stride, region=(ws.x, ws.y))
         except InputError as exc:
             raise BackendError(f"the simulated robot cannot find its table: {exc}") from exc
         return plane_height_at(frame.camera, plane, float(np.mean(ws.x)), float(np.mean(ws.y)))

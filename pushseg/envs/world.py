@@ -96,6 +96,13 @@ def world_profile(world: str | WorldProfile, overrides: dict[str, float] | None 
 
     The name of an overridden profile records the change, e.g. ``robot[calibration=0]``.
     """
+    parsed: dict[str, float] = {}
+    if isinstance(world, str) and world.endswith("]") and "[" in world:  # a recorded name, e.g. robot[exposure=0]
+        world, tag = world[:-1].split("[", 1)
+        try:
+            parsed = {k: float(v) for k, v in (item.split("=") for item in tag.split(","))}
+        except ValueError:
+            raise InputError(f"cannot read the world {world}[{tag}]: expected name[nuisance=strength,...]") from None
     if isinstance(world, WorldProfile):
         profile = world
     else:
@@ -103,7 +110,7 @@ def world_profile(world: str | WorldProfile, overrides: dict[str, float] | None 
             profile = PROFILES[world]
         except (KeyError, TypeError):
             raise InputError(f"unknown world {world!r}: choose one of {', '.join(WORLDS)}") from None
-    changes = {**(overrides or {}), **more}
+    changes = {**parsed, **(overrides or {}), **more}
     if not changes:
         return profile
     valid = nuisance_names()

@@ -1,5 +1,6 @@
 """COCO evaluation (class-agnostic AP with pycocotools) and reports."""
 
-from pushseg.evaluation.coco_eval import detections_to_results, evaluate_results, evaluate_model
+from pushseg.evaluation.coco_eval import (CocoEvaluator, choose_scales, detections_to_results, evaluate_model,
+                                          evaluate_results)
 
-__all__ = ["detections_to_results", "evaluate_results", "evaluate_model"]
+__all__ = ["CocoEvaluator", "choose_scales", "detections_to_results", "evaluate_results", "evaluate_model"]

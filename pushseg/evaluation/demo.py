@@ -1,7 +1,10 @@
 """The end-to-end SelfDeepMask experiment in simulation, behind ``pushseg demo``.
 
-Steps (each writes into ``out`` and is skipped when its output is already there,
-so an interrupted demo continues where it stopped):
+A composition of the stages in :mod:`pushseg.stages`; each writes into ``out``
+and is skipped when its output is already there, so an interrupted demo
+continues where it stopped. ``out/config.yaml`` holds the resolved
+``DemoConfig``: ``pushseg demo --config out/config.yaml --out other`` makes the
+same report again. Steps:
 
 1. pretrained model: the committed checkpoint (``pushseg pretrain`` on ``source``
    scenes), or with ``pretrain=True`` source scenes + pretraining here;
@@ -18,39 +21,51 @@ so an interrupted demo continues where it stopped):
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from pushseg.errors import InputError
+from pushseg.evaluation.report import ap_table
 
 
 @dataclass
 class DemoConfig:
-    seed: int = 0
-    width: int = 480  # images are rendered at half the Kinect2 qhd size (960x540)
-    height: int = 270
-    test_scenes: int = 20
-    episodes: int = 30
-    pushes_per_episode: int = 5
-    finetune_epochs: int = 10
-    finetune_batches: int = 100  # the reference implementation: 100 batches of 32 per epoch
-    batch_size: int = 32
-    nms: float = 0.5
-    top_k: int = 50
+    seed: int = 0  # master seed; each stage's seed is this plus its offset in SEED_OFFSETS
+    width: int = 480  # image width in pixels: half the Kinect2 qhd size (960x540)
+    height: int = 270  # image height in pixels
+    test_scenes: int = 20  # held-out target-test scenes (6-8 novel objects each)
+    episodes: int = 30  # collection episodes (scenes) on target-train objects
+    pushes_per_episode: int = 5  # pushes in each collection episode
+    finetune_epochs: int = 10  # fine-tuning epochs
+    finetune_batches: int = 100  # batches per fine-tuning epoch (the reference implementation: 100 of 32)
+    batch_size: int = 32  # patches per fine-tuning batch
+    nms: float = 0.5  # NMS threshold (mask IoU) of the models evaluated with NMS
+    top_k: int = 50  # proposals kept by score before filtering and NMS
     overlays: int = 4  # test scenes drawn with all four models
     workers: int = 1  # processes for collection and labelling
     pretrain: bool = False  # pretrain here instead of loading the committed checkpoint
-    source_scenes: int = 300
-    pretrain_epochs: int = 15
+    source_scenes: int = 300  # source scenes rendered when pretrain is on
+    pretrain_epochs: int = 15  # pretraining epochs when pretrain is on
     model: str = ""  # a pretrained model file; "" = the committed checkpoint
     threads: int = 1  # torch CPU threads: 1 is robust when other processes share the cores
+
+
+# Seed of each stage: DemoConfig.seed plus this offset, so that the stages draw
+# independent scenes (test scenes never repeat a collection scene).
+SEED_OFFSETS = {"source_scenes": 1000, "test_scenes": 2000, "collect": 3000, "label": 0, "train": 0}
+
+# The four evaluated models: (row of the AP table, short overlay title, model key, NMS on).
+MODELS = (
+    ("DeepMask (pretrained on source)", "DeepMask", "pretrained", False),
+    ("DeepMask + NMS", "DeepMask + NMS", "pretrained", True),
+    ("SelfDeepMask (self-made labels) + NMS", "SelfDeepMask + NMS", "selfdeepmask", True),
+    ("oracle: ground-truth labels + NMS", "oracle + NMS", "oracle", True),
+)
 
 
 class _Steps:
@@ -68,7 +83,7 @@ class _Steps:
 
 def oracle_labels(labels_json: Path, out: Path, min_pixels: int = 30) -> dict[str, int]:
     """Ground-truth masks of every visible object in the images of ``labels_json`` (sim only)."""
-    from pushseg.data.coco import CocoBuilder, load_coco
+    from pushseg.data.coco import CocoBuilder, instance_masks, load_coco
     from pushseg.data.run import RunReader
 
     data = load_coco(labels_json)
@@ -84,77 +99,87 @@ def oracle_labels(labels_json: Path, out: Path, min_pixels: int = 30) -> dict[st
         if ids is None:
             raise InputError(f"{run}: the run has no ground-truth instance ids (real robot?); no oracle possible")
         image_id = b.add_image(im["file_name"], im["width"], im["height"])
-        for v in np.unique(ids):
-            m = ids == v
-            if v != 0 and m.sum() >= min_pixels:
-                b.add_mask(image_id, m)
+        for _, mask in instance_masks(ids, min_pixels)[0]:
+            b.add_mask(image_id, mask)
     b.write(out)
     return {"images": len(b.images), "annotations": len(b.annotations)}
+
+
+def _seed(cfg: DemoConfig, stage: str) -> int:
+    return cfg.seed + SEED_OFFSETS[stage]
+
+
+def pretrained_model(out: Path, cfg: DemoConfig, progress: bool) -> Path:
+    """The start model: the committed checkpoint, ``cfg.model``, or one pretrained here on source scenes."""
+    from pushseg.data.scenes import ScenesConfig
+    from pushseg.stages import PRETRAIN_SETTINGS, make_scenes, pretrain
+    from pushseg.training.checkpoint import PRETRAINED_PATH
+    from pushseg.training.config import ModelConfig, TrainConfig
+
+    if not cfg.pretrain:
+        return Path(cfg.model) if cfg.model else PRETRAINED_PATH
+    src = make_scenes(ScenesConfig(objects="source", count=cfg.source_scenes, seed=_seed(cfg, "source_scenes"),
+                                   width=cfg.width, height=cfg.height), out / "source",
+                      workers=cfg.workers, progress=progress)
+    train = TrainConfig(**{**PRETRAIN_SETTINGS, "epochs": cfg.pretrain_epochs, "seed": _seed(cfg, "train"),
+                           "threads": cfg.threads})
+    return pretrain(src, out / "pretrained", ModelConfig(work_width=cfg.width), train, progress=progress)
+
+
+def stage_configs(cfg: DemoConfig) -> dict:
+    """The configs of the demo's data stages, derived from ``cfg`` (and SEED_OFFSETS)."""
+    from pushseg.data.collection import CollectConfig
+    from pushseg.data.scenes import ScenesConfig
+    from pushseg.labeling import LabelConfig
+    from pushseg.training.config import TrainConfig
+
+    return {
+        "test_scenes": ScenesConfig(objects="target-test", count=cfg.test_scenes, seed=_seed(cfg, "test_scenes"),
+                                    width=cfg.width, height=cfg.height),
+        "collect": CollectConfig(episodes=cfg.episodes, pushes_per_episode=cfg.pushes_per_episode,
+                                 seed=_seed(cfg, "collect"), objects="target-train", agent="separation",
+                                 width=cfg.width, height=cfg.height),
+        "label": LabelConfig(seed=_seed(cfg, "label")),
+        "train": TrainConfig(epochs=cfg.finetune_epochs, batches_per_epoch=cfg.finetune_batches,
+                             batch_size=cfg.batch_size, seed=_seed(cfg, "train"), threads=cfg.threads),
+    }
 
 
 def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
     import torch
 
-    from pushseg.data.collection import CollectConfig, collect
-    from pushseg.data.scenes import ScenesConfig, write_scenes
-    from pushseg.evaluation.coco_eval import evaluate_model
-    from pushseg.evaluation.report import ap_table, grid, overlay
-    from pushseg.labeling import LabelConfig
-    from pushseg.labeling.batch import label_run
-    from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
-    from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
-    from pushseg.training.data import find_image, read_rgb
-    from pushseg.training.recipes import finetune, pretrain
+    from pushseg.config import CONFIG_FILE, write_config
+    from pushseg.stages import check_record, collect, evaluate, finetune, label, make_scenes, read_detections
+    from pushseg.training.checkpoint import load_model
+    from pushseg.training.config import InferenceConfig
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # Continuing a demo is fine with other workers, threads or overlays; other settings need another folder.
+    check_record(out / CONFIG_FILE, {"demo": cfg}, ignore=("workers", "threads", "overlays"))
+    write_config(out, {"demo": cfg})
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    stage = stage_configs(cfg)
     steps = _Steps(6)
     t_all = time.perf_counter()
 
-    # 1. pretrained model
     t = steps.start("pretrained model")
-    if cfg.pretrain:
-        src = out / "source"
-        if not (src / "annotations.json").is_file():
-            write_scenes(ScenesConfig(objects="source", count=cfg.source_scenes, seed=cfg.seed + 1000,
-                                      width=cfg.width, height=cfg.height), src, workers=cfg.workers, progress=progress)
-        pre_path = out / "pretrained" / "model.pt"
-        if not pre_path.is_file():
-            pretrain(src / "annotations.json", out / "pretrained", ModelConfig(work_width=cfg.width),
-                     TrainConfig(epochs=cfg.pretrain_epochs, batches_per_epoch=100, optimizer="adam", lr=1e-3,
-                                 weight_decay=0.0, lr_decay="cosine", train_trunk=True, train_mask=True,
-                                 bootstrap=False, seed=cfg.seed, threads=cfg.threads),
-                     resume=True, progress=progress)
-    else:
-        pre_path = Path(cfg.model) if cfg.model else PRETRAINED_PATH
+    pre_path = pretrained_model(out, cfg, progress)
     pretrained = load_model(pre_path)
     steps.done("pretrained", t)
 
-    # 2. held-out test scenes
     t = steps.start("target-test scenes (novel objects, ground truth)")
-    test_dir = out / "target-test"
-    if not (test_dir / "annotations.json").is_file():
-        shutil.rmtree(test_dir, ignore_errors=True)
-        write_scenes(ScenesConfig(objects="target-test", count=cfg.test_scenes, seed=cfg.seed + 2000,
-                                  width=cfg.width, height=cfg.height), test_dir, workers=cfg.workers, progress=progress)
+    test_json = make_scenes(stage["test_scenes"], out / "target-test", workers=cfg.workers, progress=progress)
     steps.done("test_scenes", t)
 
-    # 3. collection
     t = steps.start(f"collecting {cfg.episodes} x {cfg.pushes_per_episode} pushes on target-train (separation agent)")
-    run_dir = out / "run"
-    ccfg = CollectConfig(episodes=cfg.episodes, pushes_per_episode=cfg.pushes_per_episode, seed=cfg.seed + 3000,
-                         objects="target-train", agent="separation", width=cfg.width, height=cfg.height)
-    collect(ccfg, run_dir, workers=cfg.workers, resume=run_dir.exists(), progress=progress)
+    run_dir = collect(stage["collect"], out / "run", workers=cfg.workers, progress=progress)
     steps.done("collect", t)
 
-    # 4. labels
     t = steps.start("self-made labels (optical flow) and oracle labels (ground truth of the same images)")
-    labels = out / "labels.json"
+    labels = label(run_dir, out / "labels.json", stage["label"], workers=cfg.workers, progress=progress)
     summary_path = out / "labels_summary.json"
-    if not summary_path.is_file() or not labels.is_file():
-        label_run(run_dir, labels, LabelConfig(seed=cfg.seed), workers=cfg.workers, progress=progress)
     label_summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
     oracle = out / "oracle_labels.json"
     oracle_stats = oracle_labels(labels, oracle)
@@ -162,85 +187,81 @@ def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[st
         raise InputError("the labeler accepted no push: nothing to fine-tune on; collect more episodes")
     steps.done("label", t)
 
-    # 5. fine-tuning
     t = steps.start("fine-tuning the score head: SelfDeepMask (self-made labels) and oracle (ground truth)")
-    tcfg = TrainConfig(epochs=cfg.finetune_epochs, batches_per_epoch=cfg.finetune_batches, batch_size=cfg.batch_size,
-                       seed=cfg.seed, threads=cfg.threads)
-    models = {}
+    model_paths = {"pretrained": pre_path}
     for name, lab in (("selfdeepmask", labels), ("oracle", oracle)):
-        path = out / name / "model.pt"
-        if not path.is_file():
-            finetune(pre_path, lab, out / name, tcfg, SamplerConfig(), resume=True, progress=progress)
-        models[name] = load_model(path)
+        model_paths[name] = finetune(pre_path, lab, out / name, stage["train"], progress=progress)
     steps.done("finetune", t)
 
-    # 6. evaluation
     t = steps.start("evaluating four models on the target-test scenes")
     scales = tuple(pretrained.meta.get("scales", (1.0,)))
-    icfg = dict(scales=scales, top_k=cfg.top_k)
-    runs = {
-        "DeepMask (pretrained on source)": (pretrained, None),
-        "DeepMask + NMS": (pretrained, cfg.nms),
-        "SelfDeepMask (self-made labels) + NMS": (models["selfdeepmask"], cfg.nms),
-        "oracle: ground-truth labels + NMS": (models["oracle"], cfg.nms),
-    }
-    from pushseg.training.inference import Segmenter
-
-    metrics, dets = {}, {}
-    for name, (model, nms) in runs.items():
-        r = evaluate_model(Segmenter(model, InferenceConfig(nms_threshold=nms, **icfg)), test_dir / "annotations.json",
-                           progress=progress, desc=name[:24], keep_detections=True)
-        metrics[name] = r["metrics"]
-        dets[name] = r["detections"]
-        tqdm.write(f"  {name}: AP@0.5 {r['metrics']['AP50']:.1f}  AP@0.75 {r['metrics']['AP75']:.1f}  "
-                   f"AP {r['metrics']['AP']:.1f}")
+    metrics, eval_dirs = {}, {}
+    for i, (name, _, key, nms) in enumerate(MODELS):
+        icfg = InferenceConfig(scales=scales, top_k=cfg.top_k, nms_threshold=cfg.nms if nms else None)
+        eval_dirs[name] = out / "eval" / f"{i + 1}_{key}{'_nms' if nms else ''}"
+        m = json.loads(evaluate(model_paths[key], test_json, eval_dirs[name], icfg, progress=progress,
+                                desc=name[:24]).read_text())["metrics"]
+        metrics[name] = m
+        tqdm.write(f"  {name}: AP@0.5 {m['AP50']:.1f}  AP@0.75 {m['AP75']:.1f}  AP {m['AP']:.1f}")
     steps.done("evaluate", t)
 
-    # overlays: ground truth and the four models on the same scenes
-    from pushseg.data.coco import decode_mask, load_coco
-    from pushseg.training.inference import Detection
-
-    gt = load_coco(test_dir / "annotations.json")
-    pics = out / "overlays"
-    pics.mkdir(exist_ok=True)
-    short = ["DeepMask", "DeepMask + NMS", "SelfDeepMask + NMS", "oracle + NMS"]
-    written = []
-    for im in gt["images"][: cfg.overlays]:
-        rgb = read_rgb(find_image(im["file_name"], [test_dir]))
-        truth = [Detection(decode_mask(a["segmentation"]), 1.0) for a in gt["annotations"] if a["image_id"] == im["id"]]
-        tiles = [overlay(rgb, truth, title="ground truth", show_scores=False), rgb]
-        tiles += [overlay(rgb, dets[name][im["id"]][:20], title=s) for name, s in zip(runs, short)]
-        path = pics / f"scene_{im['id']:03d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(grid(tiles, 2), cv2.COLOR_RGB2BGR))
-        written.append(path.name)
-
+    written = draw_overlays(out / "overlays", test_json, {name: read_detections(d) for name, d in eval_dirs.items()},
+                            cfg.overlays)
     total = round(time.perf_counter() - t_all, 1)
-    table = ap_table(metrics)
     report = {
         "config": asdict(cfg), "pretrained_model": str(pre_path), "pretrained_command": pretrained.meta.get("command"),
         "metrics": metrics, "labels": label_summary, "oracle_labels": oracle_stats, "seconds": steps.times,
         "total_seconds": total, "overlays": written,
         "selfdeepmask_beats_pretrained_nms": {
-            k: metrics[list(runs)[2]][k] > metrics[list(runs)[1]][k] for k in ("AP50", "AP75", "AP")},
+            k: metrics[MODELS[2][0]][k] > metrics[MODELS[1][0]][k] for k in ("AP50", "AP75", "AP")},
     }
     (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
+    (out / "report.md").write_text(report_markdown(cfg, report, scales))
+    tqdm.write(ap_table(metrics))
+    tqdm.write(f"demo finished in {total:.0f} s: {out / 'report.md'}")
+    return report
+
+
+def draw_overlays(pics: Path, test_json: Path, dets: dict[str, dict[int, list]], count: int) -> list[str]:
+    """Ground truth, the input and each model's top 20 masks on the first ``count`` test scenes."""
+    from pushseg.data.coco import decode_mask, load_coco
+    from pushseg.data.images import read_rgb
+    from pushseg.evaluation.report import grid, overlay
+    from pushseg.training.data import find_image
+    from pushseg.training.inference import Detection
+
+    gt = load_coco(test_json)
+    pics.mkdir(parents=True, exist_ok=True)
+    titles = {name: short for name, short, _, _ in MODELS}
+    written = []
+    for im in gt["images"][:count]:
+        rgb = read_rgb(find_image(im["file_name"], [test_json.parent]))
+        truth = [Detection(decode_mask(a["segmentation"]), 1.0) for a in gt["annotations"] if a["image_id"] == im["id"]]
+        tiles = [overlay(rgb, truth, title="ground truth", show_scores=False), rgb]
+        tiles += [overlay(rgb, dets[name].get(im["id"], [])[:20], title=titles[name]) for name in dets]
+        path = pics / f"scene_{im['id']:03d}.png"
+        cv2.imwrite(str(path), cv2.cvtColor(grid(tiles, 2), cv2.COLOR_RGB2BGR))
+        written.append(path.name)
+    return written
+
+
+def report_markdown(cfg: DemoConfig, report: dict, scales: tuple[float, ...]) -> str:
+    label_summary, oracle_stats = report["labels"], report["oracle_labels"]
+    mean_iou = label_summary.get("mean_iou")
     lines = [
         "# pushseg demo: SelfDeepMask in simulation", "",
         f"Target-test: {cfg.test_scenes} scenes of 6-8 novel objects ({cfg.width}x{cfg.height}); "
         f"collection: {cfg.episodes} episodes x {cfg.pushes_per_episode} pushes on target-train objects; "
-        f"seed {cfg.seed}; total {total:.0f} s.", "",
-        "## Mask AP on target-test (COCO, class-agnostic, %)", "", table, "",
+        f"seed {cfg.seed}; total {report['total_seconds']:.0f} s.", "",
+        "## Mask AP on target-test (COCO, class-agnostic, %)", "", ap_table(report["metrics"]), "",
         f"NMS threshold {cfg.nms} on mask IoU; masks above 10 % of the image dropped; top {cfg.top_k} proposals; "
         f"pyramid scales {', '.join(f'{s:g}' for s in scales)}.", "",
         "## Labels", "",
         f"- self-made: {label_summary.get('accepted', '?')} accepted of {label_summary.get('transitions', '?')} pushes"
-        + (f", mean IoU with ground truth {label_summary['mean_iou']:.2f}" if isinstance(label_summary.get('mean_iou'), (int, float)) else ""),
+        + (f", mean IoU with ground truth {mean_iou:.2f}" if isinstance(mean_iou, (int, float)) else ""),
         f"- oracle: {oracle_stats['annotations']} ground-truth masks on the same {oracle_stats['images']} images", "",
-        "## Time (s)", "", "| step | s |", "|---|---:|", *[f"| {k} | {v} |" for k, v in steps.times.items()], "",
+        "## Time (s)", "", "| step | s |", "|---|---:|", *[f"| {k} | {v} |" for k, v in report["seconds"].items()], "",
         "## Overlays", "", "Ground truth, input, then the four models (top 20 masks each):", "",
-        *[f"![{w}](overlays/{w})" for w in written], "",
+        *[f"![{w}](overlays/{w})" for w in report["overlays"]], "",
     ]
-    (out / "report.md").write_text("\n".join(lines))
-    tqdm.write(table)
-    tqdm.write(f"demo finished in {total:.0f} s: {out / 'report.md'}")
-    return report
+    return "\n".join(lines)

@@ -43,7 +43,7 @@ class LabelConfig:
     max_head_shift_px: float = 6.0
 
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
-    flow: str = "dis"
+    flow: str = "dis"  # optical flow method: "dis" (OpenCV DIS) or "farneback"
     dis_preset: str = "medium"  # DISOPTICAL_FLOW_PRESET_MEDIUM
     # Flow is computed on images resized by this factor and upsampled: objects
     # move tens of pixels, so half resolution keeps the motion and costs 1/4.
@@ -61,8 +61,8 @@ class LabelConfig:
     # at every 10th pixel a cluttered table's patch can fall apart so that a
     # lower surface (a shelf, the floor) wins; on 49 robot-profile pushes every
     # 10th pixel found a lower surface 3 times, every 8th or 6th never.
-    ransac_stride: int = 8
-    ransac_inlier_m: float = 0.008
+    ransac_stride: int = 8  # fit the plane on every n-th pixel in each direction
+    ransac_inlier_m: float = 0.008  # metres from the plane that count as an inlier
 
     # Pixels without a depth reading within this many pixels of a reading take
     # the side (table or not) of their nearest reading: the Kinect2 loses depth
@@ -87,8 +87,8 @@ class LabelConfig:
     # only huge regions, e.g. without the table filter, reach it; the normalized
     # cut's eigen-solve grows fast with the node count.
     max_superpixels: int = 300
-    superpixel_color_weight: float = 0.5
-    slic_compactness: float = 5.0
+    superpixel_color_weight: float = 0.5  # weight of CIELAB colour against flow in the superpixel features
+    slic_compactness: float = 5.0  # SLIC compactness: higher gives rounder superpixels
     # A superpixel moves when at least this share of its pixels does.
     superpixel_moving_frac: float = 0.3
     # Region graph weights exp(-d^2 / sigma) for mean-flow distance d in pixels.
@@ -135,7 +135,7 @@ class LabelConfig:
     framediff_blur_px: float = 1.0  # Gaussian sigma before differencing, against sensor noise
 
     # --- reproducibility -------------------------------------------------------------------
-    seed: int = 0
+    seed: int = 0  # seed of RANSAC and the normalized cut
 
     def __post_init__(self) -> None:
         if self.method not in LABEL_METHODS:

@@ -1,7 +1,10 @@
 """The table filter (paper step 2): flow on the table plane is set to zero.
 
-The plane comes from the *before* depth by RANSAC (:func:`pushseg.geometry.fit_table_plane`),
-which treats the objects on the table as outliers. A pixel counts as table when
+The plane comes from the *before* depth (:func:`pushseg.geometry.fit_table_plane`: the
+highest large horizontal plane, so a floor, a wall or a lower shelf in view is not taken for
+the table; objects on the table are outliers). When the before depth shows no table at all,
+:func:`fit_plane` returns None and that transition is labelled without the table filter
+(no pixel counts as table) instead of failing the whole batch. A pixel counts as table when
 it lies less than ``table_height_m`` above the plane, or below it (the floor or
 the table's far edge is never an object on the table). Pixels without a depth
 reading are kept (not table): on a Kinect2 they sit on object edges and shiny
@@ -10,12 +13,16 @@ surfaces, and zeroing them would punch holes in masks.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from pushseg.errors import InputError
 from pushseg.geometry import Plane, fit_table_plane, height_above_plane
 from pushseg.labeling.config import LabelConfig
 from pushseg.types import CameraInfo
+
+log = logging.getLogger(__name__)
 
 
 def check_depth(depth: np.ndarray, shape: tuple[int, int]) -> None:
@@ -29,16 +36,24 @@ def check_depth(depth: np.ndarray, shape: tuple[int, int]) -> None:
         )
 
 
-def fit_plane(camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig) -> Plane:
+def fit_plane(camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig) -> Plane | None:
+    """The table plane of the before depth; None when no table is in view (see the module doc).
+
+    Depth of the wrong shape or without any reading is still an error.
+    """
     check_depth(depth, (camera.height, camera.width))
-    return fit_table_plane(
-        camera,
-        depth,
-        rng=cfg.seed,
-        iterations=cfg.ransac_iterations,
-        inlier_threshold=cfg.ransac_inlier_m,
-        stride=cfg.ransac_stride,
-    )
+    try:
+        return fit_table_plane(
+            camera,
+            depth,
+            rng=cfg.seed,
+            iterations=cfg.ransac_iterations,
+            inlier_threshold=cfg.ransac_inlier_m,
+            stride=cfg.ransac_stride,
+        )
+    except InputError:
+        log.warning("no table found in the before depth: labelling this transition without the table filter")
+        return None
 
 
 def crop_camera(camera: CameraInfo, roi: tuple[slice, slice]) -> CameraInfo:
@@ -70,6 +85,9 @@ def table_mask(
     """
     if plane is None:
         plane = fit_plane(camera, depth, cfg)
+    if plane is None:
+        shape = depth.shape if roi is None else depth[roi].shape
+        return np.zeros(shape, bool)
     if roi is not None:
         camera, depth = crop_camera(camera, roi), depth[roi]
     height = height_above_plane(camera, depth, plane)
@@ -77,8 +95,12 @@ def table_mask(
         return height < cfg.table_height_m  # NaN compares False: unknown depth is not table
 
 
-def table_mask_subsampled(camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig, plane: Plane, k: int) -> np.ndarray:
-    """:func:`table_mask` at every ``k``-th pixel in both directions (``depth[::k, ::k]``)."""
+def table_mask_subsampled(
+    camera: CameraInfo, depth: np.ndarray, cfg: LabelConfig, plane: Plane | None, k: int
+) -> np.ndarray | None:
+    """:func:`table_mask` at every ``k``-th pixel in both directions (``depth[::k, ::k]``); None without a plane."""
+    if plane is None:
+        return None
     K = camera.K.copy()
     K[:2] /= k  # pixel i of the subsampled image is pixel k * i of the full one
     h, w = depth[::k, ::k].shape

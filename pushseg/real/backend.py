@@ -5,13 +5,13 @@ What it speaks (topics and frames come from the config, PR2 defaults in
 
 * camera (iai_kinect2 ``kinect2_bridge``): rectified colour (bgr8), registered
   depth (16UC1 mm) and camera_info, paired by equal stamps, fresh ones only;
-* tf2: ``base_link`` <- the colour optical frame (the camera calibration);
+* tf2: ``base_link`` <- the colour optical frame (the camera calibration), at each image's stamp;
 * arms: ``pr2_controllers_msgs/JointTrajectoryAction`` per arm (types made at
   run time, :mod:`pushseg.real.msgs`), ``/joint_states`` for where they are;
 * ``/pr2_ethercat/motors_halted``: nothing is sent while it is true.
 
 A push is resolved into a base_link line by the same code as in the
-simulation (:func:`pushseg.envs.workspace.check_push`, which calls
+simulation (:func:`pushseg.workspace.check_push`, which calls
 :func:`pushseg.geometry.resolve_push`), checked against the safety box,
 planned with IK (:mod:`pushseg.real.planning`), re-checked
 (:mod:`pushseg.real.safety`) and only then sent. Every wait has a timeout
@@ -24,7 +24,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -34,15 +33,16 @@ from typing import Any
 
 import numpy as np
 
-from pushseg.envs.workspace import PUSH_LENGTH_MIN, Workspace, check_push
 from pushseg.errors import BackendError, InputError
-from pushseg.geometry import fit_table_plane
 from pushseg.real import images
 from pushseg.real import kinematics as kin
-from pushseg.real import planning, safety
+from pushseg.real import planning, retreat, safety
+from pushseg.real.interrupts import MotionInterrupted, SigintGuard
+from pushseg.real.camera_pose import camera_pose
 from pushseg.real.config import RealConfig, load_config
 from pushseg.real.rosenv import ensure_ros_importable
 from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult
+from pushseg.workspace import PUSH_LENGTH_MIN, Workspace, check_push, table_height
 
 log = logging.getLogger("pushseg.real")
 
@@ -60,19 +60,11 @@ class _Stamped:
 
 
 class _Interrupted(Exception):
-    """SIGINT arrived while a goal was running."""
+    """An interrupt was seen while waiting; ``sent``: whether a goal had already gone out."""
 
-
-def _quaternion_matrix(x: float, y: float, z: float, w: float) -> np.ndarray:
-    n = x * x + y * y + z * z + w * w
-    s = 2.0 / n if n > 0 else 0.0
-    return np.array(
-        [
-            [1 - s * (y * y + z * z), s * (x * y - z * w), s * (x * z + y * w)],
-            [s * (x * y + z * w), 1 - s * (x * x + z * z), s * (y * z - x * w)],
-            [s * (x * z - y * w), s * (y * z + x * w), 1 - s * (x * x + y * y)],
-        ]
-    )
+    def __init__(self, sent: bool) -> None:
+        super().__init__("interrupted")
+        self.sent = sent
 
 
 def _check_master(timeout: float) -> None:
@@ -91,20 +83,6 @@ def _check_master(timeout: float) -> None:
             f"no ROS master at ROS_MASTER_URI={uri}: start roscore (or the robot's master) "
             "and set ROS_MASTER_URI / ROS_IP so this machine can reach it"
         )
-
-
-def _nearest_segment(points: list[np.ndarray], q: np.ndarray) -> int:
-    """Index i of the joint-space segment points[i] -> points[i+1] that passes closest to q."""
-    best, best_d = 0, np.inf
-    for i in range(len(points) - 1):
-        a = points[i]
-        d = kin.joint_deltas(a, points[i + 1])
-        e = kin.joint_deltas(a, q)
-        s = float(np.clip(e @ d / max(float(d @ d), 1e-12), 0.0, 1.0))
-        dist = float(np.linalg.norm(e - s * d))
-        if dist < best_d:
-            best, best_d = i, dist
-    return best
 
 
 class RealBackend:
@@ -153,6 +131,9 @@ class RealBackend:
         self._halted: bool | None = None
         self._settled_at = 0.0  # ROS time after which images show the arms out of view
         self._closed = False
+        self._interrupt = threading.Event()  # set by Ctrl-C or interrupt(); seen by the motion's wait loop
+        self._sigint = SigintGuard(self, self._on_sigint)
+        self._retracting = False
 
         ensure_ros_importable()
         import actionlib
@@ -194,7 +175,7 @@ class RealBackend:
             raise
         self.camera: CameraInfo = self._frame.camera
         ws = config.raw["safety"]["workspace"]
-        # Where pushes can go, in the form push agents take (pushseg.envs.workspace).
+        # Where pushes can go, in the form push agents take (pushseg.workspace).
         self.workspace = Workspace(x=tuple(ws["x"]), y=tuple(ws["y"]),
                                    length=(PUSH_LENGTH_MIN, float(config.get("safety.max_push_length"))))
 
@@ -318,90 +299,107 @@ class RealBackend:
             self._execute(plan, what=f"{side} arm out of view")
 
     def _retreat_plan(self, side: str, q: np.ndarray, torso: float) -> planning.ArmPlan:
-        """From wherever the arm is to out_of_view, by the first of these routes that passes the safety checks.
-
-        * retrace: back along the trajectory it was interrupted on (a path already checked);
-        * lift: straight up when the gripper is low over the table, then through the via poses;
-        * via: through the via poses;
-        * direct: a single joint move.
-        """
-        arm = kin.pr2_arm(side)
-        out = self.config.arm_pose("out_of_view", side)
-        back = [*reversed(self.config.via_poses(side)), out]
-        table_z = self.table_z
-        routes: list[tuple[str, list[np.ndarray]]] = []
-        if self._inflight is not None and self._inflight.side == side:
-            pts = [self._inflight.start, *self._inflight.positions]
-            k = _nearest_segment(pts, q)
-            routes.append(("retrace", [pts[i] for i in range(k, -1, -1)] + [out]))
-        if table_z is not None:
-            T = kin.fk(arm, q, torso)
-            hover = table_z + float(self.config.get("push.hover_height"))
-            if T[2, 3] < hover:
-                target = np.array([T[0, 3], T[1, 3], hover])
-                res = kin.solve_ik(arm, target, T[:3, :3], torso, q, restarts=0)
-                if res.success:
-                    routes.insert(0, ("lift", [res.q, *back]))
-        routes += [("via", back), ("direct", [out])]
-        refusals = []
-        for name, poses in routes:
-            positions = []
-            for pose in poses:
-                positions.append(kin.unwrap_continuous(pose, positions[-1] if positions else q))
-            plan = planning.timed_plan(side, q, positions, ["retreat"] * len(positions), torso, self.config)
-            if table_z is None:
-                return plan
-            try:
-                safety.check_plan(plan, table_z, self.config)
-            except planning.PushRefused as r:
-                refusals.append(f"{name}: {r.message}")
-                continue
-            log.info("%s arm retreats by the %s route", side, name)
-            return plan
-        raise planning.PushRefused("no_safe_retreat", "; ".join(refusals))
+        """From wherever the arm is to out_of_view, by the first safe route (:mod:`pushseg.real.retreat`)."""
+        return retreat.retreat_plan(side, q, torso, self.table_z, self.config, interrupted=self._inflight)
 
     def _execute(self, plan: planning.ArmPlan, what: str) -> None:
-        """Send one trajectory and wait for it, guarded; the arm ends where the plan ends."""
+        """Send one trajectory and wait for it, guarded; the arm ends where the plan ends.
+
+        Ctrl-C while it runs: see :mod:`pushseg.real.interrupts` (goals cancelled,
+        arms retracted, :class:`MotionInterrupted` raised, whatever handled SIGINT before).
+        """
         self._log_plan(plan)
+        try:  # the last check before a goal leaves: whatever made the plan, no point beyond a soft limit
+            safety.check_soft_limits(plan, self.config)
+        except planning.PushRefused as r:
+            raise BackendError(f"{what}: {r}; nothing was sent") from None
+        try:
+            self._sigint.check_thread(what)
+        except RuntimeError as e:
+            raise BackendError(f"{e}; nothing was sent") from None
         self._require_motors_on()
         client = self._clients[plan.side]
         ns = self.config.get(f"topics.arm_action.{plan.side}")
         t = self.config.raw["timeouts"]
-        if not client.wait_for_server(self._rospy.Duration(float(t["action_server"]))):
-            raise BackendError(
-                f"action server {ns} did not answer within {t['action_server']} s: is the {plan.side}_arm_controller "
-                "running (pr2_controller_manager list)? nothing was sent"
-            )
-        goal = self._goal(plan)
-        budget = float(t["result_slack"]) * plan.duration + float(t["result_margin"])
-        previous = self._install_sigint()
-        try:
-            self._active.add(plan.side)
-            self._inflight = plan
-            client.send_goal(goal)
-            self.goals_sent += 1
-            log.info("%s: goal sent to %s (%.1f s, waiting up to %.1f s)", what, ns, plan.duration, budget)
-            self._wait_for(client, plan, ns, budget, what)
-        except _Interrupted:
-            self._restore_sigint(previous)  # a second Ctrl-C abandons the retract
-            self._emergency_stop()
-            if previous in (signal.default_int_handler, None):
-                raise KeyboardInterrupt(f"{what} interrupted: goals cancelled, arms retracted") from None
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            raise BackendError(f"{what} interrupted by SIGINT: goals cancelled, arms retracted") from None
-        finally:
-            self._active.discard(plan.side)
-            self._restore_sigint(previous)
+        with self._sigint.installed():
+            try:
+                self._wait_for_server(client, plan, ns, float(t["action_server"]))
+                goal = self._goal(plan)
+                budget = float(t["result_slack"]) * plan.duration + float(t["result_margin"])
+                self._raise_if_interrupted()  # nothing is sent after an interrupt
+                try:
+                    self._active.add(plan.side)
+                    self._inflight = plan
+                    client.send_goal(goal)
+                    self.goals_sent += 1
+                    log.info("%s: goal sent to %s (%.1f s, waiting up to %.1f s)", what, ns, plan.duration, budget)
+                    self._wait_for(client, plan, ns, budget, what)
+                finally:
+                    self._active.discard(plan.side)
+            except _Interrupted as interrupted:
+                if self._retracting:
+                    raise  # a second interrupt during the retract: the outer motion handles it
+                raise self._after_interrupt(what, sent=interrupted.sent) from None
         self._inflight = None
         self._settled_at = self._rospy.Time.now().to_sec() + float(self.config.get("motion.settle_time"))
         self._wait_at(plan)
+
+    def interrupt(self) -> None:
+        """Stop the arm motion in progress, from any thread or a signal handler (as Ctrl-C does).
+
+        The motion's own thread cancels every goal, retracts the arms and raises
+        :class:`~pushseg.real.interrupts.MotionInterrupted`. Called while nothing
+        moves, the next motion raises it before sending anything.
+        """
+        self._interrupt.set()
+
+    def _on_sigint(self, signum, frame) -> None:
+        # Only a flag: raising here could land inside rospy or actionlib code that swallows exceptions.
+        self._interrupt.set()
+
+    def _raise_if_interrupted(self) -> None:
+        if self._interrupt.is_set():
+            raise _Interrupted(sent=False)
+
+    def _after_interrupt(self, what: str, sent: bool) -> MotionInterrupted:
+        """Cancel, retract (a second interrupt abandons it), chain the previous handler; the exception to raise."""
+        self._interrupt.clear()
+        if not sent:
+            self._sigint.chain()
+            return MotionInterrupted(f"{what} interrupted before it was sent: nothing was sent")
+        self._retracting = True
+        try:
+            done = self._emergency_stop()
+        except _Interrupted:
+            self._interrupt.clear()
+            for client in self._clients.values():
+                client.cancel_all_goals()
+            done = "a second interrupt abandoned the retract, the arms stopped where they were; retract them by hand"
+            log.error("%s", done)
+        finally:
+            self._retracting = False
+        self._inflight = None
+        self._sigint.chain()
+        return MotionInterrupted(f"{what} interrupted: goals cancelled, {done}")
+
+    def _wait_for_server(self, client, plan, ns: str, timeout: float) -> None:
+        """Wait for the action server in short slices, so that an interrupt is seen at once."""
+        deadline = time.monotonic() + timeout
+        while not client.wait_for_server(self._rospy.Duration(min(0.1, timeout))):
+            self._raise_if_interrupted()
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"action server {ns} did not answer within {timeout} s: is the {plan.side}_arm_controller "
+                    "running (pr2_controller_manager list)? nothing was sent"
+                )
 
     def _wait_for(self, client, plan, ns: str, budget: float, what: str) -> None:
         from actionlib_msgs.msg import GoalStatus
 
         deadline = time.monotonic() + budget
         while True:
+            if self._interrupt.is_set():
+                raise _Interrupted(sent=True)
             state = client.get_state()
             if state in (GoalStatus.SUCCEEDED, GoalStatus.ABORTED, GoalStatus.REJECTED, GoalStatus.PREEMPTED,
                          GoalStatus.RECALLED, GoalStatus.LOST):
@@ -419,6 +417,8 @@ class RealBackend:
                     "goal cancelled. Check the controller (is it running, does it accept the joints?)"
                 )
             time.sleep(_POLL)
+        if self._interrupt.is_set():  # came during the last poll: the motion may have ended early
+            raise _Interrupted(sent=True)
         if state != GoalStatus.SUCCEEDED:
             text = client.get_goal_status_text()
             raise BackendError(
@@ -460,30 +460,18 @@ class RealBackend:
         goal.trajectory = traj
         return goal
 
-    def _emergency_stop(self) -> None:
-        """Cancel every goal, then retract every arm that is out of place (best effort, guarded)."""
-        for side, client in self._clients.items():
+    def _emergency_stop(self) -> str:
+        """Cancel every goal, then retract every arm that is out of place; says how that went."""
+        for client in self._clients.values():
             client.cancel_all_goals()
-        log.warning("SIGINT: all arm goals cancelled; retracting the arms")
+        log.warning("interrupted: all arm goals cancelled; retracting the arms")
         time.sleep(0.2)  # let the controllers stop and /joint_states catch up
         try:
             self._arms_out_of_view()
         except (BackendError, planning.PushRefused) as e:
-            log.error("could not retract the arms after SIGINT: %s. Retract them by hand (teleop/tuck_arms)", e)
-            raise BackendError(f"interrupted, goals cancelled, but the arms could not be retracted: {e}") from e
-
-    def _install_sigint(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None
-
-        def on_sigint(signum, frame):
-            raise _Interrupted()
-
-        return signal.signal(signal.SIGINT, on_sigint)
-
-    def _restore_sigint(self, previous) -> None:
-        if previous is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+            log.error("could not retract the arms after the interrupt: %s. Retract them by hand (teleop/tuck_arms)", e)
+            return f"but the arms could NOT be retracted ({e}); retract them by hand"
+        return "arms retracted"
 
     def _require_motors_on(self) -> None:
         if self.dry_run:
@@ -578,7 +566,7 @@ class RealBackend:
         frame_id = info.header.frame_id.lstrip("/") or self.config.get("frames.camera")
         camera = CameraInfo(
             width=w, height=h, K=images.intrinsics(info, topics["camera_info"]),
-            T_base_camera=self._lookup(frame_id), frame_id=frame_id,
+            T_base_camera=self._lookup(frame_id, stamp), frame_id=frame_id,
         )
         return Frame(rgb=rgb, depth=depth, camera=camera, timestamp=stamp)
 
@@ -599,39 +587,16 @@ class RealBackend:
         return (f"colour, depth and camera_info never shared a stamp within {timeout:.1f} s; kinect2_bridge "
                 "publishes all three of one frame with one stamp: check the topic names")
 
-    def _lookup(self, frame_id: str) -> np.ndarray:
-        import tf2_ros
-
-        base = self.config.get("frames.base")
-        timeout = float(self.config.get("timeouts.tf"))
-        try:
-            tf = self._tf.lookup_transform(base, frame_id, self._rospy.Time(0), self._rospy.Duration(timeout))
-        except (tf2_ros.LookupException, tf2_ros.ConnectivityException, tf2_ros.ExtrapolationException,
-                tf2_ros.TransformException) as e:
-            raise BackendError(
-                f"no transform {base} <- {frame_id} within {timeout:.1f} s ({e}); publish the camera-to-robot "
-                "calibration (see docs/real-robot.md) and check frames.* in the real-robot config"
-            ) from e
-        r, p = tf.transform.rotation, tf.transform.translation
-        T = np.eye(4)
-        T[:3, :3] = _quaternion_matrix(r.x, r.y, r.z, r.w)
-        T[:3, 3] = (p.x, p.y, p.z)
-        return T
+    def _lookup(self, frame_id: str, stamp: float) -> np.ndarray:
+        """T_base_camera at the image's stamp (:mod:`pushseg.real.camera_pose`)."""
+        return camera_pose(self._tf, self.config.get("frames.base"), frame_id, stamp,
+                           float(self.config.get("timeouts.tf")), at_stamp=bool(self.config.get("camera.tf_at_image_stamp")))
 
     def _fit_table_z(self, frame: Frame, seed: int | None) -> float:
-        """The table top height in base_link, from a plane fitted to the depth image."""
+        """The table top height in base_link at the workspace centre, from a plane fitted to the depth image."""
+        ws = self.config.raw["safety"]["workspace"]
+        at = (float(np.mean(ws["x"])), float(np.mean(ws["y"])))
         try:
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0 if seed is None else seed)
+            return table_height(frame.camera, frame.depth, at, rng=0 if seed is None else seed)
         except InputError as e:
             raise BackendError(f"could not find the table in the depth image: {e}; or set push.table_z") from e
-        R, t = frame.camera.T_base_camera[:3, :3], frame.camera.T_base_camera[:3, 3]
-        normal = R @ plane.normal
-        point = R @ (-plane.offset * plane.normal) + t  # the plane's point nearest the camera
-        if abs(normal[2]) < np.cos(np.radians(10)):
-            raise BackendError(
-                f"the dominant plane in the depth image is tilted {np.degrees(np.arccos(abs(normal[2]))):.0f} deg "
-                "from horizontal in base_link: is the camera calibration tf right? (or set push.table_z)"
-            )
-        ws = self.config.raw["safety"]["workspace"]
-        cx, cy = np.mean(ws["x"]), np.mean(ws["y"])
-        return float(point[2] - (normal[0] * (cx - point[0]) + normal[1] * (cy - point[1])) / normal[2])

@@ -18,6 +18,7 @@ import yaml
 
 from pushseg.errors import InputError
 from pushseg.geometry import resolve_push
+from pushseg.real import kinematics as kin
 
 # The tool runs this high above the table: resolve_push's default, as in the simulation.
 PUSH_HEIGHT = float(inspect.signature(resolve_push).parameters["push_height"].default)
@@ -88,6 +89,18 @@ def _validated(raw: dict[str, Any]) -> RealConfig:
         if not isinstance(poses, list) or any(not isinstance(p, list) or len(p) != 7 for p in poses):
             fail(f"arms.via.{side}", f"needs a list of poses of 7 joint angles each, got {poses!r}")
     push, safety = raw["push"], raw["safety"]
+    margin = safety["soft_limit_margin"]
+    if not isinstance(margin, (int, float)) or not 0 <= float(margin) <= 0.2:
+        fail("safety.soft_limit_margin", f"must be radians in [0, 0.2], got {margin!r}")
+    # Commanded poses must lie inside the soft limits: a PR2 holds a joint at its soft limit and the goal fails.
+    for kind in ("out_of_view", "via"):
+        for side in ("r", "l"):
+            poses = [arms[kind][side]] if kind == "out_of_view" else arms[kind][side]
+            for i, pose in enumerate(poses):
+                bad = kin.pr2_arm(side).soft_limit_violations(np.asarray(pose, dtype=np.float64), float(margin))
+                if bad:
+                    where = f"arms.{kind}.{side}" + (f"[{i}]" if kind == "via" else "")
+                    fail(where, f"{'; '.join(bad)}: move it inside the PR2's soft joint limits (docs/pr2.md)")
     for key in ("waypoint_spacing", "hover_height", "speed"):
         if not float(push[key]) > 0:
             fail(f"push.{key}", f"must be positive, got {push[key]!r}")

@@ -9,8 +9,10 @@ be run end to end on one machine:
 * ``/tf_static``: base_link -> head_mount_kinect2_rgb_optical_frame (the
   calibration), from the simulated camera pose;
 * ``/joint_states`` (arms, torso, head) and ``/pr2_ethercat/motors_halted``;
-* ``/{r,l}_arm_controller/joint_trajectory_action``: each goal is played back
-  in time (``--time-scale`` speeds it up); the gripper tool frame's path,
+* ``/{r,l}_arm_controller/joint_trajectory_action``: a goal with a point beyond
+  the safety controller's soft joint limits is aborted before the arm moves
+  (a real PR2 holds the joint at the limit and the goal fails); any other goal
+  is played back in time (``--time-scale`` speeds it up); the gripper tool frame's path,
   from forward kinematics of the trajectory, is followed by the simulated
   pusher wherever it comes down near the table (``SimBackend.execute_path``).
   Cancelling a goal stops the arm where it is.
@@ -31,7 +33,8 @@ import time
 
 import numpy as np
 
-from pushseg.envs import scene
+from pushseg import backends
+from pushseg.geometry import matrix_quaternion
 from pushseg.real import images
 from pushseg.real import kinematics as kin
 from pushseg.real.config import load_config
@@ -40,23 +43,7 @@ from pushseg.real.rosenv import ensure_ros_importable
 # The pusher only matters below this height above the table (objects are at most ~12 cm tall).
 LOW_ABOVE_TABLE = 0.14
 HEAD = {"head_pan_joint": 0.0, "head_tilt_joint": 0.9}  # the pose pr2_head_camera_pose assumes
-
-
-def _matrix_to_quaternion(R: np.ndarray) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation matrix (Shepperd's method, the largest diagonal term first)."""
-    tr = np.trace(R)
-    if tr > 0:
-        s = 2.0 * np.sqrt(tr + 1.0)
-        return ((R[2, 1] - R[1, 2]) / s, (R[0, 2] - R[2, 0]) / s, (R[1, 0] - R[0, 1]) / s, 0.25 * s)
-    i = int(np.argmax(np.diag(R)))
-    j, k = (i + 1) % 3, (i + 2) % 3
-    s = 2.0 * np.sqrt(1.0 + R[i, i] - R[j, j] - R[k, k])
-    q = np.zeros(4)
-    q[i] = 0.25 * s
-    q[j] = (R[j, i] + R[i, j]) / s
-    q[k] = (R[k, i] + R[i, k]) / s
-    q[3] = (R[k, j] - R[j, k]) / s
-    return tuple(float(x) for x in q)
+SOFT_LIMIT_TOLERANCE = 1e-6  # rad: goals are refused only beyond the soft limits themselves (no planning margin)
 
 
 class FakePR2:
@@ -68,7 +55,6 @@ class FakePR2:
         from sensor_msgs.msg import CameraInfo, Image, JointState
         from std_msgs.msg import Bool
 
-        from pushseg.envs.sim_backend import SimBackend
         from pushseg.real.msgs import joint_trajectory_action
 
         self.args = args
@@ -76,16 +62,20 @@ class FakePR2:
         self._Image, self._CameraInfo, self._JointState = Image, CameraInfo, JointState
         self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
         self.state_lock = threading.Lock()
-        self.sim = SimBackend(objects=args.objects, width=args.width, height=args.height,
-                              region_x=tuple(args.region_x), region_y=tuple(args.region_y))
+        # The simulation through the backend registry: pushseg.real never imports pushseg.envs.
+        self.sim = backends.make_backend("sim", objects=args.objects, width=args.width, height=args.height,
+                                         region_x=tuple(args.region_x), region_y=tuple(args.region_y))
         self.sim.reset(args.seed)
         self.torso = float(args.torso)
+        # Where the simulated table is (a test checks these defaults against the simulation's table).
+        self.table_x, self.table_y = tuple(args.table_x), tuple(args.table_y)
+        config = load_config()
         if args.arms_raised:  # in the camera's view: the backend must move them out first
-            config = load_config()
             self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
-        else:
-            self.q = {side: kin.TUCKED[side].copy() for side in ("r", "l")}
+        else:  # tucked (out of view), where a PR2's safety controller lets a tucked arm rest
+            self.q = {side: config.arm_pose("out_of_view", side) for side in ("r", "l")}
         self.goals = {"r": 0, "l": 0}
+        self.refused = {"r": 0, "l": 0}
 
         rospy.init_node("fake_pr2", anonymous=False, disable_signals=False)
         self.pub_color = rospy.Publisher(args.color_topic, Image, queue_size=2)
@@ -145,7 +135,7 @@ class FakePR2:
         t.header.frame_id = "base_link"
         t.child_frame_id = self.args.camera_frame
         t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (float(v) for v in T[:3, 3])
-        q = _matrix_to_quaternion(T[:3, :3])
+        q = matrix_quaternion(T[:3, :3])
         (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w) = q
         self._tf_broadcaster = tf2_ros.StaticTransformBroadcaster()
         self._tf_broadcaster.sendTransform(t)
@@ -193,6 +183,16 @@ class FakePR2:
         with self.state_lock:
             start = self.q[side].copy()
         points = [start] + [np.asarray(p.positions, dtype=np.float64)[order] for p in traj.points]
+        for i, q in enumerate(points[1:]):
+            # A PR2's safety controller holds a joint at its soft limit, so such a goal never completes
+            # (the controller aborts it); here it is refused at once and the arm does not move.
+            beyond = arm.soft_limit_violations(q, tol=SOFT_LIMIT_TOLERANCE)
+            if beyond:
+                self.refused[side] += 1
+                text = f"point {i} beyond the soft joint limits: {'; '.join(beyond)}"
+                self.rospy.logwarn("fake_pr2: %s arm goal aborted: %s", side, text)
+                server.set_aborted(self._result_type(), text)
+                return
         times = [0.0] + [p.time_from_start.to_sec() for p in traj.points]
         # The controller moves continuous joints the short way; do the same.
         for i in range(1, len(points)):
@@ -201,7 +201,7 @@ class FakePR2:
         t0 = time.monotonic()
         pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
         low_z = self.sim.table_z + LOW_ABOVE_TABLE
-        tx, ty = scene.TABLE_X, scene.TABLE_Y
+        tx, ty = self.table_x, self.table_y
         for i in range(1, len(points)):
             n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
             for s in np.linspace(0.0, 1.0, n + 1)[1:]:
@@ -251,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="where objects are put down, base_link x (default: within the PR2's reach)")
     p.add_argument("--region-y", type=float, nargs=2, default=(-0.30, 0.30), metavar=("MIN", "MAX"),
                    help="where objects are put down, base_link y")
+    p.add_argument("--table-x", type=float, nargs=2, default=(0.30, 1.30), metavar=("MIN", "MAX"),
+                   help="the simulated table's extent in base_link x: the pusher acts over it")
+    p.add_argument("--table-y", type=float, nargs=2, default=(-0.80, 0.80), metavar=("MIN", "MAX"),
+                   help="the simulated table's extent in base_link y")
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
     p.add_argument("--time-scale", type=float, default=1.0, help="trajectory playback: 0.1 = ten times faster")
     p.add_argument("--torso", type=float, default=0.1, help="torso_lift_joint position (m)")

@@ -1,7 +1,7 @@
 """Forward and inverse kinematics of the PR2 arms, in numpy.
 
 The kinematic model is the PR2 URDF from ``pr2_description`` 1.13.1
-(PR2/pr2_common), as gathered in reference/PR2.md:
+(PR2/pr2_common), as written down in docs/pr2.md:
 
 * ``torso_lift_joint``: prismatic z, origin (-0.05, 0, 0.739675) in base_link
   (pr2.urdf.xacro, torso.urdf.xacro);
@@ -15,8 +15,12 @@ All arm joint origins have rpy = 0, so each joint is a translation then a
 rotation about one axis of its parent. With every joint at 0 and the torso
 down, ``r_gripper_tool_frame`` is at (0.951, -0.188, 0.739675).
 
-Joint limits are the URDF limits; velocity limits are 0.6 x the tested values
-(reference/PR2.md). Forearm roll and wrist roll are continuous.
+Each joint has two sets of limits (docs/pr2.md): the URDF's hard limits and,
+inside them, the safety controller's soft limits. A PR2 holds a joint at its
+soft limit, so a trajectory point beyond one is never reached and its goal
+fails: IK solutions and every planned point stay inside the soft limits with a
+margin (``safety.soft_limit_margin``). Velocity limits are 0.6 x the tested
+values. Forearm roll and wrist roll are continuous.
 
 Inverse kinematics is numeric: damped least squares on position and full
 orientation, joint limits by clamping, a pull towards a rest posture in the
@@ -62,7 +66,17 @@ TOOL_OFFSET = np.array([0.18, 0.0, 0.0])
 VELOCITY_LIMITS = np.array([2.088, 2.082, 3.27, 3.3, 3.6, 3.078, 3.6])
 CONTINUOUS = np.array([False, False, False, False, True, False, True])
 
-# Tucked poses from pr2_common_actions tuck_arms_main.py (reference/PR2.md): out of view.
+# The safety controller's soft limits lie inside the URDF limits by these margins (lower, upper), per joint
+# (safety_controller soft_lower_limit / soft_upper_limit in shoulder/upper_arm/forearm.urdf.xacro; docs/pr2.md).
+SOFT_LIMIT_INSET = np.array(
+    [(0.15, 0.15), (0.17, 0.10), (0.15, 0.15), (0.20, 0.15), (0.0, 0.0), (0.18, 0.10), (0.0, 0.0)]
+)
+# How far inside the soft limits IK and plans stay unless the config says otherwise (safety.soft_limit_margin).
+SOFT_LIMIT_MARGIN = 0.03
+
+# Tucked poses from pr2_common_actions tuck_arms_main.py (docs/pr2.md). Two of their joints lie a
+# few milliradians beyond a soft limit (right elbow, left wrist flex): the robot stops them there.
+# The out-of-view poses in pr2_defaults.yaml are these, moved inside the soft limits.
 TUCKED = {
     "r": np.array([-0.023593, 1.10728, -1.5566882, -2.124408, -1.4175, -1.8417, 0.21436]),
     "l": np.array([0.06024, 1.248526, 1.78907, -1.683386, -1.7343417, -0.0962141, -0.0864407]),
@@ -90,9 +104,33 @@ class Arm:
     def shoulder_y(self) -> float:
         return -0.188 if self.side == "r" else 0.188
 
+    @property
+    def soft_lower(self) -> np.ndarray:
+        """The safety controller's lower soft limits (-inf for continuous joints)."""
+        return self.lower + SOFT_LIMIT_INSET[:, 0]
+
+    @property
+    def soft_upper(self) -> np.ndarray:
+        return self.upper - SOFT_LIMIT_INSET[:, 1]
+
     def within_limits(self, q: np.ndarray, tol: float = 1e-6) -> bool:
+        """Inside the URDF (hard) limits."""
         q = np.asarray(q)
         return bool(np.all(q >= self.lower - tol) and np.all(q <= self.upper + tol))
+
+    def soft_limit_violations(self, q: np.ndarray, margin: float = 0.0, tol: float = 1e-9) -> list[str]:
+        """Each joint of ``q`` closer than ``margin`` to (or beyond) its soft limit, described; [] when none."""
+        q = np.asarray(q, dtype=np.float64)
+        out = []
+        for j, name in enumerate(self.joint_names):
+            lo, hi = self.soft_lower[j], self.soft_upper[j]
+            if q[j] < lo + margin - tol:
+                out.append(f"{name} = {q[j]:.4f} rad, below {lo + margin:.4f} (soft lower limit {lo:.4f} + "
+                           f"margin {margin:g})")
+            elif q[j] > hi - margin + tol:
+                out.append(f"{name} = {q[j]:.4f} rad, above {hi - margin:.4f} (soft upper limit {hi:.4f} - "
+                           f"margin {margin:g})")
+        return out
 
 
 def pr2_arm(side: str) -> Arm:
@@ -195,8 +233,9 @@ class IKResult:
 
 
 def _clamp(arm: Arm, q: np.ndarray, margin: float) -> np.ndarray:
-    lo = np.where(np.isfinite(arm.lower), arm.lower + margin, -np.inf)
-    hi = np.where(np.isfinite(arm.upper), arm.upper - margin, np.inf)
+    """Inside the soft limits by ``margin`` (continuous joints are left as they are)."""
+    lo = np.where(np.isfinite(arm.soft_lower), arm.soft_lower + margin, -np.inf)
+    hi = np.where(np.isfinite(arm.soft_upper), arm.soft_upper - margin, np.inf)
     return np.clip(q, lo, hi)
 
 
@@ -212,11 +251,14 @@ def solve_ik(
     orientation_tol: float = 0.03,
     max_iterations: int = 150,
     damping: float = 0.05,
-    limit_margin: float = 0.02,
+    limit_margin: float = SOFT_LIMIT_MARGIN,
     restarts: int = 8,
     rng: int = 0,
 ) -> IKResult:
-    """Damped-least-squares IK for the tool frame; tries ``seed`` first, then deterministic restarts."""
+    """Damped-least-squares IK for the tool frame; tries ``seed`` first, then deterministic restarts.
+
+    Solutions stay ``limit_margin`` inside the soft joint limits.
+    """
     position = np.asarray(position, dtype=np.float64)
     rng_ = np.random.default_rng(rng)
     rest = np.asarray(seed if rest is None else rest, dtype=np.float64)

@@ -23,7 +23,7 @@ PACKAGE = "pr2_controllers_msgs"
 ACTION = "JointTrajectory"
 ACTION_FILE = Path(__file__).parent / "msg" / PACKAGE / "action" / f"{ACTION}.action"
 
-# The md5sums of the real pr2_controllers_msgs (reference/PR2.md); checked on load.
+# The md5sums of the real pr2_controllers_msgs (docs/pr2.md); checked on load.
 EXPECTED_MD5 = {
     "JointTrajectoryAction": "a04ba3ee8f6a2d0985a6aeaf23d9d7ad",
     "JointTrajectoryActionGoal": "a99e83ef6185f9fdd7693efe99623a86",

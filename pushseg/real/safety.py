@@ -4,8 +4,9 @@
 * :func:`check_workspace` -- every point of the push line inside the workspace
   box in base_link, whose floor sits just above the table top;
 * :func:`check_plan` -- the planned trajectory, re-checked independently of the
-  planner: time strictly increasing, every joint within its limits and within
-  ``velocity_scale`` of its velocity limit, and (sampled densely between
+  planner: time strictly increasing, every point inside the safety controller's
+  soft joint limits by ``soft_limit_margin`` (:func:`check_soft_limits`), every
+  joint within ``velocity_scale`` of its velocity limit, and (sampled densely between
   points, by forward kinematics) the tool never below the floor and the elbow
   and wrist never closer than ``link_clearance`` to the table over the
   workspace.
@@ -63,6 +64,25 @@ def check_workspace(points: np.ndarray, table_z: float, config: RealConfig, what
         )
 
 
+def check_soft_limits(plan: ArmPlan, config: RealConfig) -> None:
+    """Every point of ``plan`` inside the soft joint limits by ``safety.soft_limit_margin``, else PushRefused.
+
+    A PR2's safety controller holds a joint at its soft limit, so a goal with a
+    point beyond one never finishes (docs/pr2.md). Joint moves are linear in
+    joint space between points, so checking the points covers the whole motion.
+    """
+    arm = kin.pr2_arm(plan.side)
+    margin = float(config.raw["safety"]["soft_limit_margin"])
+    for i, q in enumerate(plan.positions):
+        bad = arm.soft_limit_violations(q, margin)
+        if bad:
+            raise PushRefused(
+                "beyond_soft_limit",
+                f"point {i} ({plan.kinds[i]}) of the {plan.side} arm's trajectory has {'; '.join(bad)}; "
+                "a PR2 stops the joint at its soft limit, so this plan is not sent",
+            )
+
+
 def check_plan(plan: ArmPlan, table_z: float, config: RealConfig, substeps: int = 8) -> None:
     arm = kin.pr2_arm(plan.side)
     safety = config.raw["safety"]
@@ -70,9 +90,7 @@ def check_plan(plan: ArmPlan, table_z: float, config: RealConfig, substeps: int 
     if not np.all(np.diff(times) > 0):
         raise BackendError(f"planned {plan.side} arm trajectory has non-increasing times {plan.times}")
     q_all = np.vstack([plan.start[None], plan.positions])
-    for i, q in enumerate(plan.positions):
-        if not arm.within_limits(q):
-            raise BackendError(f"planned point {i} of the {plan.side} arm is outside its joint limits: {q}")
+    check_soft_limits(plan, config)  # (inside the soft limits is inside the URDF limits)
     limit = arm.velocity * float(safety["velocity_scale"])
     for i in range(len(plan.positions)):
         dq = np.abs(kin.joint_deltas(q_all[i], q_all[i + 1]))

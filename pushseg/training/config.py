@@ -16,6 +16,7 @@ inference pyramid scales are relative to that working image.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -27,15 +28,15 @@ STRIDE = 16
 
 @dataclass
 class ModelConfig:
-    trunk: str = "small"
+    trunk: str = "small"  # "small" (CPU-friendly) or "resnet50" (the paper's)
     patch_size: int = 96  # input patch side, px; a multiple of 16
     object_size: int = 56  # canonical largest side of a positive object in the patch, px
     mask_size: int = 32  # mask output side; the mask covers the whole patch
     reduce_channels: int = 128  # the 1x1 conv after the trunk
     hidden: int = 512  # shared feature
-    score_hidden: int = 1024
-    dropout: float = 0.5
-    small_widths: tuple[int, ...] = (16, 32, 64, 128)
+    score_hidden: int = 1024  # hidden units of the score head
+    dropout: float = 0.5  # dropout in the score head
+    small_widths: tuple[int, ...] = (16, 32, 64, 128)  # channels of the small trunk's four stages
     work_width: int = 480  # images are resized to this width before everything
 
     def __post_init__(self) -> None:
@@ -90,7 +91,7 @@ class SamplerConfig:
     neg_scale_range: tuple[float, float] = (-2.0, 2.0)  # octaves around canonical scales of the image's objects
     flip_p: float = 0.25  # vertical flip
     rotate_p: float = 0.25  # rotation, uniform 0-360 deg
-    positive_fraction: float = 0.5
+    positive_fraction: float = 0.5  # share of positive patches in a batch
     min_object_px: float = 8.0  # objects whose largest side is smaller (working image) are ignored
 
     def resolved(self, model: ModelConfig) -> "SamplerConfig":
@@ -105,25 +106,25 @@ class SamplerConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batches_per_epoch: int = 100
-    batch_size: int = 32
+    epochs: int = 10  # passes of batches_per_epoch batches
+    batches_per_epoch: int = 100  # batches per epoch (patches are sampled afresh)
+    batch_size: int = 32  # patches per batch
     optimizer: str = "sgd"  # "sgd" | "adam"
-    lr: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 0.0005
+    lr: float = 0.001  # learning rate
+    momentum: float = 0.9  # SGD momentum
+    weight_decay: float = 0.0005  # L2 weight decay
     lr_decay: str = "none"  # "none" | "cosine" (per batch, to 0 at the end)
     score_weight: float = 1.0 / 32.0  # of the mask loss, when both heads train
-    train_trunk: bool = False
-    train_mask: bool = False
-    train_score: bool = True
+    train_trunk: bool = False  # also train the trunk and the shared layer
+    train_mask: bool = False  # train the mask head
+    train_score: bool = True  # train the score head
     bootstrap: bool = True  # no gradient where the start model says object > 0.5 on a negative
     noise: str = "none"  # "none" | "reed-hard" | "self-paced" | "small-loss"
-    reed_beta: float = 0.7
-    self_paced_lambda: float = 0.002
-    self_paced_growth: float = 1.2
-    small_loss_drop: float = 0.1
-    seed: int = 0
+    reed_beta: float = 0.7  # reed-hard: weight of the given label against the prediction
+    self_paced_lambda: float = 0.002  # self-paced: initial loss threshold of the samples used
+    self_paced_growth: float = 1.2  # self-paced: threshold factor per epoch
+    small_loss_drop: float = 0.1  # small-loss: share of the largest-loss samples dropped per batch
+    seed: int = 0  # seed of the sampler, the initial weights and dropout
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     amp: bool = True  # mixed precision on CUDA; ignored on CPU
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
@@ -144,17 +145,58 @@ class TrainConfig:
         return asdict(self)
 
 
+MAX_SCALE = 8.0  # a 480-px working image at 8x is 3840 px wide: beyond that memory, not accuracy, is the limit
+
+
+def parse_scales(text: str | float | tuple | list) -> tuple[float, ...]:
+    """``"1.41,2,2.83"`` (or a number or a sequence) -> a tuple of pyramid scales, each in (0, 8]."""
+    items = text.split(",") if isinstance(text, str) else (list(text) if isinstance(text, (tuple, list)) else [text])
+    out = []
+    for item in items:
+        try:
+            s = float(item.strip() if isinstance(item, str) else item)
+        except (TypeError, ValueError):
+            raise InputError(f"scales {text!r}: {item!r} is not a number; give comma-separated positive "
+                             "numbers such as 1.41,2,2.83") from None
+        if not (math.isfinite(s) and 0 < s <= MAX_SCALE):
+            raise InputError(f"scales {text!r}: every scale must be a finite number in (0, {MAX_SCALE:g}], got {s}")
+        out.append(s)
+    if not out:
+        raise InputError("scales is empty; give at least one pyramid scale, e.g. 1.41,2,2.83")
+    return tuple(out)
+
+
 @dataclass
 class InferenceConfig:
-    """Multi-scale sliding-window inference (METHOD.md section 3, 'Inference')."""
+    """Multi-scale sliding-window inference (see pushseg.training.inference)."""
 
+    # pyramid scales relative to the working image
     scales: tuple[float, ...] = field(default_factory=lambda: tuple(2 ** (e / 2) for e in range(-2, 4)))
     top_k: int = 50  # proposals kept by score before filtering and NMS
     mask_threshold: float = 0.2  # mask probability
     nms_threshold: float | None = 0.5  # mask IoU; None disables NMS
     max_area_fraction: float = 0.10  # masks above this share of the image are dropped
-    min_area_px: int = 16
+    min_area_px: int = 16  # masks with fewer pixels are dropped
     batch_size: int = 4  # images per forward pass
+    fast: bool = True  # batch norm folded into the convolutions, channels last memory, windows scored only where needed; False: the reference path
+    table_region: bool = False  # score only windows centred on the table top, found in each image's depth (scenes folders have it)
+    amp: bool = True  # bfloat16 autocast on CUDA devices that support it; ignored on CPU
+
+    def __post_init__(self) -> None:
+        self.scales = parse_scales(self.scales)
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1:
+            raise InputError(f"top_k must be an integer >= 1, got {self.top_k!r}")
+        if not (isinstance(self.mask_threshold, (int, float)) and 0 < self.mask_threshold < 1):
+            raise InputError(f"mask_threshold must lie in (0, 1), got {self.mask_threshold!r}")
+        if self.nms_threshold is not None and not (isinstance(self.nms_threshold, (int, float))
+                                                    and 0 <= self.nms_threshold <= 1):
+            raise InputError(f"nms_threshold must lie in [0, 1] (or be None for no NMS), got {self.nms_threshold!r}")
+        if not (isinstance(self.max_area_fraction, (int, float)) and 0 < self.max_area_fraction <= 1):
+            raise InputError(f"max_area_fraction must lie in (0, 1], got {self.max_area_fraction!r}")
+        if isinstance(self.min_area_px, bool) or not isinstance(self.min_area_px, int) or self.min_area_px < 0:
+            raise InputError(f"min_area_px must be an integer >= 0, got {self.min_area_px!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise InputError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from pushseg.data.coco import decode_mask, load_coco
+from pushseg.data.images import read_rgb  # noqa: F401 - one image reader for the package; also imported from here
 from pushseg.errors import InputError
 
 
@@ -35,13 +36,6 @@ class SceneImage:
     rgb: np.ndarray  # (H, W, 3) uint8 at the working width
     factor: float  # working / original
     instances: list[Instance]
-
-
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise InputError(f"{path}: cannot read this image (missing or not an image file)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def resize_to_width(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:

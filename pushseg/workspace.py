@@ -1,7 +1,11 @@
-"""Whether a push can be done: the checks both backends make before moving an arm.
+"""What every backend shares about pushing: the workspace, the table height, and whether a push can be done.
 
-They use the observation only (depth, camera, the known table height), so the
-simulation refuses exactly the pushes the real robot would refuse.
+Part of the :class:`pushseg.types.Backend` contract: each backend has a
+``workspace`` (:class:`Workspace`) and a ``table_z``, and resolves pushes
+with :func:`check_push`. The checks use the observation only (depth, camera,
+the table height), so the simulation refuses exactly the pushes the real robot
+would refuse. :func:`table_height` finds the table top in a depth image, as
+the real robot does at every reset.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pushseg.errors import InputError
-from pushseg.geometry import PushPath, resolve_push
+from pushseg.geometry import PushPath, fit_table_plane, resolve_push
 from pushseg.types import CameraInfo, Push
 
 # Rejection codes; PushResult.reason is "<code>: <what was wrong>".
@@ -31,7 +35,7 @@ class Workspace:
 
     A box in front of the PR2 that both arms reach with the tool 2.5 cm above
     a 0.75 m table (shoulders at x = -0.05, y = -+0.188; shoulder to tool
-    frame 0.4 + 0.321 + 0.18 m, PR2.md), kept well inside that reach.
+    frame 0.4 + 0.321 + 0.18 m, docs/pr2.md), kept well inside that reach.
     """
 
     x: tuple[float, float] = (0.35, 1.05)
@@ -76,3 +80,30 @@ def check_push(
                 f"x in {workspace.x}, y in {workspace.y}"
             )
     return path, ""
+
+
+# A table tilted more than this from horizontal in base_link means a wrong camera pose.
+MAX_TABLE_TILT_DEG = 10.0
+
+
+def table_height(
+    camera: CameraInfo, depth: np.ndarray, at: tuple[float, float], *, rng: np.random.Generator | int = 0
+) -> float:
+    """The table top's height (base_link z) at the point ``at`` = (x, y), from a plane fitted to ``depth``.
+
+    Raises :class:`~pushseg.errors.InputError` when no plane is found, or when the
+    plane is tilted more than ``MAX_TABLE_TILT_DEG`` from horizontal (then the
+    camera pose, i.e. the calibration, is wrong rather than the table).
+    """
+    plane = fit_table_plane(camera, depth, rng=rng)
+    R, t = camera.T_base_camera[:3, :3], camera.T_base_camera[:3, 3]
+    normal = R @ plane.normal
+    point = R @ (-plane.offset * plane.normal) + t  # the plane's point nearest the camera
+    tilt = float(np.degrees(np.arccos(min(1.0, abs(normal[2])))))
+    if tilt > MAX_TABLE_TILT_DEG:
+        raise InputError(
+            f"the table plane fitted to the depth image is tilted {tilt:.0f} deg from horizontal in base_link "
+            f"(more than {MAX_TABLE_TILT_DEG:.0f}): is the camera pose (calibration) right?"
+        )
+    x, y = at
+    return float(point[2] - (normal[0] * (x - point[0]) + normal[1] * (y - point[1])) / normal[2])

@@ -1,0 +1,20 @@
+"""Options several commands share."""
+
+from __future__ import annotations
+
+import argparse
+
+from pushseg.executors import EXECUTORS, ExecutorConfig
+
+
+def add_executor_args(p: argparse.ArgumentParser, jobs: str) -> None:
+    """``--workers``, ``--executor``, ``--ray-address``: how the ``jobs`` run (never what they produce)."""
+    p.add_argument("--workers", type=int, default=1, help=f"{jobs} run in parallel (same output for any number)")
+    p.add_argument("--executor", default="local", choices=EXECUTORS,
+                   help=f"run {jobs} in local processes or on Ray (pip install 'pushseg[cluster]')")
+    p.add_argument("--ray-address", default=None,
+                   help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
+
+
+def executor_config(args: argparse.Namespace) -> ExecutorConfig:
+    return ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)

@@ -1,0 +1,279 @@
+"""The stages of the loop as plain functions: configs and paths in, a path out.
+
+=================  ==========================================  =============================
+stage              output (returned)                           complete when
+=================  ==========================================  =============================
+``make_scenes``    ``OUT/annotations.json``                    ``OUT/meta.json`` exists
+``collect``        the run folder ``OUT``                      every episode is on disk
+``label``          the COCO json ``OUT``                       ``<stem>_summary.json`` exists
+``pretrain``       ``OUT/model.pt``                            ``OUT/model.pt`` exists
+``finetune``       ``OUT/model.pt``                            ``OUT/model.pt`` exists
+``evaluate``       ``OUT/metrics.json`` (+ results.json)       ``OUT/metrics.json`` exists
+=================  ==========================================  =============================
+
+Each stage writes the settings it ran with beside its output (``config.yaml``
+in the folder, or ``<stem>_config.yaml`` beside a labels json: the config
+sections plus an ``inputs`` record of the paths it read). Called again on a
+complete output, a stage does no work and returns the path; if the stored
+settings differ from the ones asked for, it stops with an error naming the
+first key that differs instead of silently reusing the old output. Training
+resumes from ``last.pt`` and collection from the last episode on disk, so an
+interrupted stage continues where it stopped.
+
+``workers`` and ``executor`` (local processes or Ray, see
+:mod:`pushseg.executors`) say how the jobs of a stage run, never what it
+writes, so they are not part of the record.
+
+These are what ``pushseg demo`` and the experiments in
+:mod:`pushseg.experiments` are built from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pushseg.config import CONFIG_FILE, dump_yaml, read_yaml, to_dict
+from pushseg.errors import InputError, RunFolderError
+
+if TYPE_CHECKING:
+    from pushseg.data.collection import CollectConfig
+    from pushseg.executors import ExecutorConfig
+    from pushseg.data.scenes import ScenesConfig
+    from pushseg.labeling.config import LabelConfig
+    from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+
+PathLike = str | os.PathLike
+
+# Pretraining trains every layer from scratch: Adam with a cosine decay and no
+# bootstrapping (there is no start model to ask). TrainConfig's own defaults are
+# the paper's fine-tuning recipe. Used by ``pushseg pretrain`` and the demo.
+PRETRAIN_SETTINGS: dict[str, Any] = dict(epochs=30, optimizer="adam", lr=1e-3, weight_decay=0.0, lr_decay="cosine",
+                                         train_trunk=True, train_mask=True, train_score=True, bootstrap=False)
+
+
+# --- the record of settings beside each output -------------------------------------------------
+
+
+def _record(configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+    doc = {k: to_dict(v) for k, v in configs.items()}
+    if inputs:
+        doc["inputs"] = {k: (str(Path(v).resolve()) if isinstance(v, (str, os.PathLike)) else v)
+                         for k, v in inputs.items()}
+    return doc
+
+
+def write_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> Path:
+    """Write the settings record (YAML) atomically."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    doc = _record(configs, inputs)
+    text = dump_yaml(configs)
+    if "inputs" in doc:
+        text += yaml.safe_dump({"inputs": doc["inputs"]}, sort_keys=False, default_flow_style=False)
+    tmp.write_text(text)
+    tmp.replace(path)
+    return path
+
+
+def check_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None,
+                 ignore: tuple[str, ...] = ()) -> None:
+    """Raise if the record at ``path`` was made with other settings or inputs (no record: nothing to check).
+
+    ``ignore``: keys that do not change the output (e.g. the number of workers).
+    """
+    if not path.is_file():
+        return
+    stored = read_yaml(path)
+    wanted = _record(configs, inputs)
+    for section, values in wanted.items():
+        old = stored.get(section)
+        if not isinstance(old, dict):
+            continue
+        for key in sorted(set(values) | set(old)):
+            if key not in ignore and old.get(key) != values.get(key):
+                raise RunFolderError(
+                    f"{path.parent}: made with {section}.{key} = {old.get(key)!r}, asked for {values.get(key)!r}; "
+                    f"choose another output or delete it"
+                )
+
+
+# --- stages ----------------------------------------------------------------------------------
+
+
+def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress: bool | None = None,
+                skip_done: bool = True, executor: str | ExecutorConfig = "local") -> Path:
+    """Rendered scenes with ground truth in ``out``; returns ``out/annotations.json``."""
+    from pushseg.data.scenes import write_scenes
+
+    out = Path(out)
+    record = out / CONFIG_FILE
+    if skip_done and (out / "meta.json").is_file():
+        check_record(record, {"scenes": cfg})
+        if not record.is_file():  # made before records existed: its meta.json holds the settings
+            stored = json.loads((out / "meta.json").read_text()).get("config", {})
+            if stored != to_dict(cfg):
+                raise RunFolderError(f"{out}: scenes made with other settings ({stored}); choose another output")
+        return out / "annotations.json"
+    if skip_done and out.is_dir() and not (out / "meta.json").exists():
+        _remove_unfinished_scenes(out)
+    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor)
+    write_record(record, {"scenes": cfg})
+    return out / "annotations.json"
+
+
+def _remove_unfinished_scenes(out: Path) -> None:
+    mine = {"images", "depth", "instances", "annotations.json", "annotations.json.tmp", CONFIG_FILE}
+    names = {p.name for p in out.iterdir()}
+    if names - mine:
+        raise RunFolderError(f"{out}: not an unfinished scenes folder ({sorted(names - mine)[0]}); choose another output")
+    shutil.rmtree(out)
+
+
+def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool | None = None,
+            progress: bool | None = None, executor: str | ExecutorConfig = "local") -> Path:
+    """A run folder of ``cfg.episodes`` episodes in ``out``; returns ``out``.
+
+    ``resume`` None continues a run that is already there (a complete one is
+    left as it is); False refuses an existing folder; True requires one.
+    """
+    from pushseg.data.collection import collect as collect_run
+
+    out = Path(out)
+    if resume is None:
+        resume = (out / "meta.json").is_file()
+    collect_run(cfg, out, workers=workers, resume=resume, progress=progress, executor=executor)
+    write_record(out / CONFIG_FILE, {"collect": cfg})
+    return out
+
+
+def label_record_path(labels: PathLike) -> Path:
+    labels = Path(labels)
+    return labels.with_name(labels.stem + "_config.yaml")
+
+
+def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, workers: int = 1,
+          gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
+          executor: str | ExecutorConfig = "local") -> Path:
+    """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``."""
+    from pushseg.labeling.batch import label_run
+    from pushseg.labeling.config import LabelConfig
+
+    cfg = cfg or LabelConfig()
+    out = Path(out)
+    record = label_record_path(out)
+    summary = out.with_name(out.stem + "_summary.json")
+    inputs = {"run": run}
+    if not force and out.is_file() and summary.is_file():
+        check_record(record, {"label": cfg}, inputs)
+        return out
+    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor)
+    write_record(record, {"label": cfg}, inputs)
+    return out
+
+
+def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainConfig,
+             sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
+             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
+    """DeepMask trained from scratch on the ground truth of ``scenes``; returns ``out/model.pt``."""
+    from pushseg.training.config import SamplerConfig
+    from pushseg.training.recipes import pretrain as run_pretrain
+
+    sampler = sampler or SamplerConfig()
+    out = Path(out)
+    configs = {"model": model, "train": train, "sampler": sampler}
+    inputs = {"scenes": scenes, **({"images": images} if images else {})}
+    if skip_done and (out / "model.pt").is_file():
+        check_record(out / CONFIG_FILE, configs, inputs)
+        return out / "model.pt"
+    run_pretrain(scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
+                 progress=progress, meta=meta)
+    write_record(out / CONFIG_FILE, configs, inputs)
+    return out / "model.pt"
+
+
+def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: TrainConfig | None = None,
+             sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
+             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
+    """``start_model`` fine-tuned on the masks of ``labels``; returns ``out/model.pt``."""
+    from pushseg.training.config import SamplerConfig, TrainConfig
+    from pushseg.training.recipes import finetune as run_finetune
+
+    train, sampler = train or TrainConfig(), sampler or SamplerConfig()
+    if not Path(labels).is_file():
+        raise InputError(f"{labels}: no such labels json; make one with `pushseg label RUN --out labels.json`")
+    out = Path(out)
+    configs = {"train": train, "sampler": sampler}
+    inputs = {"model": start_model, "labels": labels, **({"images": images} if images else {})}
+    if skip_done and (out / "model.pt").is_file():
+        check_record(out / CONFIG_FILE, configs, inputs)
+        return out / "model.pt"
+    run_finetune(start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
+                 progress=progress, meta=meta)
+    write_record(out / CONFIG_FILE, configs, inputs)
+    return out / "model.pt"
+
+
+def scenes_json(path: PathLike) -> Path:
+    """A scenes folder's annotations.json (or the json itself)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "annotations.json"
+    if not p.is_file():
+        raise InputError(f"{path}: no annotations.json; make a scenes folder with `pushseg scenes --out DIR`")
+    return p
+
+
+def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: InferenceConfig | None = None, *,
+             device: str = "cpu", progress: bool = True, desc: str = "evaluate", skip_done: bool = True) -> Path:
+    """COCO mask AP of ``model`` on ``scenes``: ``out/metrics.json`` (returned), metrics.md, results.json.
+
+    ``inference`` None takes the defaults with the model's own pyramid scales.
+    """
+    from pushseg.evaluation.coco_eval import evaluate_model
+    from pushseg.evaluation.report import ap_table
+    from pushseg.training.checkpoint import load_model
+    from pushseg.training.config import InferenceConfig
+    from pushseg.training.engine import pick_device
+    from pushseg.training.inference import Segmenter
+
+    gt = scenes_json(scenes)
+    out = Path(out)
+    metrics_path = out / "metrics.json"
+    inputs = {"model": model, "scenes": gt}
+    dev = pick_device(device)
+    net = None
+    if inference is None:
+        net = load_model(model, device=dev)
+        inference = InferenceConfig(scales=tuple(net.meta.get("scales", InferenceConfig().scales)))
+    if skip_done and metrics_path.is_file():
+        check_record(out / CONFIG_FILE, {"inference": inference}, inputs)
+        return metrics_path
+    net = net or load_model(model, device=dev)
+    r = evaluate_model(Segmenter(net, inference, dev), gt, progress=progress, desc=desc)
+    out.mkdir(parents=True, exist_ok=True)
+    table = ap_table({Path(model).name: r["metrics"]})
+    res = [{**x, "segmentation": {"size": x["segmentation"]["size"],
+                                  "counts": x["segmentation"]["counts"].decode("ascii")}} for x in r["results"]]
+    (out / "results.json").write_text(json.dumps(res))
+    (out / "metrics.md").write_text(f"# Evaluation\n\nmodel `{model}` on `{gt}`\n\n{table}\n")
+    write_record(out / CONFIG_FILE, {"inference": inference}, inputs)
+    doc = {"model": str(model), "scenes": str(gt), "inference": inference.to_dict(), "metrics": r["metrics"]}
+    metrics_path.write_text(json.dumps(doc, indent=1))  # last: its presence marks the stage complete
+    return metrics_path
+
+
+def read_detections(eval_dir: PathLike) -> dict[int, list]:
+    """The detections an ``evaluate`` stage wrote (``results.json``), per image id, in the segmenter's order."""
+    from pushseg.data.coco import decode_mask
+    from pushseg.training.inference import Detection
+
+    per_image: dict[int, list] = {}
+    for r in json.loads((Path(eval_dir) / "results.json").read_text()):
+        per_image.setdefault(int(r["image_id"]), []).append(Detection(decode_mask(r["segmentation"]), r["score"]))
+    return per_image

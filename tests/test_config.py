@@ -1,0 +1,163 @@
+"""Settings from dataclasses: generated flags with docs, YAML files, --set, errors naming the key, stage records."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from pushseg.cli.main import build_parser
+from pushseg.config import (
+    Section, add_config_args, dump_yaml, field_docs, flag, from_dict, load_config, read_yaml, resolve, to_dict,
+)
+from pushseg.data.collection import CollectConfig
+from pushseg.data.scenes import ScenesConfig
+from pushseg.envs.sim_backend import SimConfig
+from pushseg.errors import InputError, RunFolderError
+from pushseg.evaluation.demo import DemoConfig
+from pushseg.labeling.config import LabelConfig
+from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+
+ALL = (CollectConfig, ScenesConfig, LabelConfig, TrainConfig, SamplerConfig, ModelConfig, InferenceConfig, DemoConfig)
+
+
+def _help(command: str) -> str:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return " ".join(sub.choices[command].format_help().split())  # undo line wrapping
+
+
+@pytest.mark.parametrize("command, classes", [
+    ("label", [LabelConfig]),
+    ("finetune", [TrainConfig, SamplerConfig]),
+    ("pretrain", [ModelConfig, TrainConfig, SamplerConfig]),
+    ("collect", [CollectConfig]),
+    ("scenes", [ScenesConfig]),
+    ("demo", [DemoConfig]),
+    ("evaluate", [InferenceConfig]),
+])
+def test_help_lists_every_field_with_its_doc(command, classes):
+    text = _help(command)
+    for cls in classes:
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            assert flag(f.name) in text.split() or flag(f.name) + "," in text, f"{command}: no flag for {cls.__name__}.{f.name}"
+            assert docs.get(f.name), f"{cls.__name__}.{f.name} has no doc comment"
+            assert " ".join(docs[f.name].split()) in text, f"{command}: help of {f.name} is not its doc"
+
+
+def test_docs_come_from_the_comments_beside_and_above_fields():
+    docs = field_docs(LabelConfig)
+    assert docs["seed"].startswith("seed of RANSAC")
+    assert docs["use_change_cue"].startswith("A pixel also counts as moving")  # the block above
+    assert "---" not in docs["method"]  # section headers are not docs
+
+
+@pytest.mark.parametrize("cls", ALL + (SimConfig,))
+def test_yaml_round_trip_is_exact(cls, tmp_path):
+    cfg = cls()
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml({"x": cfg}))
+    again = from_dict(cls, read_yaml(path)["x"], "x")
+    assert to_dict(again) == to_dict(cfg)
+    if cls is not SimConfig:  # SimConfig turns the object-set name into the set
+        assert again == cfg
+
+
+def test_unknown_keys_and_wrong_types_name_the_key(tmp_path):
+    with pytest.raises(InputError, match=r"label\.flow_scal: unknown setting"):
+        from_dict(LabelConfig, {"flow_scal": 0.5}, "label")
+    with pytest.raises(InputError, match=r"train\.epochs: must be an integer, got 'ten'"):
+        from_dict(TrainConfig, {"epochs": "ten"}, "train")
+    with pytest.raises(InputError, match=r"train\.train_mask: must be true or false"):
+        from_dict(TrainConfig, {"train_mask": 3}, "train")
+    with pytest.raises(InputError, match=r"inference\.scales\[1\]: must be a number"):
+        from_dict(InferenceConfig, {"scales": [1, "big"]}, "inference")
+    with pytest.raises(InputError, match=r"sim\.jitter\.torso: must have 2 values"):
+        from_dict(SimConfig, {"jitter": {"torso": [0.1]}}, "sim")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("label: {seed: 1}\ntrain: {epochs: 2}\n")
+    assert main_rc(["label", "RUN", "--out", "x.json", "--config", str(bad)]) == 2
+    assert main_rc(["label", "RUN", "--out", "x.json", "--set", "label.nope=1"]) == 2
+    assert main_rc(["label", "RUN", "--out", "x.json", "--set", "labelseed"]) == 2
+
+
+def main_rc(argv):
+    from pushseg.cli.main import main
+
+    return main(argv)
+
+
+def _parse(argv, sections):
+    p = argparse.ArgumentParser()
+    add_config_args(p, sections)
+    return p.parse_args(argv)
+
+
+def test_resolution_order_defaults_file_flags_set(tmp_path):
+    sections = [Section("train", TrainConfig, preset={"epochs": 30}, aliases={"batches_per_epoch": ["--batches"]}),
+                Section("sampler", SamplerConfig)]
+    f = tmp_path / "c.yaml"
+    f.write_text("train: {lr: 0.01, epochs: 3, batch_size: 8}\nsampler: {flip_p: 0.0}\ninputs: {labels: x}\n")
+    assert resolve(_parse([], sections))["train"].epochs == 30  # the preset beats the dataclass default
+    args = _parse(["--config", str(f), "--lr", "0.02", "--batches", "7", "--no-bootstrap",
+                   "--set", "train.lr=0.03", "--set", "sampler.neg_scale_range=[-1, 1]"], sections)
+    got = resolve(args)
+    assert got["train"].epochs == 3 and got["train"].batch_size == 8  # file
+    assert got["train"].batches_per_epoch == 7 and got["train"].bootstrap is False  # flags
+    assert got["train"].lr == 0.03  # --set last
+    assert got["sampler"].flip_p == 0.0 and got["sampler"].neg_scale_range == (-1.0, 1.0)
+    assert got["sampler"].jitter is None
+    assert _parse(["--jitter", "none"], sections).__dict__["sampler.jitter"] is None
+
+
+def test_load_config_one_section_with_overrides(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("sim: {width: 320, height: 180, num_objects: [2, 3], depth_noise: {base: 0.001}}\n")
+    sim = load_config(SimConfig, f, "sim", ["sim.shadows=false"])
+    assert (sim.width, sim.height, sim.num_objects, sim.shadows) == (320, 180, (2, 3), False)
+    assert sim.depth_noise.base == 0.001 and sim.depth_noise.quad == 0.001
+
+
+def test_label_stage_skips_finished_work_and_refuses_other_settings(tmp_path):
+    from pushseg.stages import label, label_record_path
+    from test_label_cli import make_run
+
+    run = make_run(tmp_path / "run")
+    out = label(run, tmp_path / "labels.json", LabelConfig(), progress=False)
+    record = read_yaml(label_record_path(out))
+    assert from_dict(LabelConfig, record["label"]) == LabelConfig()
+    stamp = out.stat().st_mtime_ns
+    assert label(run, out, LabelConfig(), progress=False) == out and out.stat().st_mtime_ns == stamp
+    with pytest.raises(RunFolderError, match="label.ncut_sigma_px2"):
+        label(run, out, LabelConfig(ncut_sigma_px2=20.0), progress=False)
+    # the CLI relabels from the record and gives the same json
+    before = out.read_bytes()
+    assert main_rc(["label", str(run), "--out", str(out), "--config", str(label_record_path(out)),
+                    "--no-progress"]) == 0
+    assert out.read_bytes() == before
+
+
+def test_experiment_spec_cells_and_folders(tmp_path):
+    from pushseg.experiments import cells, load_spec, prepare
+
+    spec = load_spec("smoke")
+    got = cells(spec, tmp_path)
+    assert [(c.variant, c.seed) for c in got] == [("nms-0.5", 0), ("nms-0.5", 1), ("nms-0.3", 0), ("nms-0.3", 1)]
+    cell = got[3]
+    assert cell.configs["demo"].nms == 0.3 and cell.configs["demo"].seed == 1 and cell.configs["demo"].episodes == 2
+    assert cell.folder == tmp_path / "nms-0.3" / "seed-1"
+    prepare(cell)
+    # the cell's config.yaml is what `pushseg demo --config` reads
+    args = build_parser().parse_args(["demo", "--config", str(cell.folder / "config.yaml")])
+    assert resolve(args)["demo"] == cell.configs["demo"]
+    prepare(cell)  # same settings: fine
+    other = dataclasses.replace(cell, configs={"demo": dataclasses.replace(cell.configs["demo"], nms=0.4)})
+    with pytest.raises(RunFolderError, match="demo.nms"):
+        prepare(other)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [0]\nvariants: [{name: a, set: {demo.epochs: 3}}]\n")
+    with pytest.raises(InputError, match=r"variant a: demo\.epochs: unknown setting"):
+        load_spec(bad)
+    load_spec("demo_seeds")
