@@ -39,8 +39,8 @@ class LabelConfig:
     # Shifts under the minimum are sub-pixel noise and left alone; over the
     # maximum they are not a settling head (the push would be suspect anyway).
     align_head_shift: bool = True
-    min_head_shift_px: float = 0.35
-    max_head_shift_px: float = 6.0
+    min_head_shift_px: float = 0.35  # smaller head shifts (px at 960x540) are left alone
+    max_head_shift_px: float = 6.0  # larger ones are not undone (px at 960x540)
 
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
     flow: str = "dis"  # optical flow method: "dis" (OpenCV DIS) or "farneback"
