@@ -129,6 +129,9 @@ class LabelConfig:
     # smaller: the one carried further is dropped; less: the shared pixels are
     # removed from it.
     episode_overlap_frac: float = 0.05
+    # When the flow loses a pushed object (it moved further than DIS follows),
+    # it is looked for by its looks this far around its old place (px at 960x540).
+    episode_search_px: float = 120.0
 
     # --- frame differencing baseline -----------------------------------------------------
     framediff_threshold: int = 30  # change of any colour channel (0-255) that counts as "changed"

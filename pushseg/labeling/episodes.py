@@ -102,6 +102,7 @@ class Motion:
     left: np.ndarray  # (H, W) bool, pixels that moved away (before image)
     after_table: np.ndarray | None  # (H, W) bool, table in the after depth
     transition: Transition | None = None
+    after_rgb: np.ndarray | None = None  # the after image with the before image's colours
 
 
 def transition_motion(labeler: Labeler, t: Transition) -> Motion:
@@ -137,7 +138,7 @@ def transition_motion(labeler: Labeler, t: Transition) -> Motion:
     if before_table is not None:
         changed &= ~before_table
     disturbed = left | arrived | changed
-    return Motion(bwd, fwd, (dx, dy), disturbed, arrived, left, after_table, t)
+    return Motion(bwd, fwd, (dx, dy), disturbed, arrived, left, after_table, t, after)
 
 
 # -- carrying one mask across one push --------------------------------------------------------------
@@ -217,6 +218,11 @@ def warp_moved(
     warped = _refine(_warp(mask, motion.backward), motion.after_table)
     a0 = int(mask.sum())
     lo, hi = 1.0 / cfg.episode_max_area_change, cfg.episode_max_area_change
+    if motion.transition is not None and not (lo <= warped.sum() / max(a0, 1) <= hi):
+        # The flow lost the object (it moved further than DIS follows): find it by its looks.
+        d = _locate(mask, motion.transition.before.rgb, motion.after_rgb, int(round(cfg.episode_search_px * np.sqrt(h * w / (960 * 540)))))
+        if d is not None:
+            warped = _refine(_shifted(mask, *d), motion.after_table)
     if labeler is not None and warped.any() and motion.transition is not None:
         seg = _segment_in_after(warped, motion, labeler)
         if seg is not None and iou(seg, warped) >= 0.25 and lo <= seg.sum() / max(a0, 1) <= hi:
@@ -227,6 +233,25 @@ def warp_moved(
     if not (lo <= a1 / max(a0, 1) <= hi):
         return None, "deformed"
     return warped, ""
+
+
+def _locate(mask: np.ndarray, before: np.ndarray, after: np.ndarray, radius: int) -> tuple[float, float] | None:
+    """Where the masked object of the before image went in the after image: (dx, dy), by masked template matching."""
+    ys, xs = np.nonzero(mask)
+    if len(xs) == 0:
+        return None
+    h, w = mask.shape
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    sy0, sy1 = max(0, y0 - radius), min(h, y1 + radius)
+    sx0, sx1 = max(0, x0 - radius), min(w, x1 + radius)
+    templ = before[y0:y1, x0:x1]
+    tmask = mask[y0:y1, x0:x1].astype(np.uint8)
+    search = after[sy0:sy1, sx0:sx1]
+    if search.shape[0] < templ.shape[0] or search.shape[1] < templ.shape[1]:
+        return None
+    res = cv2.matchTemplate(search, templ, cv2.TM_SQDIFF, mask=cv2.merge([tmask] * 3))
+    _, _, (bx, by), _ = cv2.minMaxLoc(res)
+    return float(sx0 + bx - x0), float(sy0 + by - y0)
 
 
 def _segment_in_after(warped: np.ndarray, motion: Motion, labeler: Labeler) -> np.ndarray | None:

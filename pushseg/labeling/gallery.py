@@ -94,19 +94,28 @@ def write_sheet(path: str | Path, sheet: np.ndarray) -> Path:
     return path
 
 
-def render_episode(images: list[np.ndarray], ep, episode: int) -> np.ndarray:
-    """One sheet for one episode: each image with every mask it carries, one colour per source push.
+_TRACK_COLOURS = [(255, 40, 40), (40, 255, 40), (255, 230, 0), (255, 0, 255), (0, 200, 255), (255, 140, 0),
+                  (160, 80, 255), (255, 255, 255)]
 
-    The title of each tile names the masks as p<push>:<steps carried>.
+
+def render_episode(images: list[np.ndarray], ep, episode: int) -> np.ndarray:
+    """One sheet for one episode: each image (dimmed) with every mask it carries.
+
+    One colour per source push; each mask is tagged p<push> on the push's own
+    before image and p<push>+k / p<push>-k where it was carried k images.
     """
-    pal = _palette(max(len(images), 1) + 1)[1:]
     tiles = []
     for i, rgb in enumerate(images):
-        out = rgb.copy()
+        out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
         names = []
         for m in ep.images[i]:
-            out = _overlay(out, m.mask, tuple(int(c) for c in pal[m.push % len(pal)]))
-            names.append(f"p{m.push}:{m.steps:+d}" if m.steps else f"p{m.push}")
+            colour = _TRACK_COLOURS[m.push % len(_TRACK_COLOURS)]
+            out = _overlay(out, m.mask, colour)
+            tag = f"p{m.push}{m.steps:+d}" if m.steps else f"p{m.push}"
+            names.append(tag)
+            ys, xs = np.nonzero(m.mask)
+            s = max(1, rgb.shape[1] // 480)
+            cv2.putText(out, tag, (int(xs.mean()) - 10 * s, int(ys.min()) - 4 * s), _FONT, 0.5 * s, colour, s, cv2.LINE_AA)
         tiles.append(_tile(out, f"e{episode} image {i}: {' '.join(names) or 'no masks'}"))
     while len(tiles) % 3:
         tiles.append(np.zeros_like(tiles[0]))
