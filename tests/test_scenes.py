@@ -66,3 +66,22 @@ def test_scenes_bad_input_is_named(tmp_path, capsys):
     (tmp_path / "full/x.txt").write_text("keep me")
     with pytest.raises(RunFolderError, match="not empty"):
         write_scenes(ScenesConfig(count=1), tmp_path / "full", progress=False)
+
+
+def test_target_val_split_has_its_own_seeds_and_records_its_world(tmp_path):
+    from pushseg.data.scenes import scene_seeds
+
+    val, test = scene_seeds(0, 50, "target-val"), scene_seeds(0, 50, "target-test")
+    assert all(2**32 <= s < 2**33 for s in val) and all(s < 2**32 for s in test)
+    assert scene_seeds(0, 5, "target-test") == scene_seeds(0, 5), "target-test keeps the plain derivation"
+    write_scenes(ScenesConfig(split="target-val", count=1, seed=1, width=64, height=36), tmp_path / "v", progress=False)
+    meta = json.loads((tmp_path / "v" / "meta.json").read_text())
+    assert meta["split"] == "target-val" and meta["objects"]["set"] == "target-test"
+    assert meta["world"]["name"] == "robot" and meta["world"]["nuisances"]["calibration"] == 1.0
+    assert meta["seeds"]["scenes"] == scene_seeds(1, 1, "target-val")
+    with pytest.raises(InputError, match="split 'target-val' uses the 'target-test' objects"):
+        ScenesConfig(split="target-val", objects="source")
+    with pytest.raises(InputError, match="unknown split"):
+        ScenesConfig(split="val")
+    with pytest.raises(InputError, match="unknown world"):
+        ScenesConfig(world="kitchen")

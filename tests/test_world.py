@@ -143,6 +143,9 @@ def test_depth_edges_only_touch_depth_discontinuities(ideal):
     jump[1:-1, :] |= np.abs(inv[2:, :] - 2 * inv[1:-1, :] + inv[:-2, :]) > 0.01 * inv[1:-1, :]
     assert not (changed & ~jump).any()
     assert np.isnan(before.depth[changed]).any() and np.isfinite(before.depth[changed]).any()
+    # Depth noise (even at twice the strength) makes no edges of its own.
+    noisy, _, _ = episode(world="ideal", world_overrides={"depth_noise": 2.0, "depth_edges": 2.0})
+    assert not (np.isnan(noisy.depth) & ~jump).any()
 
 
 def test_head_shift_moves_the_after_image_not_the_believed_pose(ideal):
@@ -203,3 +206,16 @@ def test_check_env_passes_in_every_world(world):
             assert np.all(obs["depth"][missing] == 0.0), "a missing reading is 0 in the observation"
     finally:
         env.close()
+
+
+def test_a_collection_records_its_world(tmp_path):
+    import json
+
+    from pushseg.data.collection import CollectConfig, collect
+
+    config = CollectConfig(episodes=1, pushes_per_episode=1, width=96, height=54, world="harsh", agent="random")
+    collect(config, tmp_path / "run", progress=False)
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["world"]["name"] == "harsh" and meta["world"]["nuisances"]["exposure"] == 2.0
+    with pytest.raises(InputError, match="--world is for --backend sim only"):
+        CollectConfig(episodes=1, pushes_per_episode=1, backend="real", world="robot")

@@ -3,6 +3,7 @@
 from pushseg.envs.objects import OBJECT_SETS, ObjectSet, ObjectSpec, object_set
 from pushseg.envs.push_env import PushSegEnv
 from pushseg.envs.sim_backend import SceneObject, SimBackend, SimConfig
+from pushseg.envs.world import PROFILES, Nuisances, WorldProfile, world_profile
 from pushseg.workspace import Workspace, check_push
 
 __all__ = [
@@ -16,4 +17,8 @@ __all__ = [
     "SimConfig",
     "Workspace",
     "check_push",
+    "PROFILES",
+    "Nuisances",
+    "WorldProfile",
+    "world_profile",
 ]

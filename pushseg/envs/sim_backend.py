@@ -435,12 +435,13 @@ class SimBackend:
     def _sensor(self, rgb: np.ndarray, depth: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The Kinect2's nuisances on a perfect rendering, each from its own stream (envs.sensor)."""
         nz, st = self.profile.nuisances, self._streams
+        clean = depth
         if nz.depth_noise > 0 or nz.depth_dropout > 0:
             theta = sensor.incidence(depth, self.camera.K)
         if nz.depth_noise > 0:
             depth = sensor.axial_noise(depth, theta, nz.depth_noise, st["depth_noise"])
         if nz.depth_edges > 0:
-            depth = sensor.depth_edges(depth, nz.depth_edges, st["depth_edges"])
+            depth = sensor.depth_edges(depth, nz.depth_edges, st["depth_edges"], clean=clean)
         if nz.depth_dropout > 0:
             dark = np.zeros(len(self._lut), bool)
             shiny = np.zeros(len(self._lut), bool)
