@@ -131,7 +131,8 @@ def _remove_unfinished_scenes(out: Path) -> None:
     mine = {"images", "depth", "instances", "annotations.json", "annotations.json.tmp", CONFIG_FILE}
     names = {p.name for p in out.iterdir()}
     if names - mine:
-        raise RunFolderError(f"{out}: not an unfinished scenes folder ({sorted(names - mine)[0]}); choose another output")
+        strange = sorted(names - mine)[0]
+        raise RunFolderError(f"{out}: not an unfinished scenes folder (it holds {strange}); choose another output")
     shutil.rmtree(out)
 
 
@@ -182,6 +183,7 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
     """DeepMask trained from scratch on the ground truth of ``scenes``; returns ``out/model.pt``."""
     from pushseg.training.config import SamplerConfig
+    from pushseg.training.distributed import is_main_process
     from pushseg.training.recipes import pretrain as run_pretrain
 
     sampler = sampler or SamplerConfig()
@@ -193,7 +195,8 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
         return out / "model.pt"
     run_pretrain(scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
                  progress=progress, meta=meta)
-    write_record(out / CONFIG_FILE, configs, inputs)
+    if is_main_process():  # under DDP (torchrun) rank 0 alone writes
+        write_record(out / CONFIG_FILE, configs, inputs)
     return out / "model.pt"
 
 
@@ -202,6 +205,7 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
     """``start_model`` fine-tuned on the masks of ``labels``; returns ``out/model.pt``."""
     from pushseg.training.config import SamplerConfig, TrainConfig
+    from pushseg.training.distributed import is_main_process
     from pushseg.training.recipes import finetune as run_finetune
 
     train, sampler = train or TrainConfig(), sampler or SamplerConfig()
@@ -215,7 +219,8 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
         return out / "model.pt"
     run_finetune(start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
                  progress=progress, meta=meta)
-    write_record(out / CONFIG_FILE, configs, inputs)
+    if is_main_process():  # under DDP (torchrun) rank 0 alone writes
+        write_record(out / CONFIG_FILE, configs, inputs)
     return out / "model.pt"
 
 

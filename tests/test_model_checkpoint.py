@@ -79,3 +79,36 @@ def test_mismatched_trunk_and_shapes(saved, tmp_path):
     torch.save(blob, bad)
     with pytest.raises(InputError, match="do not fit the 'resnet50' model"):
         load_model(bad)
+
+
+def test_random_bytes_and_foreign_pickles_are_one_line_errors(saved, tmp_path):
+    import numpy as np
+
+    for seed in range(3):
+        junk = tmp_path / f"random{seed}.pt"
+        junk.write_bytes(np.random.default_rng(seed).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        with pytest.raises(InputError, match=rf"random{seed}\.pt: damaged or not a torch file") as e:
+            load_model(junk)
+        assert "\n" not in str(e.value)
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(InputError, match=r"list\.pt: not a pushseg DeepMask model"):
+        load_model(tmp_path / "list.pt")
+
+
+def test_nan_weights_and_bad_configs_are_refused(saved, tmp_path):
+    _, path = saved
+    blob = read_checkpoint(path)
+    blob["state_dict"]["score_head.4.weight"][0, 0] = float("nan")
+    bad = tmp_path / "nan.pt"
+    torch.save(blob, bad)
+    with pytest.raises(InputError, match=r"nan\.pt: 1 weight tensors hold NaN or infinite values \(e\.g\. score_head"):
+        load_model(bad)
+    blob = read_checkpoint(path)
+    blob["config"]["dropout"] = 2.0
+    torch.save(blob, bad)
+    with pytest.raises(InputError, match=r"nan\.pt: its model config is not valid: model dropout=2\.0"):
+        load_model(bad)
+    blob["config"] = {**read_checkpoint(path)["config"], "patch_size": "96"}
+    torch.save(blob, bad)
+    with pytest.raises(InputError, match=r"nan\.pt: its model config is not valid"):
+        load_model(bad)

@@ -33,7 +33,7 @@ def test_pretrain_resume_matches_uninterrupted(shapes, tmp_path):
                  *TINY]) == 0
     a, b = load_model(tmp_path / "a" / "model.pt"), load_model(tmp_path / "b" / "model.pt")
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
-        assert torch.allclose(va, vb, atol=1e-6), k
+        assert torch.equal(va, vb), k  # bit for bit
     assert "pushseg pretrain" in a.meta.get("command", "") or a.meta.get("recipe") == "pretrain"
     assert a.meta["scales"]
 
@@ -58,3 +58,33 @@ def test_bad_inputs_exit_with_a_message(shapes, tmp_path, capsys):
     assert "no such labels json" in capsys.readouterr().err
     assert main(["pretrain", "--scenes", str(tmp_path), "--out", str(tmp_path / "x")]) == 2
     assert "no annotations.json" in capsys.readouterr().err
+
+
+def test_bad_numbers_are_one_line_errors(shapes, tmp_path, capsys):
+    labels = str(shapes / "annotations.json")
+    for lr in ("-1", "nan", "0", "inf"):
+        try:
+            code = main(["finetune", "--labels", labels, "--out", str(tmp_path / "x"), "--lr", lr])
+        except SystemExit as e:  # refused while parsing the command line
+            code = e.code
+        assert code == 2
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert "lr" in err and ("finite number > 0" in err or "number" in err), err
+    assert not (tmp_path / "x").exists()
+
+
+def test_finetune_coteaching_by_name(shapes, tmp_path):
+    from pushseg.training.checkpoint import save_model
+    from pushseg.training.config import ModelConfig
+    from pushseg.training.model import DeepMask
+
+    torch.manual_seed(0)
+    start = save_model(DeepMask(ModelConfig(work_width=160, patch_size=64, object_size=40, mask_size=16,
+                                            small_widths=(8, 16, 32, 64))), tmp_path / "start.pt")
+    assert main(["finetune", "--labels", str(shapes / "annotations.json"), "--model", str(start), "--out",
+                 str(tmp_path / "f"), "--epochs", "1", "--batches", "2", "--batch-size", "8", "--device", "cpu",
+                 "--no-progress", "--set", "train.noise=coteaching"]) == 0
+    peer, model = load_model(tmp_path / "f" / "model_peer.pt"), load_model(tmp_path / "f" / "model.pt")
+    assert not torch.equal(peer.score_head[4].weight, model.score_head[4].weight)
+    log = json.loads((tmp_path / "f" / "train_log.json").read_text())
+    assert log[0]["forget_rate"] == 0.0 and "peer_loss" in log[0]

@@ -11,6 +11,7 @@ from pushseg.config import Section, add_config_args, resolve
 from pushseg.stages import PRETRAIN_SETTINGS, scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.distributed import is_main_process
 
 _ALIASES = {"batches_per_epoch": ["--batches"]}
 
@@ -111,6 +112,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path = pretrain(scenes_json(args.scenes), out, cfg["model"], cfg["train"], cfg["sampler"], images=args.images,
                     resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False)
+    if not is_main_process():  # DDP: rank 0 writes and reports
+        return 0
     if args.half:
         from pushseg.training.checkpoint import load_model
 
@@ -128,6 +131,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     out = Path(args.out)
     path = finetune(args.model, args.labels, out, cfg["train"], cfg["sampler"], images=args.images,
                     resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False)
+    if not is_main_process():  # DDP: rank 0 writes and reports
+        return 0
     print(f"wrote {path}")
     if args.val:
         _validate(path, args.val, out, cfg["train"].device)

@@ -48,8 +48,8 @@ class CollectConfig:
     agent: str = "separation"  # push policy: separation or random
     width: int = 960  # image width in pixels
     height: int = 540  # image height in pixels
-    min_objects: int | None = None  # fewest objects per scene (None: DEFAULT_NUM_OBJECTS)
-    max_objects: int | None = None  # most objects per scene (None: DEFAULT_NUM_OBJECTS)
+    min_objects: int | None = None  # fewest objects per scene (None: 1)
+    max_objects: int | None = None  # most objects per scene (None: 8, or min_objects if larger)
     real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
     dry_run: bool = False  # real robot: plan and log every push, send nothing
     world: str | None = None  # simulation: world profile (ideal, robot, harsh); None: the object set's default

@@ -20,10 +20,10 @@ from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
 from pushseg.envs.surroundings import Look, apply_looks, build_surroundings, sample_table
 from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
-from pushseg.workspace import Workspace, check_push
 from pushseg.errors import BackendError, InputError
-from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, fit_table_plane, kinect2_camera, plane_height_at, rot_x, rot_y
+from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
+from pushseg.workspace import Workspace, check_push, table_height
 
 NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
 
@@ -459,11 +459,9 @@ class SimBackend:
         """The table height the robot believes: a plane fitted in the workspace, read at its centre."""
         ws = self.config.workspace
         try:
-            stride = max(1, frame.camera.width // 240)  # ~4 px at qhd; every pixel of a tiny image
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0, stride=stride, region=(ws.x, ws.y))
+            return table_height(frame.camera, frame.depth, (ws.x, ws.y), rng=0)  # as the real robot does
         except InputError as exc:
             raise BackendError(f"the simulated robot cannot find its table: {exc}") from exc
-        return plane_height_at(frame.camera, plane, float(np.mean(ws.x)), float(np.mean(ws.y)))
 
     def project_base(self, p_base: np.ndarray) -> np.ndarray:
         """base_link point(s) -> pixel(s) in the current camera (a convenience for tests and tools)."""

@@ -7,7 +7,12 @@
 * data       -- COCO sets loaded at the working width
 * sampler    -- positive/negative patches with jitter, flip and rotation
 * losses     -- soft-margin losses, bootstrapping and noisy-label weights
-* engine     -- Trainer: the pretrain / finetune loop (resumable, json log)
+* noise      -- noisy-label methods as a registry of named functions (Table III)
+* engine     -- TrainerBase (the loop, hooks, state of any number of models) and Trainer (DeepMask's step)
+* hooks      -- progress, checkpoint, evaluation hooks
+* coteaching -- CoTeachingTrainer: two networks selecting samples for each other
+* distributed -- DDP under torchrun (python -m pushseg.training)
+* recipes    -- pretrain / finetune as functions taking the trainer class
 * inference  -- Segmenter: multi-scale sliding window, paste, max-area filter, NMS
 """
 

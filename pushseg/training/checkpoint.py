@@ -5,16 +5,15 @@ A checkpoint is a ``torch.save`` dict::
     {"format": "pushseg-deepmask", "version": 1, "config": ModelConfig dict,
      "state_dict": ..., "meta": {...}}
 
-Loading names what does not fit: a file that is missing, damaged or not a pushseg
-model, a trunk other than the one asked for, or weights whose names or shapes
-do not match the config.
+Loading names what does not fit, in one line that names the file: a file that is
+missing, damaged or not a pushseg model (random bytes included), a config that is
+not valid, a trunk other than the one asked for, weights whose names or shapes do
+not match the config, and weights that are NaN or infinite (a diverged training).
 """
 
 from __future__ import annotations
 
 import os
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +50,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{path}: no such model file; train one with `pushseg pretrain` or pass another --model")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as e:
-        raise InputError(f"{path}: damaged or not a torch file ({type(e).__name__}: {str(e)[:120]}); re-create it") from None
+    except Exception as e:  # noqa: BLE001 - torch.load fails on foreign bytes in many ways (IndexError, KeyError, ...)
+        first = (str(e).strip().splitlines() or [""])[0][:120]
+        raise InputError(f"{path}: damaged or not a torch file ({type(e).__name__}: {first}); re-create it") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise InputError(f"{path}: not a pushseg DeepMask model (no '{FORMAT}' header)")
     if blob.get("version") != VERSION:
@@ -66,7 +66,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 def load_model(path: str | os.PathLike, trunk: str | None = None, device: str | torch.device = "cpu") -> DeepMask:
     """Load a model; ``trunk`` (if given) must match the file's."""
     blob = read_checkpoint(path)
-    config = ModelConfig.from_dict(blob["config"])
+    try:
+        config = ModelConfig.from_dict(blob["config"])
+    except InputError as e:
+        raise InputError(f"{path}: its model config is not valid: {e}") from None
+    except TypeError as e:
+        raise InputError(f"{path}: its model config is not valid ({e})") from None
     if trunk is not None and config.trunk != trunk:
         raise InputError(f"{path}: holds a '{config.trunk}' trunk but a '{trunk}' trunk was asked for")
     model = DeepMask(config)
@@ -94,4 +99,8 @@ def load_state(model: DeepMask, state: dict[str, torch.Tensor], name: str) -> No
         problems.append(f"{len(wrong)} tensors of the wrong shape (e.g. {'; '.join(wrong[:3])})")
     if problems:
         raise InputError(f"{name}: weights do not fit the '{model.config.trunk}' model config: " + "; ".join(problems))
+    bad = [k for k, v in state.items() if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(f"{name}: {len(bad)} weight tensors hold NaN or infinite values (e.g. {', '.join(bad[:3])}); "
+                         "the training that wrote it diverged: train again with a lower learning rate")
     model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

@@ -17,6 +17,7 @@ inference pyramid scales are relative to that working image.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -40,12 +41,18 @@ class ModelConfig:
     work_width: int = 480  # images are resized to this width before everything
 
     def __post_init__(self) -> None:
+        for name in ("patch_size", "object_size", "mask_size", "reduce_channels", "hidden", "score_hidden"):
+            check_int(f"model {name}", getattr(self, name), 1)
+        check_int("model work_width", self.work_width, STRIDE)
+        check_number("model dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
         if self.trunk not in TRUNKS:
             raise InputError(f"model trunk '{self.trunk}' is unknown; choose one of {', '.join(TRUNKS)}")
         if self.patch_size % STRIDE or self.patch_size < 2 * STRIDE:
             raise InputError(f"patch_size {self.patch_size} must be a multiple of {STRIDE} and >= {2 * STRIDE}")
         if not 0 < self.object_size < self.patch_size:
             raise InputError(f"object_size {self.object_size} must lie between 0 and patch_size {self.patch_size}")
+        if not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in tuple(self.small_widths)):
+            raise InputError(f"model small_widths={self.small_widths!r} must be 4 positive whole numbers")
         self.small_widths = tuple(int(w) for w in self.small_widths)
         if len(self.small_widths) != 4:
             raise InputError(f"small_widths needs 4 channel counts (one per stride-2 stage), got {self.small_widths}")
@@ -82,7 +89,7 @@ class ModelConfig:
 
 @dataclass
 class SamplerConfig:
-    """Patch sampling (METHOD.md section 3). Pixel values are in patch pixels."""
+    """Patch sampling (docs/method.md, section 3, "Patch sampling"). Pixel values are in patch pixels."""
 
     jitter: float | None = None  # +- px of the positive centre; None: 16 * patch/160
     scale_jitter: float = 0.25  # +- octaves around the canonical scale
@@ -93,6 +100,22 @@ class SamplerConfig:
     rotate_p: float = 0.25  # rotation, uniform 0-360 deg
     positive_fraction: float = 0.5  # share of positive patches in a batch
     min_object_px: float = 8.0  # objects whose largest side is smaller (working image) are ignored
+
+    def __post_init__(self) -> None:
+        for name in ("jitter", "neg_distance"):
+            if getattr(self, name) is not None:
+                check_number(f"sampler {name}", getattr(self, name), lo=0.0)
+        check_number("sampler scale_jitter", self.scale_jitter, lo=0.0)
+        check_number("sampler neg_scale_octaves", self.neg_scale_octaves, lo=0.0)
+        for name in ("flip_p", "rotate_p", "positive_fraction"):
+            check_number(f"sampler {name}", getattr(self, name), lo=0.0, hi=1.0)
+        check_number("sampler min_object_px", self.min_object_px, lo=0.0)
+        lo, hi = (tuple(self.neg_scale_range) + (None, None))[:2]
+        check_number("sampler neg_scale_range[0]", lo)
+        check_number("sampler neg_scale_range[1]", hi)
+        if len(tuple(self.neg_scale_range)) != 2 or lo >= hi:
+            raise InputError(f"sampler neg_scale_range={self.neg_scale_range!r} must be two octaves (low, high), low < high")
+        self.neg_scale_range = (float(lo), float(hi))
 
     def resolved(self, model: ModelConfig) -> "SamplerConfig":
         k = model.patch_size / 160.0
@@ -108,7 +131,7 @@ class SamplerConfig:
 class TrainConfig:
     epochs: int = 10  # passes of batches_per_epoch batches
     batches_per_epoch: int = 100  # batches per epoch (patches are sampled afresh)
-    batch_size: int = 32  # patches per batch
+    batch_size: int = 32  # patches per batch (the global batch: split across processes under DDP)
     optimizer: str = "sgd"  # "sgd" | "adam"
     lr: float = 0.001  # learning rate
     momentum: float = 0.9  # SGD momentum
@@ -119,14 +142,18 @@ class TrainConfig:
     train_mask: bool = False  # train the mask head
     train_score: bool = True  # train the score head
     bootstrap: bool = True  # no gradient where the start model says object > 0.5 on a negative
-    noise: str = "none"  # "none" | "reed-hard" | "self-paced" | "small-loss"
+    noise: str = "none"  # noisy-label method: none, reed-hard, bootstrapping, self-paced, small-loss, coteaching
     reed_beta: float = 0.7  # reed-hard: weight of the given label against the prediction
     self_paced_lambda: float = 0.002  # self-paced: initial loss threshold of the samples used
     self_paced_growth: float = 1.2  # self-paced: threshold factor per epoch
-    small_loss_drop: float = 0.1  # small-loss: share of the largest-loss samples dropped per batch
+    small_loss_drop: float = 0.1  # small-loss: share of largest-loss samples dropped per batch (co-teaching: final forget rate)
+    coteaching_ramp_epochs: int = 5  # co-teaching: the forget rate grows linearly from 0 over this many epochs
+    coteaching_peer_noise: float = 0.1  # co-teaching: the peer's trainable weights move by this share of their spread
     seed: int = 0  # seed of the sampler, the initial weights and dropout
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
-    amp: bool = True  # mixed precision on CUDA; ignored on CPU
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N" (under DDP plain "cuda" is each process's own GPU)
+    amp: bool = True  # mixed precision on CUDA (bf16 where the GPU has it, else fp16); ignored on CPU
+    channels_last: bool = True  # channels-last memory format on CUDA; ignored on CPU
+    workers: int = 0  # DataLoader processes that render patches (0: in the training process)
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
 
     def __post_init__(self) -> None:
@@ -134,15 +161,56 @@ class TrainConfig:
             raise InputError(f"optimizer '{self.optimizer}' is unknown; use sgd or adam")
         if self.lr_decay not in ("none", "cosine"):
             raise InputError(f"lr_decay '{self.lr_decay}' is unknown; use none or cosine")
-        if self.noise not in ("none", "reed-hard", "self-paced", "small-loss"):
-            raise InputError(f"noise method '{self.noise}' is unknown; use none, reed-hard, self-paced or small-loss")
+        from pushseg.training.noise import get_noise_method  # the registry (it imports this module's types)
+
+        get_noise_method(self.noise)
+        for name in ("train_trunk", "train_mask", "train_score", "bootstrap", "amp", "channels_last"):
+            if not isinstance(getattr(self, name), bool):
+                raise InputError(f"train option {name}={getattr(self, name)!r} must be true or false")
         if not (self.train_trunk or self.train_mask or self.train_score):
             raise InputError("nothing to train: enable at least one of trunk, mask head, score head")
-        if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 2:
-            raise InputError("epochs and batches_per_epoch must be >= 1 and batch_size >= 2")
+        check_int("epochs", self.epochs, 1)
+        check_int("batches_per_epoch", self.batches_per_epoch, 1)
+        check_int("batch_size", self.batch_size, 2)
+        check_int("seed", self.seed, 0)
+        check_int("workers", self.workers, 0)
+        check_int("threads", self.threads, 0)
+        check_int("coteaching_ramp_epochs", self.coteaching_ramp_epochs, 0)
+        check_number("lr", self.lr, lo=0.0, lo_open=True, hint="the paper's fine-tuning uses 0.001")
+        check_number("momentum", self.momentum, lo=0.0, hi=1.0, hi_open=True)
+        check_number("weight_decay", self.weight_decay, lo=0.0)
+        check_number("score_weight", self.score_weight, lo=0.0, lo_open=True)
+        check_number("reed_beta", self.reed_beta, lo=0.0, hi=1.0)
+        check_number("self_paced_lambda", self.self_paced_lambda, lo=0.0, lo_open=True)
+        check_number("self_paced_growth", self.self_paced_growth, lo=0.0, lo_open=True)
+        check_number("small_loss_drop", self.small_loss_drop, lo=0.0, hi=1.0, hi_open=True)
+        check_number("coteaching_peer_noise", self.coteaching_peer_noise, lo=0.0)
+        if not isinstance(self.device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device):
+            raise InputError(f"device {self.device!r} is unknown; use auto, cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_number(name: str, value: Any, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+                 hi_open: bool = False, hint: str = "") -> None:
+    """A finite real number within [lo, hi] (open ends where asked), or a one-line InputError naming it."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if lo_open else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if hi_open else value <= hi
+    if not ok:
+        lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
+        hi_s = "" if hi is None else f"{'<' if hi_open else '<='} {hi:g}"
+        want = " and ".join(x for x in (lo_s, hi_s) if x)
+        raise InputError(f"{name}={value!r} is not allowed: it must be a finite number{' ' + want if want else ''}"
+                         + (f" ({hint})" if hint else ""))
+
+
+def check_int(name: str, value: Any, lo: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+        raise InputError(f"{name}={value!r} is not allowed: it must be a whole number >= {lo}")
 
 
 MAX_SCALE = 8.0  # a 480-px working image at 8x is 3840 px wide: beyond that memory, not accuracy, is the limit

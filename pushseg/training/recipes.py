@@ -1,5 +1,10 @@
 """The two training recipes behind ``pushseg pretrain`` and ``pushseg finetune``, as functions.
 
+Each takes the trainer class (``trainer_cls``); by default the config picks it
+(:class:`~pushseg.training.coteaching.CoTeachingTrainer` for ``noise='coteaching'``,
+else :class:`~pushseg.training.engine.Trainer`). Under ``torchrun`` they train with
+DDP (:mod:`pushseg.training.distributed`).
+
 ``pretrain`` trains everything from scratch on ground-truth masks; ``finetune``
 starts from a model file and by default trains only the score head (the paper's
 SelfDeepMask recipe: SGD lr 0.001, momentum 0.9, weight decay 0.0005, 10 epochs
@@ -23,7 +28,7 @@ import torch
 from pushseg.training.checkpoint import load_model
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.data import SceneImage, load_scene_set
-from pushseg.training.engine import Trainer
+from pushseg.training.engine import Trainer, TrainerBase
 from pushseg.training.model import DeepMask
 from pushseg.training.sampler import PatchSampler
 
@@ -38,22 +43,38 @@ def pyramid_scales(images: list[SceneImage], model: ModelConfig, step: float = 0
     return [round(2 ** (k * step), 4) for k in range(k0, max(k0, k1) + 1)]
 
 
+def trainer_class(cfg: TrainConfig) -> type[Trainer]:
+    """The trainer a config asks for: :class:`CoTeachingTrainer` when its noise method needs two networks."""
+    from pushseg.training.noise import get_noise_method
+
+    if get_noise_method(cfg.noise).needs_peer:
+        from pushseg.training.coteaching import CoTeachingTrainer
+
+        return CoTeachingTrainer
+    return Trainer
+
+
 def pretrain(coco_json: str | os.PathLike, out_dir: str | os.PathLike, model_cfg: ModelConfig, train_cfg: TrainConfig,
              sampler_cfg: SamplerConfig | None = None, image_root: str | None = None, resume: bool = False,
-             progress: bool = True, meta: dict[str, Any] | None = None) -> DeepMask:
+             progress: bool = True, meta: dict[str, Any] | None = None,
+             trainer_cls: type[TrainerBase] | None = None) -> DeepMask:
+    """Train a DeepMask from scratch (seeded initial weights); ``trainer_cls`` defaults to :func:`trainer_class`."""
     images = load_scene_set(coco_json, model_cfg.work_width, image_root)
     sampler = PatchSampler(images, model_cfg, sampler_cfg)
     torch.manual_seed(train_cfg.seed)  # the initial weights
     model = DeepMask(model_cfg)
     meta = {"recipe": "pretrain", "data": str(coco_json), "scales": pyramid_scales(images, model_cfg),
             "sampler": sampler.cfg.__dict__, **(meta or {})}
-    Trainer(model, sampler, train_cfg, out_dir, meta=meta, progress=progress).fit(resume=resume, desc="pretrain")
-    return model
+    trainer = (trainer_cls or trainer_class(train_cfg))(model, sampler, train_cfg, out_dir, meta=meta, progress=progress)
+    trainer.fit(resume=resume, desc="pretrain")
+    return trainer.models["model"]
 
 
 def finetune(start_model: str | os.PathLike, coco_json: str | os.PathLike, out_dir: str | os.PathLike,
              train_cfg: TrainConfig, sampler_cfg: SamplerConfig | None = None, image_root: str | None = None,
-             resume: bool = False, progress: bool = True, meta: dict[str, Any] | None = None) -> DeepMask:
+             resume: bool = False, progress: bool = True, meta: dict[str, Any] | None = None,
+             trainer_cls: type[TrainerBase] | None = None) -> DeepMask:
+    """Fine-tune a model file on a COCO json; ``trainer_cls`` defaults to :func:`trainer_class`."""
     model = load_model(start_model)
     start_meta = dict(getattr(model, "meta", {}))
     images = load_scene_set(coco_json, model.config.work_width, image_root)
@@ -61,5 +82,6 @@ def finetune(start_model: str | os.PathLike, coco_json: str | os.PathLike, out_d
     meta = {"recipe": "finetune", "start_model": str(Path(start_model)), "data": str(coco_json),
             "scales": start_meta.get("scales") or pyramid_scales(images, model.config),
             "sampler": sampler.cfg.__dict__, **(meta or {})}
-    Trainer(model, sampler, train_cfg, out_dir, meta=meta, progress=progress).fit(resume=resume, desc="finetune")
-    return model
+    trainer = (trainer_cls or trainer_class(train_cfg))(model, sampler, train_cfg, out_dir, meta=meta, progress=progress)
+    trainer.fit(resume=resume, desc="finetune")
+    return trainer.models["model"]

@@ -129,10 +129,14 @@ class PatchSampler:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0.0) >= 0.5
         return patch, mask
 
-    def batch(self, rng: np.random.Generator, n: int) -> dict:
-        """A batch: ``round(n * positive_fraction)`` positives then negatives, as tensors."""
+    def draw(self, rng: np.random.Generator, n: int) -> list[PatchInfo]:
+        """``round(n * positive_fraction)`` positives then negatives: where the patches are, not their pixels."""
         n_pos = int(round(n * self.cfg.positive_fraction))
-        infos = [self.draw_positive(rng) for _ in range(n_pos)] + [self.draw_negative(rng) for _ in range(n - n_pos)]
+        return [self.draw_positive(rng) for _ in range(n_pos)] + [self.draw_negative(rng) for _ in range(n - n_pos)]
+
+    def collate(self, infos: list[PatchInfo]) -> dict:
+        """Render drawn patches into a batch of tensors (no randomness: workers and ranks may do it)."""
+        n = len(infos)
         P, m = self.model.patch_size, self.model.mask_size
         images = np.empty((n, P, P, 3), np.uint8)
         masks = -np.ones((n, m, m), np.float32)
@@ -147,3 +151,7 @@ class PatchSampler:
             "labels": torch.tensor([float(i.label) for i in infos]),
             "infos": infos,
         }
+
+    def batch(self, rng: np.random.Generator, n: int) -> dict:
+        """A batch: ``round(n * positive_fraction)`` positives then negatives, as tensors."""
+        return self.collate(self.draw(rng, n))

@@ -1,0 +1,38 @@
+"""``python -m pushseg.training pretrain|finetune ...``: the training commands, ready for torchrun.
+
+    torchrun --nproc_per_node 2 -m pushseg.training finetune --labels labels.json --out OUT --device cpu
+    torchrun --nproc_per_node 4 -m pushseg.training pretrain --scenes SRC --out OUT --trunk resnet50 --device cuda
+
+Every process runs the same command with the same flags; they join one process
+group (gloo on CPU, NCCL on CUDA), split each global batch (``--batch-size``)
+between them, average gradients, and rank 0 alone prints and writes files. Run
+without torchrun it is exactly ``pushseg pretrain|finetune``. See
+:mod:`pushseg.training.distributed` for what makes N processes match one.
+"""
+
+from __future__ import annotations
+
+import sys
+
+COMMANDS = ("pretrain", "finetune")
+
+
+def run(argv: list[str] | None = None) -> int:
+    from pushseg.cli.main import main
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m pushseg.training {{{','.join(COMMANDS)}}} [options]  (under torchrun for DDP)",
+              file=sys.stderr)
+        return 2
+    try:
+        return main(argv)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    sys.exit(run())
