@@ -78,6 +78,8 @@ def global_shift(before: np.ndarray, after: np.ndarray, scale: float = 0.5) -> t
     # OpenCV pads to its preferred DFT size, and its peak is biased by half a
     # pixel along an odd (padded) dimension: crop to an even preferred size.
     h, w = _even_dft_size(gb.shape[0]), _even_dft_size(gb.shape[1])
+    if min(h, w) < 16:
+        return 0.0, 0.0, 0.0  # too small an image to tell a head shift from anything else
     y0, x0 = (gb.shape[0] - h) // 2, (gb.shape[1] - w) // 2
     gb = gb[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
     ga = ga[y0 : y0 + h, x0 : x0 + w].astype(np.float32)
@@ -89,6 +91,8 @@ def global_shift(before: np.ndarray, after: np.ndarray, scale: float = 0.5) -> t
     gx = cv2.Sobel(gb, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gb, cv2.CV_32F, 0, 1, ksize=3)
     mag = (gx * gx + gy * gy)[m : h - m, m : w - m]
+    if mag.size == 0:
+        return 0.0, 0.0, 0.0
     edges = mag >= np.percentile(mag, 90)
     inner = (slice(m, h - m), slice(m, w - m))
     before_err = float(np.abs(ga - gb)[inner][edges].mean())
