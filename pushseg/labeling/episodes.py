@@ -43,7 +43,7 @@ overlap is trimmed from the mask carried further. Output masks never overlap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import cv2
