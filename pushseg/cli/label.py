@@ -23,10 +23,12 @@ def add_parser(subparsers) -> None:
             "(never from simulation ground truth). Writes a COCO instance-segmentation json (RLE, one "
             "category 'object', one annotation per accepted push on its before image; file_name is the "
             f"absolute path of the run's before RGB), {REPORT_FILE} next to it (one line per push: "
-            "accepted or the reason, score, time, and in simulation the IoU with the best-matching "
-            "ground-truth object), <out stem>_summary.json (yield, and in simulation mean IoU and "
-            "the shares with IoU >= 0.5 and >= 0.75), which it also prints, and <out stem>_config.yaml "
-            "(the settings it ran with; --config it to label again the same way)."
+            "accepted or the reason, score, time, and in simulation the IoU with the object the push "
+            "moved), <out stem>_summary.json (yield, and in simulation mean IoU, wrong-object and merged "
+            "shares, the score's rank correlation with IoU), which it also prints, and <out stem>_config.yaml "
+            "(the settings it ran with; --config it to label again the same way). With --episode-labels "
+            "every accepted mask is carried through the images of its episode: several masks per image, "
+            "each with the push it came from and the steps it was carried."
         ),
     )
     p.add_argument("run", metavar="RUN", help="run folder written by `pushseg collect`")
