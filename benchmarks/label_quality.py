@@ -1,25 +1,33 @@
-"""Label quality and speed of the self-supervised labeler, in simulation.
+"""Label quality and speed of the self-supervised labelers, in simulation.
 
-    .venv/bin/python benchmarks/label_quality.py [--run DIR] [--out DIR] [--episodes 40] [--pushes 5]
+    python benchmarks/label_quality.py --profile robot [--episodes 40] [--pushes 5] [--seed 0]
+    python benchmarks/label_quality.py --profile robot --sweep     # one nuisance at a time
 
-1. Collects 200 pushes (40 scenes x 5) of the separation agent on
-   ``target-train`` scenes, seed 0, driving SimBackend + SeparationPushAgent
-   in-process, into a run folder (reused when it is already complete).
-2. Labels every push with the flow labeler and with frame differencing, and
-   measures each label against simulation ground truth (best-matching object
-   in the before image): yield, mean IoU, share with IoU >= 0.5 and >= 0.75.
-3. Times one push on one CPU core (OpenCV and torch threads set to 1): the
-   labeler as configured, and the reference implementation's settings (SLIC
-   with 400 segments, compactness 30, on the full-resolution flow-colour image
-   normalised by its maximum, ``rag_mean_color`` similarity, ``cut_normalized``
-   thresh 0.001, num_cuts 10) on the same flow, as the baseline.
+1. Collects separation-agent pushes (default 40 scenes x 5) on ``target-train``
+   scenes of the chosen world profile into a run folder (reused when complete).
+2. Labels every push with each labeler (flow, frame differencing, the flow
+   labeler without its photometric alignment, and the paper's ablations) and
+   measures each accepted label against the object the push actually moved
+   (the ground-truth object that moved most; ``pushseg.labeling.report``):
+   mean IoU, shares with IoU >= 0.5 / 0.75, labels on the wrong object, labels
+   merging two objects, yield, and the Spearman rank correlation of the
+   quality score with IoU.
+3. Times the labeler on one CPU core (OpenCV and torch threads set to 1) on
+   960x540 pairs, against the reference implementation's clustering settings.
+4. ``--sweep``: for each nuisance alone on the ideal world, at strengths 0,
+   0.5, 1 and 2 (1 = as in the ``robot`` profile), a smaller run is collected and
+   labelled with the flow labeler and frame differencing; label quality
+   against nuisance strength is drawn as ``sweep.png`` (needs matplotlib,
+   ``pip install -e .[bench]``).
 
-Prints one json object and writes it to OUT/label_quality.json.
+Writes OUT/label_quality.json (every figure), OUT/label_quality.md (tables)
+and, with --sweep, OUT/sweep.json and OUT/sweep.png; prints the json.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -34,6 +42,8 @@ import numpy as np  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+PROFILES = ("ideal", "robot", "harsh")
+
 
 def one_core() -> None:
     import cv2
@@ -47,48 +57,148 @@ def one_core() -> None:
         pass
 
 
-def collect_run(root: Path, episodes: int, pushes: int, seed: int) -> Path:
-    """The separation agent on target-train scenes, written as a run folder."""
+# -- the world: a small adapter over the simulation's profile settings ----------------------------
+
+
+def _sim_has_profiles() -> bool:
+    from pushseg.envs.sim_backend import SimConfig
+
+    return "world" in {f.name for f in dataclasses.fields(SimConfig)}
+
+
+def world_config(profile: str, nuisance: str | None = None, strength: float = 1.0):
+    """The SimConfig of a world profile, or of the ideal world with one nuisance at a strength (sweep)."""
+    from pushseg.envs.sim_backend import SimConfig
+
+    if profile not in PROFILES:
+        raise SystemExit(f"--profile {profile!r}: choose one of {PROFILES}")
+    if not _sim_has_profiles():
+        if profile != "ideal" or nuisance is not None:
+            raise SystemExit(f"--profile {profile}: this version of the simulation has no world profiles")
+        return SimConfig(objects="target-train")
+    if nuisance is None:
+        return SimConfig(objects="target-train", world=profile)
+    return SimConfig(objects="target-train", world="ideal", world_overrides={nuisance: strength})
+
+
+def nuisance_names() -> list[str]:
+    if not _sim_has_profiles():
+        raise SystemExit("--sweep: this version of the simulation has no nuisances to sweep")
+    from pushseg.envs.world import nuisance_names as names
+
+    return names()
+
+
+def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Path:
+    """The separation agent on target-train scenes of ``config``'s world, written as a run folder.
+
+    An existing run of the same seed is reused, and extended when it holds
+    fewer episodes (episode i's seeds do not depend on the count, and an
+    episode cut short is replayed from its start, writing only its missing pushes).
+    """
     from pushseg.agents import SeparationPushAgent
     from pushseg.data.collection import episode_specs
-    from pushseg.data.run import RunMeta, RunReader, RunWriter
+    from pushseg.data.run import META_FILE, RunMeta, RunReader, RunWriter, read_meta
     from pushseg.envs.sim_backend import SimBackend
+    from pushseg.types import Transition
 
+    specs = episode_specs(seed, episodes)
+    written: set[tuple[int, int]] = set()
     if (root / "meta.json").is_file():
+        old = read_meta(root)
+        if old.config.get("seed") != seed or old.config.get("pushes_per_episode") != pushes:
+            raise SystemExit(f"{root} holds a run of another seed or episode length; delete it or pass another --out")
         reader = RunReader(root, allow_torn_tail=True)
         if len(reader) >= episodes * pushes:
             return root
-        raise SystemExit(f"{root} holds an incomplete run ({len(reader)} transitions); delete it or pass another --run")
-    specs = episode_specs(seed, episodes)
-    backend = SimBackend(objects="target-train")
+        written = {r.key for r in reader.records}
+    backend = SimBackend(config)
     try:
         backend.reset(seed=specs[0].env_seed)
+        profile = getattr(config, "profile", None)
+        world = profile.to_dict() if profile is not None else {"name": "ideal"}
         meta = RunMeta(
             backend="sim",
             camera=backend.camera,
-            config={"episodes": episodes, "pushes_per_episode": pushes, "objects": "target-train", "seed": seed},
+            config={"episodes": episodes, "pushes_per_episode": pushes, "objects": "target-train", "seed": seed,
+                    "world": world},
             seeds={"seed": seed, "episodes": [{"episode": s.episode, "env": s.env_seed, "agent": s.agent_seed} for s in specs]},
             objects={"set": "target-train"},
             agent={"name": "separation", "class": "SeparationPushAgent"},
         )
-        from pushseg.types import Transition
+        if written:
+            from pushseg.data.images import write_atomic
 
-        with RunWriter.create(root, meta) as writer:
+            write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())  # the longer run
+            writer, _ = RunWriter.resume(root)
+        else:
+            writer = RunWriter.create(root, meta)
+        with writer:
             for spec in specs:
+                if all((spec.episode, step) in written for step in range(pushes)):
+                    continue
                 frame = backend.reset(seed=spec.env_seed)
-                agent = SeparationPushAgent(backend.camera, seed=spec.agent_seed)
+                agent = _agent(SeparationPushAgent, backend, spec.agent_seed)
                 for step in range(pushes):
                     push = agent.act(frame)
                     result = backend.push(push)
                     after = backend.observe()
-                    writer.write(
-                        Transition(frame, after, push, result, "sim", seed=spec.env_seed, episode=spec.episode, step=step)
-                    )
+                    if (spec.episode, step) not in written:
+                        writer.write(Transition(frame, after, push, result, "sim", seed=spec.env_seed,
+                                                episode=spec.episode, step=step))
                     frame = after
-                print(f"collected episode {spec.episode + 1}/{episodes}", file=sys.stderr)
+                print(f"collected episode {spec.episode + 1}/{episodes} into {root}", file=sys.stderr)
     finally:
         backend.close()
     return root
+
+
+def _agent(cls, backend, seed):
+    try:
+        return cls(backend.camera, seed=seed, workspace=backend.workspace)
+    except TypeError:
+        return cls(backend.camera, seed=seed)
+
+
+# -- the labelers ---------------------------------------------------------------------------------
+
+# Which gates each labeler can apply. Frame differencing has no flow, so the
+# rotation and large-motion gates and the flow terms of the score cannot apply.
+GATES = {
+    "flow": ["large_motion", "no_motion", "no_segment_at_push", "rotation", "too_small", "too_large", "low_score"],
+    "framediff": ["no_motion", "no_segment_at_push", "too_small", "too_large", "low_score"],
+}
+
+
+def labelers(seed: int, ablations: bool) -> dict:
+    from pushseg.labeling import LabelConfig
+
+    out = {
+        "flow": LabelConfig(seed=seed),
+        "framediff": LabelConfig(method="framediff", seed=seed),
+        # The flow labeler as it was before photometric alignment and the score gate.
+        "flow_no_alignment": LabelConfig(normalize_colours=False, align_head_shift=False, seed=seed),
+    }
+    if ablations:
+        out["flow_no_action_prior"] = LabelConfig(use_action_prior=False, seed=seed)
+        out["flow_no_table_filter"] = LabelConfig(use_table_filter=False, seed=seed)
+    return out
+
+
+KEYS = ("transitions", "accepted", "yield", "rejected", "mean_iou", "share_iou_50", "share_iou_75",
+        "wrong_object", "merged", "nothing_moved", "labels_iou_50_per_push", "score_iou_spearman")
+
+
+def label_all(run: Path, out: Path, cfgs: dict, workers: int) -> dict:
+    from pushseg.labeling.batch import label_run
+
+    res = {}
+    for name, cfg in cfgs.items():
+        summary = label_run(run, out / name / "labels.json", cfg, workers=workers, progress=False)
+        res[name] = {k: summary.get(k) for k in KEYS}
+        res[name]["gates"] = GATES[cfg.method]
+        print(f"{name}: {json.dumps(res[name])}", file=sys.stderr)
+    return res
 
 
 def reference_segments(flow: np.ndarray, support: np.ndarray | None, seed: int) -> np.ndarray:
@@ -104,8 +214,8 @@ def reference_segments(flow: np.ndarray, support: np.ndarray | None, seed: int) 
     return graph.cut_normalized(sp, rag, thresh=0.001, num_cuts=10, rng=seed)
 
 
-def time_labelers(run: Path, n: int, seed: int) -> dict:
-    """Median ms per push on one core: this labeler vs the reference settings, on the same pushes."""
+def time_labelers(run: Path, n: int, seed: int, reference: bool = True) -> dict:
+    """Median ms per push on one core: this labeler (and the reference settings), interleaved on the same pushes."""
     from pushseg.data.run import RunReader
     from pushseg.labeling import Labeler, LabelConfig
     from pushseg.labeling.table import fit_plane, table_mask
@@ -114,14 +224,23 @@ def time_labelers(run: Path, n: int, seed: int) -> dict:
     idx = [i for i in np.linspace(0, len(reader) - 1, n).round().astype(int)]
     cfg = LabelConfig(seed=seed)
     labeler = Labeler(cfg)
-    ours, ref, ref_cluster = [], [], []
+    # The labeler as it was before photometric alignment, hole handling and the new table search.
+    before = Labeler(LabelConfig(seed=seed, normalize_colours=False, align_head_shift=False, edge_hole_band_px=0.0,
+                                 ransac_stride=10))
+    ours, cpu, old_cpu, ref, ref_cluster = [], [], [], [], []
     labeler.label_transition(reader.transition(0))  # first call pays for imports and allocations
+    before.label_transition(reader.transition(0))
     for i in idx:
         t = reader.transition(int(i))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         labeler.label_transition(t)
         ours.append((time.perf_counter() - t0) * 1e3)
-        # Reference: the same flow and table filter, then its clustering and its pick by colour.
+        cpu.append((time.process_time() - c0) * 1e3)
+        c0 = time.process_time()
+        before.label_transition(t)
+        old_cpu.append((time.process_time() - c0) * 1e3)
+        if not reference:
+            continue
         t0 = time.perf_counter()
         flow = labeler.flow(t.before.rgb, t.after.rgb)
         support = ~table_mask(t.before.camera, t.before.depth, cfg, fit_plane(t.before.camera, t.before.depth, cfg))
@@ -131,68 +250,195 @@ def time_labelers(run: Path, n: int, seed: int) -> dict:
         t2 = time.perf_counter()
         ref.append((t2 - t0) * 1e3)
         ref_cluster.append((t2 - t1) * 1e3)
-    return {
+    out = {
         "pushes_timed": len(idx),
         "image_size": [reader.camera.width, reader.camera.height],
         "labeler_ms_median": round(float(np.median(ours)), 1),
         "labeler_ms_p90": round(float(np.percentile(ours, 90)), 1),
-        "reference_settings_ms_median": round(float(np.median(ref)), 1),
-        "reference_clustering_only_ms_median": round(float(np.median(ref_cluster)), 1),
-        "speedup": round(float(np.median(ref) / np.median(ours)), 1),
+        "labeler_cpu_ms_median": round(float(np.median(cpu)), 1),
+        "previous_labeler_cpu_ms_median": round(float(np.median(old_cpu)), 1),
+        "cpu_ratio_to_previous": round(float(np.median(np.array(cpu) / np.array(old_cpu))), 2),
         "threads": 1,
-        "note": "wall-clock on a shared machine; other jobs inflate both numbers alike (interleaved on the same pushes)",
+        "note": "wall-clock on a shared machine; cpu_ms is process CPU time (one thread)",
     }
+    if reference:
+        out.update(
+            reference_settings_ms_median=round(float(np.median(ref)), 1),
+            reference_clustering_only_ms_median=round(float(np.median(ref_cluster)), 1),
+            speedup=round(float(np.median(ref) / np.median(ours)), 1),
+        )
+    return out
 
 
-KEYS = ("transitions", "accepted", "yield", "rejected", "mean_iou", "share_iou_50", "share_iou_75",
-        "labels_iou_50_per_push", "score_iou_spearman", "ms_median")
+# -- the report -----------------------------------------------------------------------------------
+
+
+def _f(x, digits=3):
+    return "–" if x is None else (f"{x:.{digits}f}" if isinstance(x, float) else str(x))
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        f"# Label quality: profile `{result['profile']}`, {result['transitions']} pushes, seed {result['seed']}",
+        "",
+        "IoU is with the object the push moved most (simulation ground truth); shares are of accepted labels.",
+        "",
+        "| labeler | yield | mean IoU | IoU ≥ 0.5 | IoU ≥ 0.75 | wrong object | merged | score–IoU Spearman |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in result["labelers"].items():
+        lines.append(
+            f"| {name} | {_f(r['yield'])} | {_f(r['mean_iou'])} | {_f(r['share_iou_50'])} | {_f(r['share_iou_75'])} "
+            f"| {_f(r['wrong_object'])} | {_f(r['merged'])} | {_f(r['score_iou_spearman'], 2)} |"
+        )
+    lines += ["", "Rejections:", ""]
+    for name, r in result["labelers"].items():
+        lines.append(f"- {name}: {r['rejected']}; gates: {', '.join(r['gates'])}")
+    sp = result.get("speed")
+    if sp:
+        lines += ["", f"Speed, one core, {sp['image_size'][0]}x{sp['image_size'][1]}: median {sp['labeler_ms_median']} ms "
+                  f"(CPU {sp['labeler_cpu_ms_median']} ms, p90 {sp['labeler_ms_p90']} ms) over {sp['pushes_timed']} pushes."]
+    if "goals" in result:
+        lines += ["", "Goals (flow labeler): " + ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in result["goals"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def goals(flow: dict, speed: dict | None) -> dict:
+    ok = lambda x, f: bool(x is not None and f(x))  # noqa: E731
+    g = {
+        "share_iou_50_ge_0.90": ok(flow["share_iou_50"], lambda x: x >= 0.90),
+        "mean_iou_ge_0.80": ok(flow["mean_iou"], lambda x: x >= 0.80),
+        "wrong_object_le_0.03": ok(flow["wrong_object"], lambda x: x <= 0.03),
+        "yield_ge_0.50": ok(flow["yield"], lambda x: x >= 0.50),
+        "spearman_ge_0.4": ok(flow["score_iou_spearman"], lambda x: x >= 0.4),
+    }
+    if speed:
+        g["median_ms_le_100"] = speed["labeler_ms_median"] <= 100
+    return g
+
+
+def sweep(args, out: Path) -> dict:
+    from pushseg.labeling import LabelConfig
+
+    cfgs = {"flow": LabelConfig(seed=args.seed), "framediff": LabelConfig(method="framediff", seed=args.seed)}
+    strengths = [float(x) for x in args.sweep_strengths.split(",")]
+    res: dict = {"strengths": strengths, "episodes": args.sweep_episodes, "pushes": args.pushes, "nuisances": {}}
+    base = None
+    for name in nuisance_names():
+        rows = []
+        for s in strengths:
+            cell = out / "sweep" / f"{name}_{s:g}"
+            if s > 0.0:
+                run = collect_run(cell / "run", args.sweep_episodes, args.pushes, args.seed, world_config("ideal", name, s))
+            if s == 0.0:
+                # Strength 0 of every nuisance is the ideal world: one run serves them all.
+                if base is None:
+                    run = collect_run(out / "sweep" / "ideal" / "run", args.sweep_episodes, args.pushes, args.seed,
+                                      world_config("ideal"))
+                    base = label_all(run, out / "sweep" / "ideal", cfgs, args.workers)
+                rows.append({"strength": s, **base})
+                continue
+            rows.append({"strength": s, **label_all(run, cell, cfgs, args.workers)})
+        res["nuisances"][name] = rows
+    (out / "sweep.json").write_text(json.dumps(res, indent=2) + "\n")
+    plot_sweep(res, out / "sweep.png")
+    return res
+
+
+def plot_sweep(res: dict, path: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("--sweep draws with matplotlib: pip install -e .[bench]") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [("mean_iou", "mean IoU (pushed object)"), ("share_iou_50", "share IoU ≥ 0.5"), ("yield", "yield"),
+               ("wrong_object", "wrong-object share")]
+    fig, axes = plt.subplots(2, len(metrics), figsize=(4 * len(metrics), 7), sharex=True)
+    for row, labeler in enumerate(("flow", "framediff")):
+        for col, (key, title) in enumerate(metrics):
+            ax = axes[row, col]
+            for name, cells in res["nuisances"].items():
+                ys = [np.nan if c[labeler][key] is None else c[labeler][key] for c in cells]
+                ax.plot([c["strength"] for c in cells], ys, marker="o", label=name)
+            ax.set_title(f"{labeler}: {title}", fontsize=9)
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(alpha=0.3)
+            if row == 1:
+                ax.set_xlabel("nuisance strength (1 = robot profile)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Label quality against one nuisance at a time ({res['episodes']} x {res['pushes']} pushes per point)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def episode_benchmark(run: Path, out: Path, args) -> dict:
+    """Episode labels on the run: masks per image, IoU by steps carried, unlabelled objects, labels per push."""
+    from pushseg.labeling import LabelConfig
+    from pushseg.labeling.batch import label_run
+
+    t0 = time.perf_counter()
+    summary = label_run(run, out / "episodes" / "labels.json", LabelConfig(seed=args.seed, episode_labels=True),
+                        workers=args.workers, progress=False)
+    ep = summary["episodes"]
+    res = {"run": str(run), "profile": args.profile, "seed": args.seed, "episodes": args.episodes, "pushes": args.pushes,
+           "per_push": {k: summary.get(k) for k in KEYS}, "episode_labels": ep,
+           "wall_s": round(time.perf_counter() - t0, 1)}
+    (out / "episode_labels.json").write_text(json.dumps(res, indent=2) + "\n")
+    lines = [f"# Episode labels: profile `{args.profile}`, {args.episodes} episodes x {args.pushes} pushes, seed {args.seed}",
+             "", "| images | masks per image | labelled objects per image | unlabelled objects per image "
+             "| carried masks with IoU ≥ 0.5 | labels per push |", "|---:|---:|---:|---:|---:|---:|",
+             f"| {ep['images']} | {_f(ep['masks_per_image'], 2)} | {_f(ep.get('labelled_objects_per_image'), 2)} "
+             f"| {_f(ep.get('unlabelled_objects_per_image'), 2)} | {_f(ep.get('carried_share_iou_50'))} "
+             f"| {_f(ep['labels_per_push'], 2)} |", "", "IoU by steps carried (0 = the push's own label):", "",
+             "| steps | masks | mean IoU | IoU ≥ 0.5 |", "|---:|---:|---:|---:|"]
+    for k, v in ep.get("iou_by_steps", {}).items():
+        lines.append(f"| {k} | {v['n']} | {v['mean_iou']:.3f} | {v['share_iou_50']:.3f} |")
+    lines += ["", f"Dropped: {ep['dropped']}"]
+    (out / "episode_labels.md").write_text("\n".join(lines) + "\n")
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", default=str(REPO / "out" / "bench_label_run"), help="run folder (collected if missing)")
-    ap.add_argument("--out", default=str(REPO / "out" / "bench_label"), help="where results go")
+    ap.add_argument("--profile", default="robot" if _sim_has_profiles() else "ideal", choices=PROFILES,
+                    help="world profile of the simulation")
+    ap.add_argument("--out", default=None, help="where results go (default out/bench_label/<profile>_s<seed>)")
     ap.add_argument("--episodes", type=int, default=40)
     ap.add_argument("--pushes", type=int, default=5, help="pushes per episode")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2, help="processes for the quality runs (results do not depend on it)")
-    ap.add_argument("--timing-pushes", type=int, default=20, help="pushes timed on one core, ours vs reference")
+    ap.add_argument("--timing-pushes", type=int, default=20, help="pushes timed on one core (0: no timing)")
+    ap.add_argument("--no-reference-timing", action="store_true",
+                    help="skip timing the reference implementation's clustering (seconds per push)")
     ap.add_argument("--no-ablations", action="store_true", help="skip the no-action-prior / no-table-filter runs")
+    ap.add_argument("--sweep", action="store_true", help="one nuisance at a time at several strengths, plotted")
+    ap.add_argument("--episode-labels", action="store_true",
+                    help="measure episode labels (every mask carried through its episode) instead of the labelers")
+    ap.add_argument("--sweep-episodes", type=int, default=10, help="episodes per sweep point")
+    ap.add_argument("--sweep-strengths", default="0,0.5,1,2", help="nuisance strengths of the sweep (1 = robot)")
     args = ap.parse_args(argv)
     one_core()
-    from pushseg.labeling import LabelConfig
-    from pushseg.labeling.batch import label_run
-
-    run = collect_run(Path(args.run), args.episodes, args.pushes, args.seed)
-    out = Path(args.out)
-    variants = {
-        "flow": LabelConfig(seed=args.seed),
-        "framediff": LabelConfig(method="framediff", seed=args.seed),
-    }
-    if not args.no_ablations:
-        variants["flow_no_action_prior"] = LabelConfig(use_action_prior=False, seed=args.seed)
-        variants["flow_no_table_filter"] = LabelConfig(use_table_filter=False, seed=args.seed)
-    result: dict = {
-        "run": str(run),
-        "agent": "separation",
-        "objects": "target-train",
-        "seed": args.seed,
-        "note": "ms_median of the quality runs is per push inside parallel workers; see 'speed' for one core",
-    }
-    for name, cfg in variants.items():
-        summary = label_run(run, out / name / "labels.json", cfg, workers=args.workers, progress=False)
-        result[name] = {k: summary.get(k) for k in KEYS}
-        print(f"{name}: {json.dumps(result[name])}", file=sys.stderr)
-    result["speed"] = time_labelers(run, args.timing_pushes, args.seed)
-    f = result["flow"]
-    result["targets"] = {
-        "share_iou_50_ge_0.95": bool(f["share_iou_50"] is not None and f["share_iou_50"] >= 0.95),
-        "mean_iou_ge_0.85": bool(f["mean_iou"] is not None and f["mean_iou"] >= 0.85),
-        "yield_ge_0.60": bool(f["yield"] >= 0.60),
-        "median_ms_le_150": bool(result["speed"]["labeler_ms_median"] <= 150),
-    }
+    out = Path(args.out) if args.out else REPO / "out" / "bench_label" / f"{args.profile}_s{args.seed}"
     out.mkdir(parents=True, exist_ok=True)
+    if args.sweep:
+        res = sweep(args, out)
+        print(json.dumps(res, indent=2))
+        return 0
+    run = collect_run(out / "run", args.episodes, args.pushes, args.seed, world_config(args.profile))
+    if args.episode_labels:
+        res = episode_benchmark(run, out, args)
+        print(json.dumps(res, indent=2))
+        return 0
+    result: dict = {"run": str(run), "profile": args.profile, "agent": "separation", "objects": "target-train",
+                    "seed": args.seed, "transitions": args.episodes * args.pushes}
+    result["labelers"] = label_all(run, out, labelers(args.seed, not args.no_ablations), args.workers)
+    result["speed"] = time_labelers(run, args.timing_pushes, args.seed, not args.no_reference_timing) if args.timing_pushes else None
+    result["goals"] = goals(result["labelers"]["flow"], result["speed"])
     (out / "label_quality.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / "label_quality.md").write_text(markdown(result))
     print(json.dumps(result, indent=2))
     return 0
 

@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import inspect
 import io
+import re
 import textwrap
 import tokenize
 import types
@@ -150,7 +151,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is tuple:
         args = typing.get_args(tp)
         if isinstance(value, str):
-            value = [v for v in value.replace("(", "").replace(")", "").split(",") if v.strip()]
+            value = [v for v in re.sub(r"[][()]", "", value).split(",") if v.strip()]
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             value = [value]  # "--scales 1": a list of one
         if not isinstance(value, (list, tuple)):
@@ -263,7 +264,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise InputError(f"{p}: must be a mapping of sections (e.g. 'train: {{epochs: 10}}'), got {type(data).__name__}")
+        raise InputError(
+            f"{p}: must be a mapping of sections (e.g. 'train: {{epochs: 10}}'), got {type(data).__name__}"
+        )
     return data
 
 
@@ -293,10 +296,11 @@ def load_config(cls: type, path: str | Path | None = None, section: str | None =
     if path is not None:
         raw = read_yaml(path)
         data = dict(raw.get(section, {}) if section else raw)
+    hints = _hints(cls)
     for item in overrides:
         key, value = _split_set(item)
         key = key.removeprefix(f"{section}.") if section else key
-        data[key] = value
+        data[key] = _set_value(value, hints[key]) if key in hints else value  # unknown: from_dict names it
     return from_dict(cls, data, name)
 
 
@@ -349,9 +353,9 @@ def add_config_args(parser: argparse.ArgumentParser, sections: list[Section]) ->
     names = ", ".join(s.name for s in sections)
     g.add_argument("--config", metavar="FILE", default=None,
                    help=f"YAML with the sections {names} (e.g. the {CONFIG_FILE} an earlier run wrote)")
+    example = f"{sections[0].name}.{dataclasses.fields(sections[0].cls)[0].name}=..."
     g.add_argument("--set", metavar="SECTION.KEY=VALUE", action="append", default=[], dest="set_",
-                   help="override one setting, e.g. --set " + f"{sections[0].name}.{dataclasses.fields(sections[0].cls)[0].name}=...; "
-                        "repeatable; applied last")
+                   help=f"override one setting, e.g. --set {example}; repeatable; applied last")
     for s in sections:
         grp = parser.add_argument_group(s.title or f"{s.name} ({s.cls.__name__})")
         docs = field_docs(s.cls)
@@ -383,6 +387,8 @@ def add_config_args(parser: argparse.ArgumentParser, sections: list[Section]) ->
 
 
 def _show(v: Any) -> str:
+    if v == "":
+        return '""'
     if isinstance(v, tuple):
         return ",".join(f"{x:g}" if isinstance(x, float) else str(x) for x in v)
     if isinstance(v, float):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pushseg.errors import InputError
-from pushseg.geometry import PushPath, fit_table_plane, resolve_push
+from pushseg.geometry import PushPath, fit_table_plane, plane_height_at, resolve_push
 from pushseg.types import CameraInfo, Push
 
 # Rejection codes; PushResult.reason is "<code>: <what was wrong>".
@@ -82,28 +82,25 @@ def check_push(
     return path, ""
 
 
-# A table tilted more than this from horizontal in base_link means a wrong camera pose.
-MAX_TABLE_TILT_DEG = 10.0
-
-
 def table_height(
-    camera: CameraInfo, depth: np.ndarray, at: tuple[float, float], *, rng: np.random.Generator | int = 0
+    camera: CameraInfo,
+    depth: np.ndarray,
+    region: tuple[tuple[float, float], tuple[float, float]],
+    at: tuple[float, float] | None = None,
+    *,
+    rng: np.random.Generator | int = 0,
 ) -> float:
-    """The table top's height (base_link z) at the point ``at`` = (x, y), from a plane fitted to ``depth``.
+    """The table top's height (base_link z) from the depth image, as both backends find it.
 
-    Raises :class:`~pushseg.errors.InputError` when no plane is found, or when the
-    plane is tilted more than ``MAX_TABLE_TILT_DEG`` from horizontal (then the
-    camera pose, i.e. the calibration, is wrong rather than the table).
+    The table is the highest large horizontal plane inside ``region`` ((x0, x1),
+    (y0, y1) in base_link: the workspace, or where the table is known to be),
+    found by :func:`pushseg.geometry.fit_table_plane`, not the largest plane in
+    view (a floor or a wall may fill more of it). The height is read above
+    ``at`` = (x, y), by default the region's centre. Raises
+    :class:`~pushseg.errors.InputError` when there is no such plane.
     """
-    plane = fit_table_plane(camera, depth, rng=rng)
-    R, t = camera.T_base_camera[:3, :3], camera.T_base_camera[:3, 3]
-    normal = R @ plane.normal
-    point = R @ (-plane.offset * plane.normal) + t  # the plane's point nearest the camera
-    tilt = float(np.degrees(np.arccos(min(1.0, abs(normal[2])))))
-    if tilt > MAX_TABLE_TILT_DEG:
-        raise InputError(
-            f"the table plane fitted to the depth image is tilted {tilt:.0f} deg from horizontal in base_link "
-            f"(more than {MAX_TABLE_TILT_DEG:.0f}): is the camera pose (calibration) right?"
-        )
-    x, y = at
-    return float(point[2] - (normal[0] * (x - point[0]) + normal[1] * (y - point[1])) / normal[2])
+    stride = max(1, camera.width // 240)  # ~4 px at qhd; every pixel of a tiny image
+    plane = fit_table_plane(camera, depth, rng=rng, stride=stride, region=region)
+    if at is None:
+        at = (float(np.mean(region[0])), float(np.mean(region[1])))
+    return plane_height_at(camera, plane, float(at[0]), float(at[1]))

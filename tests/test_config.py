@@ -42,7 +42,8 @@ def test_help_lists_every_field_with_its_doc(command, classes):
     for cls in classes:
         docs = field_docs(cls)
         for f in dataclasses.fields(cls):
-            assert flag(f.name) in text.split() or flag(f.name) + "," in text, f"{command}: no flag for {cls.__name__}.{f.name}"
+            words = text.split()
+            assert flag(f.name) in words or flag(f.name) + "," in words, f"{command}: no flag for {f.name}"
             assert docs.get(f.name), f"{cls.__name__}.{f.name} has no doc comment"
             assert " ".join(docs[f.name].split()) in text, f"{command}: help of {f.name} is not its doc"
 
@@ -161,3 +162,16 @@ def test_experiment_spec_cells_and_folders(tmp_path):
     with pytest.raises(InputError, match=r"variant a: demo\.epochs: unknown setting"):
         load_spec(bad)
     load_spec("demo_seeds")
+
+
+def test_collect_again_from_its_config_yaml_gives_the_same_run(tmp_path):
+    from conftest import folder_files
+
+    first = tmp_path / "a"
+    assert main_rc(["collect", "--episodes", "1", "--pushes-per-episode", "2", "--width", "160", "--height", "90",
+                    "--seed", "4", "--out", str(first), "--no-progress"]) == 0
+    record = read_yaml(first / "config.yaml")
+    assert record["collect"]["episodes"] == 1 and record["collect"]["width"] == 160
+    again = tmp_path / "b"
+    assert main_rc(["collect", "--config", str(first / "config.yaml"), "--out", str(again), "--no-progress"]) == 0
+    assert folder_files(again) == folder_files(first)

@@ -98,7 +98,10 @@ def test_region_keeps_only_windows_centred_inside(model, images):
 def test_table_region_is_the_table_top():
     # a camera 1 m above a table, looking straight down: the table is a 120 x 80 px rectangle, a box stands on it
     K = np.array([[200.0, 0, 80], [0, 200.0, 60], [0, 0, 1]])
-    cam = CameraInfo(width=160, height=120, K=K, T_base_camera=np.eye(4))
+    T = np.eye(4)
+    T[:3, :3] = [[1, 0, 0], [0, -1, 0], [0, 0, -1]]  # optical axes in base_link: x forward, y right, z down
+    T[2, 3] = 1.8
+    cam = CameraInfo(width=160, height=120, K=K, T_base_camera=T)
     depth = np.full((120, 160), np.nan, np.float32)
     depth[20:100, 20:140] = 1.0
     depth[50:70, 60:80] = 0.9  # an object 10 cm tall

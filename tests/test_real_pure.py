@@ -10,7 +10,6 @@ from pushseg.geometry import (
     PushPath,
     kinect2_camera,
     matrix_quaternion,
-    pr2_head_camera_pose,
     quaternion_matrix,
     rpy_matrix,
 )
@@ -50,16 +49,18 @@ def _table_depth(camera: CameraInfo, table_z: float, tilt: float = 0.0) -> np.nd
 
 def test_table_height_from_depth():
     cam = kinect2_camera(160, 90)
+    region = ((0.4, 0.9), (-0.4, 0.4))
     depth = _table_depth(cam, 0.72)
     depth[40:50, 70:90] -= 0.05  # an object on the table does not move the fit
-    assert table_height(cam, depth, (0.62, 0.0)) == pytest.approx(0.72, abs=0.002)
-    with pytest.raises(InputError, match=r"tilted 20 deg .*\(calibration\)"):
-        table_height(cam, _table_depth(cam, 0.72, tilt=np.radians(20)), (0.62, 0.0))
+    assert table_height(cam, depth, region) == pytest.approx(0.72, abs=0.002)
+    # A plane tilted 20 deg is no table (a wrong calibration looks like this).
+    with pytest.raises(InputError, match=r"no horizontal surface .*extrinsics"):
+        table_height(cam, _table_depth(cam, 0.72, tilt=np.radians(20)), region)
     with pytest.raises(InputError, match="fewer than 3 valid readings"):
-        table_height(cam, np.full((90, 160), np.nan, np.float32), (0.62, 0.0))
+        table_height(cam, np.full((90, 160), np.nan, np.float32), region)
     # The height is read at the point asked for: a slightly sloping table (5 deg) differs across it.
     sloped = _table_depth(cam, 0.72, tilt=np.radians(5))
-    lo, hi = (table_height(cam, sloped, (0.62, y)) for y in (-0.2, 0.2))
+    lo, hi = (table_height(cam, sloped, region, (0.62, y)) for y in (-0.2, 0.2))
     assert hi - lo == pytest.approx(0.4 * np.tan(np.radians(5)), abs=0.003)
 
 
@@ -104,15 +105,3 @@ def test_retreat_with_no_safe_route_is_refused():
     with pytest.raises(planning.PushRefused, match="no_safe_retreat: .*via: .*direct: ") as e:
         retreat.retreat_plan("r", q, 0.1, TABLE_Z + 0.3, config)
     assert e.value.code == "no_safe_retreat"
-
-
-def test_fake_pr2_defaults_match_the_simulation():
-    from pushseg.envs import scene
-    from pushseg.real.fake_pr2 import HEAD, build_parser
-
-    args = build_parser().parse_args([])
-    assert tuple(args.table_x) == scene.TABLE_X and tuple(args.table_y) == scene.TABLE_Y
-    # The head pose the fake reports is the one the simulated camera assumes.
-    np.testing.assert_allclose(
-        pr2_head_camera_pose(args.torso, HEAD["head_pan_joint"], HEAD["head_tilt_joint"]), pr2_head_camera_pose()
-    )

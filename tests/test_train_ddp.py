@@ -97,3 +97,16 @@ def test_torchrun_command_line_rank_zero_writes(ddp_run):
     assert (out / "model.pt").is_file() and len(json.loads((out / "train_log.json").read_text())) == 1
     assert proc.stdout.count("wrote ") == 1  # rank 0 only
     assert not list(out.glob("*.tmp"))
+
+
+def test_sharded_dropout_gives_each_rank_the_rows_one_process_would_draw():
+    from pushseg.training.distributed import DistContext, ShardedDropout
+
+    x = torch.randn(8, 16, 1, 1) + 2.0
+    torch.manual_seed(3)
+    full = torch.nn.Dropout(0.5).train()(x)
+    for rank in range(2):
+        torch.manual_seed(3)
+        part = ShardedDropout(0.5, DistContext(rank=rank, world=2)).train()(x[rank::2])
+        assert torch.equal(part, full[rank::2])
+    assert torch.equal(ShardedDropout(0.5, DistContext(0, 2)).eval()(x), x)

@@ -9,7 +9,8 @@ from pushseg.executors import EXECUTORS, ExecutorConfig
 
 def add_executor_args(p: argparse.ArgumentParser, jobs: str) -> None:
     """``--workers``, ``--executor``, ``--ray-address``: how the ``jobs`` run (never what they produce)."""
-    p.add_argument("--workers", type=int, default=1, help=f"{jobs} run in parallel (same output for any number)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help=f"{jobs} run in parallel (same output for any number)")
     p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help=f"run {jobs} in local processes or on Ray (pip install 'pushseg[cluster]')")
     p.add_argument("--ray-address", default=None,

@@ -20,10 +20,10 @@ from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
 from pushseg.envs.surroundings import Look, apply_looks, build_surroundings, sample_table
 from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
-from pushseg.workspace import Workspace, check_push
 from pushseg.errors import BackendError, InputError
-from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, fit_table_plane, kinect2_camera, plane_height_at, rot_x, rot_y
+from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
+from pushseg.workspace import Workspace, check_push, table_height
 
 NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
 
@@ -52,12 +52,10 @@ class SimConfig:
     gui: bool = False  # open the PyBullet window
 
     def __post_init__(self) -> None:
+        from pushseg.envs.config_checks import check_sim_config
+
         self.objects = object_set(self.objects)
-        lo, hi = self.num_objects
-        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi <= 20):
-            raise InputError(f"num_objects must be (lo, hi) with 1 <= lo <= hi <= 20, got {self.num_objects}")
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"image size must be at least 16x16, got {self.width}x{self.height}")
+        check_sim_config(self)  # types and ranges of every field, with the field's name
         if self.jitter is None:
             self.jitter = sc.SOURCE_JITTER if self.objects.name == "source" else sc.TARGET_JITTER
         if self.world is None:
@@ -459,11 +457,9 @@ class SimBackend:
         """The table height the robot believes: a plane fitted in the workspace, read at its centre."""
         ws = self.config.workspace
         try:
-            stride = max(1, frame.camera.width // 240)  # ~4 px at qhd; every pixel of a tiny image
-            plane = fit_table_plane(frame.camera, frame.depth, rng=0, stride=stride, region=(ws.x, ws.y))
+            return table_height(frame.camera, frame.depth, (ws.x, ws.y), rng=0)  # as the real robot does
         except InputError as exc:
             raise BackendError(f"the simulated robot cannot find its table: {exc}") from exc
-        return plane_height_at(frame.camera, plane, float(np.mean(ws.x)), float(np.mean(ws.y)))
 
     def project_base(self, p_base: np.ndarray) -> np.ndarray:
         """base_link point(s) -> pixel(s) in the current camera (a convenience for tests and tools)."""

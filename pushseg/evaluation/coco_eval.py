@@ -384,7 +384,8 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
         for start in range(0, len(imgs), bs):
             chunk = imgs[start:start + bs]
             rgbs = [read_rgb(find_image(im["file_name"], roots)) for im in chunk]
-            regions = [scene_table_region(im, roots) for im in chunk] if segmenter.cfg.table_region else None
+            regions = ([scene_table_region(im, roots) for im in chunk] if getattr(segmenter.cfg, "table_region", False)
+                       else None)
             for im, dets in zip(chunk, segmenter(rgbs, regions)):
                 _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
                 if keep_detections:

@@ -12,10 +12,13 @@ Outputs (``out`` is the COCO json path):
 ``label_report.jsonl`` (next to ``out``)
     One line per transition, in run order: accepted or the reason, score,
     milliseconds, the labeler's numbers and, when the run has simulation
-    ground truth, the IoU with the best-matching object of the before image.
+    ground truth, the IoU with the object the push moved most (``pushed_id``),
+    the object the mask overlaps best (``gt_id``), and whether the label is on
+    the wrong object or merges two.
 ``<stem>_summary.json`` (next to ``out``)
-    Yield, reasons, time and, in simulation, mean IoU and the shares of
-    labels with IoU >= 0.5 and >= 0.75.
+    Yield, reasons, time and, in simulation, mean IoU with the pushed object,
+    the shares of labels with IoU >= 0.5 and >= 0.75, on the wrong object and
+    merging two objects, and the quality score's rank correlation with IoU.
 
 The result does not depend on the number of workers: transitions are labelled
 independently and written in run order.
@@ -36,9 +39,9 @@ from tqdm import tqdm
 from pushseg.data.coco import CocoBuilder
 from pushseg.errors import InputError
 from pushseg.executors import ExecutorConfig, ordered_map
-from pushseg.labeling.config import LabelConfig
+from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.labeler import Labeler
-from pushseg.labeling.report import best_match, summarize
+from pushseg.labeling.report import assess, pushed_object, summarize
 
 REPORT_FILE = "label_report.jsonl"
 
@@ -58,17 +61,17 @@ class _Item:
 _STATE: dict[str, Any] = {}
 
 
-def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> None:
+def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> None:
     import cv2
 
     from pushseg.data.run import RunReader
 
     cv2.setNumThreads(threads)
-    _STATE.update(reader=RunReader(run_dir), labeler=Labeler(cfg), gallery=gallery)
+    _STATE.update(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
 
 
-def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> dict[str, Any]:
-    _init(run_dir, cfg, gallery, threads)
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> dict[str, Any]:
+    _init(run_dir, cfg, gallery, threads, verify)
     return _STATE
 
 
@@ -96,23 +99,24 @@ def _label_one(index: int) -> _Item:
     row.update(accepted=lab.accepted, reason=lab.reason, score=round(lab.score, 4), ms=round(ms, 2))
     row.update({k: v for k, v in res.stats.items()})
     gt = t.before.instance_ids
-    match = None
+    judged = None
     if gt is not None:
         shown = lab.mask if lab.mask is not None else res.candidate
+        pushed = pushed_object(t)
         if shown is not None and shown.any():
-            match = best_match(shown, gt)
-            row.update(iou=round(match.iou, 4) if lab.accepted else None, gt_id=match.instance_id)
-            row["gt_moved"] = match.instance_id in t.moved_ids
-            if not lab.accepted:
-                row["candidate_iou"] = round(match.iou, 4)
+            judged = assess(shown, gt, pushed)
+            if lab.accepted:
+                row.update(judged.to_row())
+            else:
+                row.update(pushed_id=pushed, iou=None, candidate_iou=round(judged.iou, 4), gt_id=judged.best_id)
         else:
-            row.update(iou=None, gt_id=None)
+            row.update(pushed_id=pushed, iou=None, gt_id=None)
     if gallery is not None:
         from pushseg.labeling.gallery import render_sheet, write_sheet
 
-        gt_mask = (gt == match.instance_id) if match is not None and match.instance_id else None
+        gt_mask = (gt == judged.pushed_id) if judged is not None and judged.pushed_id else None
         name = f"e{rec.episode:05d}_s{rec.step:04d}_{'ok' if lab.accepted else lab.reason}.png"
-        write_sheet(Path(gallery) / name, render_sheet(t, res, match.iou if match else None, gt_mask))
+        write_sheet(Path(gallery) / name, render_sheet(t, res, judged.iou if judged else None, gt_mask))
     bits = np.packbits(lab.mask.ravel()).tobytes() if lab.accepted else None
     return _Item(index, row, bits, (h, w), file_name, run_path)
 
@@ -128,15 +132,34 @@ def label_run(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    verify_digests: bool = True,
     executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
-    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary."""
+    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary.
+
+    The run is locked while it is read (a collection still writing it is an error naming
+    it), and each image is checked against its stored hash unless ``verify_digests`` is off.
+    """
+    from pushseg.data.lock import FolderLock
+
+    if not Path(run_dir).is_dir():
+        from pushseg.data.run import read_meta
+
+        read_meta(run_dir)  # the reader's own message: no such run folder
+    with FolderLock(run_dir, "pushseg label", reader=True):
+        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor)
+
+
+def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor) -> dict[str, Any]:
     from pushseg.data.run import RunReader
 
     cfg = cfg or LabelConfig()
+    if cfg.episode_labels:
+        return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress,
+                                  executor=executor)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    reader = RunReader(run_dir)
+    reader = RunReader(run_dir, verify_digests=verify_digests)
     if len(reader) == 0:
         raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
     out = Path(out)
@@ -156,7 +179,7 @@ def label_run(
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
         if isinstance(executor, str):
             executor = ExecutorConfig(executor=executor, workers=workers)
-        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1, verify_digests)
         _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
@@ -198,6 +221,166 @@ def _consume(items, coco: CocoBuilder, rows: list, reader, bar) -> None:
                 run_path=item.run_path,
                 episode=item.row["episode"],
                 step=item.row["step"],
+                sha256=reader.records[item.index].before.digests.get("rgb"),  # checked when training reads it
             )
             coco.add_mask(image_id, mask, score=item.row["score"])
+        bar.update(1)
+
+
+# -- episode labels (episodes.py) ------------------------------------------------------------------
+
+
+@dataclass
+class _EpisodeItem:
+    episode: int
+    pushes: list[dict[str, Any]]  # per-push rows, as in the one-mask-per-push report
+    images: list[dict[str, Any]]  # per-image rows
+    masks: list[list[tuple[bytes, dict[str, Any]]]]  # per image: (packed mask bits, annotation extras)
+    files: list[tuple[str, str]]  # per image: (absolute file name, path in the run)
+    shape: tuple[int, int]
+    drops: dict[str, int]
+
+
+def _episode_indices(reader) -> list[list[int]]:
+    by: dict[int, list[int]] = {}
+    for i, rec in enumerate(reader.records):
+        by.setdefault(rec.episode, []).append(i)
+    return [sorted(v, key=lambda i: reader.records[i].step) for _, v in sorted(by.items())]
+
+
+def _episode_job(state: dict[str, Any], indices: list[int]) -> _EpisodeItem:
+    return _label_episode(indices)
+
+
+def _label_episode(indices: list[int]) -> _EpisodeItem:
+    from pushseg.labeling.episodes import assess_episode, label_episode
+
+    reader = _STATE["reader"]
+    labeler: Labeler = _STATE["labeler"]
+    gallery = _STATE["gallery"]
+    ts = [reader.transition(i) for i in indices]
+    recs = [reader.records[i] for i in indices]
+    t0 = time.perf_counter()
+    ep = label_episode(ts, labeler)
+    ms = (time.perf_counter() - t0) * 1000.0 / max(len(ts), 1)
+    h, w = ts[0].before.rgb.shape[:2]
+    gts = [t.before.instance_ids for t in ts] + [ts[-1].after.instance_ids]
+    image_rows = assess_episode(ep, gts, scaled(labeler.cfg, w, h).min_area_px)
+    files = [(str((reader.root / r.before.paths["rgb"]).resolve()), r.before.paths["rgb"]) for r in recs]
+    files.append((str((reader.root / recs[-1].after.paths["rgb"]).resolve()), recs[-1].after.paths["rgb"]))
+    push_rows = []
+    for t, rec, res in zip(ts, recs, ep.results):
+        row: dict[str, Any] = {"kind": "push", "index": reader.records.index(rec), "episode": rec.episode, "step": rec.step}
+        if res is None:
+            row.update(accepted=False, reason="push_not_executed", score=0.0, ms=0.0)
+        else:
+            lab = res.label
+            row.update(accepted=lab.accepted, reason=lab.reason, score=round(lab.score, 4), ms=round(ms, 2))
+            if t.before.instance_ids is not None and lab.accepted:
+                row.update(assess(lab.mask, t.before.instance_ids, pushed_object(t)).to_row())
+        row["images_labelled"] = sum(any(m.push == rec.step for m in img) for img in ep.images)
+        push_rows.append(row)
+    for r in image_rows:
+        r.update(kind="image", episode=recs[0].episode, run_path=files[r["image"]][1])
+    masks = [
+        [(np.packbits(m.mask.ravel()).tobytes(), {"push_step": m.push, "steps_carried": m.steps, "score": round(m.score, 4)})
+         for m in img]
+        for img in ep.images
+    ]
+    drops: dict[str, int] = {}
+    for d in ep.drops:
+        drops[d.reason] = drops.get(d.reason, 0) + 1
+    if ep.duplicates:
+        drops["duplicate"] = ep.duplicates
+    if gallery is not None:
+        from pushseg.labeling.gallery import render_episode, write_sheet
+
+        write_sheet(Path(gallery) / f"episode_e{recs[0].episode:05d}.png",
+                    render_episode([t.before.rgb for t in ts] + [ts[-1].after.rgb], ep, recs[0].episode))
+    return _EpisodeItem(recs[0].episode, push_rows, image_rows, masks, files, (h, w), drops)
+
+
+def label_run_episodes(
+    run_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    cfg: LabelConfig,
+    *,
+    workers: int = 1,
+    gallery: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    executor: str | ExecutorConfig = "local",
+) -> dict[str, Any]:
+    """Episode labels for every episode of ``run_dir``: COCO json with several masks per image, report, summary.
+
+    Images are every image of every episode (each push's before image and the
+    last after image); each annotation says which push made it
+    (``push_step``) and how many images it was carried (``steps_carried``:
+    0 on the push's own before image, > 0 forward, < 0 backward).
+    ``label_report.jsonl`` holds one ``"kind": "push"`` line per push and one
+    ``"kind": "image"`` line per image (masks, their IoU in simulation, and
+    the objects left unlabelled).
+    """
+    from pushseg.data.run import RunReader
+    from pushseg.labeling.episodes import summarize_episodes
+
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    reader = RunReader(run_dir)
+    if len(reader) == 0:
+        raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
+    out = Path(out)
+    if out.suffix != ".json":
+        raise InputError(f"--out {out}: give the path of a .json file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if gallery is not None:
+        Path(gallery).mkdir(parents=True, exist_ok=True)
+    gallery_s = str(gallery) if gallery is not None else None
+    episodes = _episode_indices(reader)
+    coco = CocoBuilder(info={"description": "pushseg self-supervised episode labels",
+                             "run": str(reader.root.resolve()), "labeler": cfg.to_dict()})
+    push_rows: list[dict[str, Any]] = []
+    image_rows: list[dict[str, Any]] = []
+    drops: dict[str, int] = {}
+    disable = None if progress is None else not progress
+    t_start = time.perf_counter()
+    with tqdm(total=len(episodes), unit="episode", desc="label episodes", disable=disable) as bar:
+        if isinstance(executor, str):
+            executor = ExecutorConfig(executor=executor, workers=workers)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        items = ordered_map(_setup, setup_args, _episode_job, episodes, executor)
+        _consume_episodes(items, coco, reader, push_rows, image_rows, drops, bar)
+    wall = time.perf_counter() - t_start
+    coco.write(out)
+    report = out.parent / REPORT_FILE
+    tmp = report.with_suffix(".jsonl.tmp")
+    with open(tmp, "w") as f:
+        for r in push_rows + image_rows:
+            f.write(json.dumps(r) + "\n")
+    os.replace(tmp, report)
+    summary = summarize(push_rows)
+    summary["episodes"] = summarize_episodes(image_rows, len(push_rows), drops)
+    summary.update(run=str(reader.root), coco=str(out), report=str(report), method=cfg.method, episode_labels=True,
+                   workers=workers, wall_s=round(wall, 2))
+    summary_path = out.with_name(out.stem + "_summary.json")
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    summary["summary"] = str(summary_path)
+    return summary
+
+
+def _consume_episodes(items, coco: CocoBuilder, reader, push_rows, image_rows, drops, bar) -> None:
+    for item in items:
+        push_rows += item.pushes
+        image_rows += item.images
+        for k, v in item.drops.items():
+            drops[k] = drops.get(k, 0) + v
+        h, w = item.shape
+        for i, ((file_name, run_path), anns) in enumerate(zip(item.files, item.masks)):
+            if not anns:
+                continue  # an image without masks would teach that its objects are background
+            image_id = coco.add_image(file_name, w, h, run=str(reader.root.resolve()), run_path=run_path,
+                                      episode=item.episode, image=i)
+            for bits, extra in anns:
+                mask = np.unpackbits(np.frombuffer(bits, np.uint8), count=h * w).reshape(h, w).astype(bool)
+                coco.add_mask(image_id, mask, score=extra["score"], push_step=extra["push_step"],
+                              steps_carried=extra["steps_carried"])
         bar.update(1)

@@ -30,6 +30,18 @@ class LabelConfig:
     use_table_filter: bool = True  # paper step 2; False is the "without table filtering" ablation
     use_action_prior: bool = True  # paper step 5; False takes the largest moving segment
 
+    # --- the after image made comparable with the before image (photometric.py) -------
+    # Per-channel histogram matching of the after image onto the before image:
+    # undoes auto exposure and white balance changes between the two shots.
+    normalize_colours: bool = True
+    # Shift the after image back by the global translation between the images
+    # (phase correlation): a head that settled a pixel or two differently.
+    # Shifts under the minimum are sub-pixel noise and left alone; over the
+    # maximum they are not a settling head (the push would be suspect anyway).
+    align_head_shift: bool = True
+    min_head_shift_px: float = 0.35  # smaller head shifts (px at 960x540) are left alone
+    max_head_shift_px: float = 6.0  # larger ones are not undone (px at 960x540)
+
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
     flow: str = "dis"  # optical flow method: "dis" (OpenCV DIS) or "farneback"
     dis_preset: str = "medium"  # DISOPTICAL_FLOW_PRESET_MEDIUM
@@ -45,8 +57,18 @@ class LabelConfig:
     # The table is most of the head camera's view: with it at >= 50 % of the
     # valid pixels, 60 draws all miss it with probability (1 - 0.5^3)^60 < 1e-3.
     ransac_iterations: int = 60
-    ransac_stride: int = 10  # fit the plane on every n-th pixel in each direction
+    # Every 8th depth pixel: the table search bins the points into cells, and
+    # at every 10th pixel a cluttered table's patch can fall apart so that a
+    # lower surface (a shelf, the floor) wins; on 49 robot-profile pushes every
+    # 10th pixel found a lower surface 3 times, every 8th or 6th never.
+    ransac_stride: int = 8  # fit the plane on every n-th pixel in each direction
     ransac_inlier_m: float = 0.008  # metres from the plane that count as an inlier
+
+    # Pixels without a depth reading within this many pixels of a reading take
+    # the side (table or not) of their nearest reading: the Kinect2 loses depth
+    # along depth edges, and on 6 robot-profile labels 80-90 % of the pixels
+    # wrongly in the mask were such pixels on the table side.
+    edge_hole_band_px: float = 3.0
 
     # --- segments ----------------------------------------------------------------------
     # Absolute motion threshold: slower pixels are still and never part of a segment.
@@ -86,6 +108,30 @@ class LabelConfig:
     max_area_frac: float = 0.025  # reference implementation: 2.5 % of the image
     # Action prior fallback: nearest segment within this many pixels of the push pixel.
     prior_radius_px: float = 20.0
+    # Labels whose quality score (gates.quality_score) is below this are
+    # rejected as ``low_score``; 0 keeps every label that passed the gates.
+    min_score: float = 0.0
+
+    # --- episode labels (episodes.py) -----------------------------------------------------
+    # Carry every accepted mask through the images of its episode (several
+    # masks per image) instead of one mask per push on its before image.
+    episode_labels: bool = False
+    # A mask counts as disturbed by a push when more than this share of it
+    # moved, was covered or changed colour; a moved mask must move as a whole
+    # (all but this share).
+    episode_disturbed_frac: float = 0.1
+    # A carried mask is dropped when the flow takes more than this share of it out of view.
+    episode_left_view_frac: float = 0.1
+    # ... or when its area changes by more than this factor (a rigid object
+    # seen from the same head keeps its area within perspective changes).
+    episode_max_area_change: float = 1.4
+    # Two masks on one image overlapping by more than this share of the
+    # smaller: the one carried further is dropped; less: the shared pixels are
+    # removed from it.
+    episode_overlap_frac: float = 0.05
+    # When the flow loses a pushed object (it moved further than DIS follows),
+    # it is looked for by its looks this far around its old place (px at 960x540).
+    episode_search_px: float = 120.0
 
     # --- frame differencing baseline -----------------------------------------------------
     framediff_threshold: int = 30  # change of any colour channel (0-255) that counts as "changed"
@@ -103,6 +149,13 @@ class LabelConfig:
             raise InputError(f"LabelConfig.dis_preset must be one of {DIS_PRESETS}, got {self.dis_preset!r}")
         if not 0.05 <= self.flow_scale <= 1.0:
             raise InputError(f"LabelConfig.flow_scale must be in [0.05, 1], got {self.flow_scale}")
+        if self.episode_labels and self.method != "flow":
+            raise InputError("episode labels carry masks along the optical flow: use method='flow'")
+        for name in ("episode_disturbed_frac", "episode_left_view_frac", "episode_overlap_frac"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise InputError(f"LabelConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.episode_max_area_change < 1.0:
+            raise InputError(f"LabelConfig.episode_max_area_change must be >= 1, got {self.episode_max_area_change}")
         if not 0.0 < self.max_area_frac <= 1.0:
             raise InputError(f"LabelConfig.max_area_frac must be in (0, 1], got {self.max_area_frac}")
 

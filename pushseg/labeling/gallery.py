@@ -80,7 +80,7 @@ def render_sheet(t: Transition, res: LabelResult, iou: float | None = None, gt_m
         _tile(flow_img, f"flow (max {np.hypot(*res.flow.reshape(-1, 2).T).max():.0f} px)" if res.flow is not None else "no flow"),
         _tile(seg_img, f"segments: {int(seg.max())} (white: chosen)"),
         _tile(mask_img, f"{verdict}  score {res.label.score:.2f}{iou_txt}"),
-        _tile(gt_img, "ground truth (best match)" if gt_mask is not None else "no ground truth"),
+        _tile(gt_img, "ground truth (pushed object)" if gt_mask is not None else "no ground truth"),
     ]
     rows = [np.hstack(tiles[i : i + 3]) for i in range(0, 6, 3)]
     return np.vstack(rows)
@@ -92,3 +92,31 @@ def write_sheet(path: str | Path, sheet: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
         raise OSError(f"could not write {path}")
     return path
+
+
+_TRACK_COLOURS = [(255, 40, 40), (40, 255, 40), (255, 230, 0), (255, 0, 255), (0, 200, 255), (255, 140, 0),
+                  (160, 80, 255), (255, 255, 255)]
+
+
+def render_episode(images: list[np.ndarray], ep, episode: int) -> np.ndarray:
+    """One sheet for one episode: each image (dimmed) with every mask it carries.
+
+    One colour per source push; each mask is tagged p<push> on the push's own
+    before image and p<push>+k / p<push>-k where it was carried k images.
+    """
+    tiles = []
+    for i, rgb in enumerate(images):
+        out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
+        names = []
+        for m in ep.images[i]:
+            colour = _TRACK_COLOURS[m.push % len(_TRACK_COLOURS)]
+            out = _overlay(out, m.mask, colour)
+            tag = f"p{m.push}{m.steps:+d}" if m.steps else f"p{m.push}"
+            names.append(tag)
+            ys, xs = np.nonzero(m.mask)
+            s = max(1, rgb.shape[1] // 480)
+            cv2.putText(out, tag, (int(xs.mean()) - 10 * s, int(ys.min()) - 4 * s), _FONT, 0.5 * s, colour, s, cv2.LINE_AA)
+        tiles.append(_tile(out, f"e{episode} image {i}: {' '.join(names) or 'no masks'}"))
+    while len(tiles) % 3:
+        tiles.append(np.zeros_like(tiles[0]))
+    return np.vstack([np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)])

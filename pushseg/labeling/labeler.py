@@ -5,7 +5,8 @@ before depth, the camera and the push. Simulation ground truth never enters
 here (reports compare against it afterwards).
 
 Steps (paper Sec. III-B, with the choices documented in each module):
-flow (flow.py) -> table filter (table.py) -> large-motion check on the
+after image matched to the before image in colour and head shift
+(photometric.py) -> flow (flow.py) -> table filter (table.py) -> large-motion check on the
 filtered flow (gates.py) -> moving pixels and normalized-cut segments in the
 box around the motion (segments.py) -> action prior (prior.py) -> holes
 filled, rotation and size gates, quality score (gates.py).
@@ -27,7 +28,8 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from pushseg.errors import InputError
-from pushseg.labeling import baselines, gates, prior, segments, table
+from pushseg.geometry import base_to_pixel, pixel_to_base
+from pushseg.labeling import baselines, gates, photometric, prior, segments, table
 from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.flow import FlowEstimator, check_pair, flow_magnitude, make_flow_estimator
 from pushseg.types import CameraInfo, Label, Push, Transition
@@ -81,6 +83,7 @@ class Labeler:
         keep: bool = False,
     ) -> LabelResult:
         """Label one push. ``keep=True`` also returns the flow, table and segments (for pictures)."""
+        _check_types(before_rgb, after_rgb, before_depth, camera, push)
         cfg = self.cfg
         check_pair(before_rgb, after_rgb)
         h, w = before_rgb.shape[:2]
@@ -92,6 +95,20 @@ class Labeler:
         sc = scaled(cfg, w, h)
         res = LabelResult(label=Label(mask=None, score=0.0, reason="", source=source))
         clock = _Clock(res.timings_ms)
+
+        # 0. The after image made comparable: colours matched, head shift undone.
+        if cfg.normalize_colours or cfg.align_head_shift:
+            after_rgb, align = photometric.align_after(
+                before_rgb,
+                after_rgb,
+                colours=cfg.normalize_colours,
+                shift=cfg.align_head_shift,
+                min_shift_px=cfg.min_head_shift_px * sc.s,
+                max_shift_px=cfg.max_head_shift_px * sc.s,
+            )
+            res.stats["colour_change"] = round(align.lut_shift, 2)
+            res.stats["head_shift_px"] = [round(align.shift_px[0], 2), round(align.shift_px[1], 2)] if align.shifted else [0.0, 0.0]
+            clock.lap("align")
 
         # 1. Motion over the whole image: flow, or frame differencing.
         flow = None
@@ -138,8 +155,11 @@ class Labeler:
         roi = _roi_scaled(candidates, k, (h, w), pad=int(round(sc.roi_margin_px)))
         labels = np.zeros((h, w), np.int32)
         support = None
+        moving = None
         if roi is not None:
             support = ~table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
+            if support is not None and cfg.edge_hole_band_px > 0:
+                support &= ~_holes_next_to_table(support, before_depth[roi], cfg.edge_hole_band_px * sc.s)
             clock.lap("table")
 
             # 3. Segments of what moved, at full resolution.
@@ -207,13 +227,47 @@ class Labeler:
         photo = gates.photometric_consistency(mask, flow, before_rgb, after_rgb) if flow is not None and st.area else None
         if photo is not None:
             res.stats["photometric"] = round(photo, 3)
+        moving_full = labels[roi] > 0
+        if moving is not None:
+            moving_full = moving_full | moving
+        ring_px = int(round(3 * sc.s)) or 1
+        border = gates.border_motion(mask[roi], moving_full, ring_px)
+        res.stats["border_motion"] = round(border, 3)
+        border_obj = None
+        if support is not None:
+            border_obj = gates.border_motion(mask[roi], support, ring_px)
+            res.stats["border_object"] = round(border_obj, 3)
+        direction = push_image_direction(camera, before_depth, push)
+        agree = gates.push_direction_agreement(flow, mask, direction)
+        if agree is not None:
+            res.stats["push_agreement"] = round(agree, 3)
         clock.lap("gates")
         res.candidate = mask  # kept even when rejected: reports measure what a gate threw away
         if reason:
             return _reject(res, reason)
         dist = pick.distance_px if cfg.use_action_prior else float("nan")
-        res.label = Label(mask=mask, score=gates.quality_score(st, sc, dist, photo), reason="", source=source)
+        outline = gates.outline_length(mask[roi])
+        res.stats["outline_px"] = int(outline)
+        score = gates.quality_score(st, sc, dist, border, border_obj, outline)
+        res.stats["quality"] = round(score, 4)
+        if score < cfg.min_score:
+            return _reject(res, "low_score")
+        res.label = Label(mask=mask, score=score, reason="", source=source)
         return res
+
+
+def push_image_direction(camera: CameraInfo, depth: np.ndarray | None, push: Push) -> np.ndarray | None:
+    """Unit (du, dv) of the push direction in the image at the push pixel; None without depth there."""
+    if depth is None:
+        return None
+    try:
+        p = pixel_to_base(camera, depth, push.u, push.v, radius=4)
+    except InputError:
+        return None
+    q = p + 0.02 * np.array([np.cos(push.angle), np.sin(push.angle), 0.0])
+    d = base_to_pixel(camera, q) - base_to_pixel(camera, p)
+    n = float(np.hypot(*d))
+    return d / n if n > 1e-9 else None
 
 
 def label_transition(t: Transition, cfg: LabelConfig | None = None) -> Label:
@@ -222,6 +276,25 @@ def label_transition(t: Transition, cfg: LabelConfig | None = None) -> Label:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _check_types(before_rgb, after_rgb, before_depth, camera, push) -> None:
+    """Arguments of the wrong kind get an error that says what to pass, not an AttributeError."""
+    for name, a in (("before_rgb", before_rgb), ("after_rgb", after_rgb), ("before_depth", before_depth)):
+        if a is None and name == "before_depth":
+            continue
+        if isinstance(a, dict):
+            raise InputError(f"{name} is a dict (an env observation?); pass obs['rgb'] / obs['depth'], not obs")
+        if not isinstance(a, np.ndarray):
+            raise InputError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if not isinstance(camera, CameraInfo):
+        raise InputError(f"camera must be a pushseg.types.CameraInfo, got {type(camera).__name__}")
+    if not isinstance(push, Push):
+        raise InputError(f"push must be a pushseg.types.Push, got {type(push).__name__}; "
+                         f"for an env action use Push.from_array(action)")
+    bad = [k for k in ("u", "v", "angle", "length") if not np.isfinite(getattr(push, k))]
+    if bad:
+        raise InputError(f"push has a non-finite {', '.join(bad)}: {push}")
 
 
 class _Clock:
@@ -267,6 +340,26 @@ def _roi(mask: np.ndarray, pad: int) -> tuple[slice, slice] | None:
         slice(max(0, rows[0] - pad), min(h, rows[-1] + pad + 1)),
         slice(max(0, cols[0] - pad), min(w, cols[-1] + pad + 1)),
     )
+
+
+def _holes_next_to_table(support: np.ndarray, depth: np.ndarray, band_px: float) -> np.ndarray:
+    """Pixels without a depth reading, close to a reading, whose nearest reading is table.
+
+    A Kinect2 loses depth in a band along depth edges (the projector's shadow,
+    mixed returns), on both sides of an object's outline. The table filter
+    cannot call those pixels table, and the flow smeared over the table
+    carries the outer ones into the mask as a halo. Each such pixel takes the
+    side of its nearest reading. Only a band ``band_px`` wide is decided so:
+    deeper inside a large hole (a dark or shiny object without any reading)
+    the pixels stay undecided (kept).
+    """
+    with np.errstate(invalid="ignore"):
+        missing = ~(np.isfinite(depth) & (depth > 0))
+    if not missing.any() or missing.all():
+        return np.zeros(missing.shape, bool)
+    dist, (ri, ci) = ndi.distance_transform_edt(missing, return_indices=True)
+    table_valid = ~support & ~missing
+    return missing & (dist <= band_px) & table_valid[ri, ci]
 
 
 def _r(x: float) -> float | None:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pushseg.geometry import kinect2_camera
-from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult, Transition
+from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult, Transition
 
 TABLE_Z = 0.72  # table top in base_link, metres
 
@@ -108,13 +108,27 @@ def render(scene: Scene, after: bool) -> Frame:
     return Frame(rgb=rgb, depth=depth, camera=cam, instance_ids=ids)
 
 
+def block_motions(scene: Scene, before: Frame) -> tuple[ObjectMotion, ...]:
+    """What the simulation would report: each block's centre displacement in metres and its turn."""
+    out = []
+    for i, b in enumerate(scene.blocks, start=1):
+        c0 = _affine(b, False) @ np.array([b.w / 2.0, b.h / 2.0, 1.0])
+        c1 = _affine(b, True) @ np.array([b.w / 2.0, b.h / 2.0, 1.0])
+        col = int(np.clip(round(c0[0]), 0, scene.width - 1))
+        row = int(np.clip(round(c0[1]), 0, scene.height - 1))
+        z = float(before.depth[row, col]) if np.isfinite(before.depth[row, col]) else 1.0
+        metres = float(np.hypot(*(c1 - c0))) * z / before.camera.fx
+        out.append(ObjectMotion(i, f"block{i}", translation=metres, rotation=float(np.deg2rad(b.rotate_deg))))
+    return tuple(out)
+
+
 def make_transition(scene: Scene, push: Push) -> Transition:
     before, after = render(scene, False), render(scene, True)
     return Transition(
         before=before,
         after=after,
         push=push,
-        result=PushResult(Outcome.EXECUTED),
+        result=PushResult(Outcome.EXECUTED, motions=block_motions(scene, before)),
         backend="synthetic",
         seed=scene.seed,
     )
@@ -160,3 +174,24 @@ class OracleFlow:
 
         check_pair(before_rgb, after_rgb)
         return self.flow.copy()
+
+
+def episode(
+    width: int, height: int, states: list[list[tuple[int, int]]], blocks: list[Block], pushes: list[Push], seed: int = 0
+) -> list[Transition]:
+    """A push episode: ``states[k]`` holds every block's top-left (x, y) in image k; push k leads to image k+1.
+
+    ``blocks`` gives sizes, textures and colours (their own x, y are replaced).
+    Later blocks are drawn over earlier ones, so one can be pushed over another.
+    """
+    if len(states) != len(pushes) + 1:
+        raise ValueError("an episode of K pushes has K + 1 states")
+    out = []
+    for k, push in enumerate(pushes):
+        bs = []
+        for b, (x0, y0), (x1, y1) in zip(blocks, states[k], states[k + 1]):
+            bs.append(Block(x0, y0, b.w, b.h, b.height_m, shift=(float(x1 - x0), float(y1 - y0)), seed=b.seed, color=b.color))
+        t = make_transition(Scene(width, height, bs, seed=seed), push)
+        t.episode, t.step = 0, k
+        out.append(t)
+    return out

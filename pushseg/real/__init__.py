@@ -2,14 +2,17 @@
 
 ``RealBackend`` needs rospy (Debian ROS Noetic, made importable by
 :mod:`pushseg.real.rosenv`) and is imported lazily, so the kinematics, planning,
-safety checks and config are usable without ROS.
+safety checks, config and Ctrl-C handling (:mod:`pushseg.real.interrupts`)
+are usable without ROS. The env and the CLI find it by name through
+:mod:`pushseg.backends`; nothing here imports :mod:`pushseg.envs`.
 """
 
 from __future__ import annotations
 
 from pushseg.real.config import RealConfig, load_config
+from pushseg.real.interrupts import MotionInterrupted, forward_sigint
 
-__all__ = ["RealBackend", "RealConfig", "load_config"]
+__all__ = ["MotionInterrupted", "RealBackend", "RealConfig", "forward_sigint", "load_config"]
 
 
 def __getattr__(name: str):

@@ -593,10 +593,14 @@ class RealBackend:
                            float(self.config.get("timeouts.tf")), at_stamp=bool(self.config.get("camera.tf_at_image_stamp")))
 
     def _fit_table_z(self, frame: Frame, seed: int | None) -> float:
-        """The table top height in base_link at the workspace centre, from a plane fitted to the depth image."""
-        ws = self.config.raw["safety"]["workspace"]
-        at = (float(np.mean(ws["x"])), float(np.mean(ws["y"])))
+        """The table top height in base_link at the workspace centre, fitted inside ``safety.table``."""
+        safety_ = self.config.raw["safety"]
+        region = (tuple(safety_["table"]["x"]), tuple(safety_["table"]["y"]))
+        at = (float(np.mean(safety_["workspace"]["x"])), float(np.mean(safety_["workspace"]["y"])))
         try:
-            return table_height(frame.camera, frame.depth, at, rng=0 if seed is None else seed)
+            return table_height(frame.camera, frame.depth, region, at, rng=0 if seed is None else seed)
         except InputError as e:
-            raise BackendError(f"could not find the table in the depth image: {e}; or set push.table_z") from e
+            raise BackendError(
+                f"could not find the table in the depth image within safety.table x {region[0]}, y {region[1]}: "
+                f"{e}; check the camera calibration tf and safety.table, or set push.table_z"
+            ) from e

@@ -64,11 +64,10 @@ class FakePR2:
         self.state_lock = threading.Lock()
         # The simulation through the backend registry: pushseg.real never imports pushseg.envs.
         self.sim = backends.make_backend("sim", objects=args.objects, width=args.width, height=args.height,
-                                         region_x=tuple(args.region_x), region_y=tuple(args.region_y))
+                                         region_x=tuple(args.region_x), region_y=tuple(args.region_y),
+                                         world=args.world)
         self.sim.reset(args.seed)
         self.torso = float(args.torso)
-        # Where the simulated table is (a test checks these defaults against the simulation's table).
-        self.table_x, self.table_y = tuple(args.table_x), tuple(args.table_y)
         config = load_config()
         if args.arms_raised:  # in the camera's view: the backend must move them out first
             self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
@@ -200,8 +199,10 @@ class FakePR2:
         scale = float(self.args.time_scale)
         t0 = time.monotonic()
         pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
-        low_z = self.sim.table_z + LOW_ABOVE_TABLE
-        tx, ty = self.table_x, self.table_y
+        # The simulated table as it really is (its size and height vary with the world profile).
+        table = self.sim.table
+        low_z = table.top_z + LOW_ABOVE_TABLE
+        tx, ty = table.x, table.y
         for i in range(1, len(points)):
             n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
             for s in np.linspace(0.0, 1.0, n + 1)[1:]:
@@ -245,16 +246,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pushseg.real.fake_pr2", description=__doc__.split("\n\n")[0])
     p.add_argument("--objects", default="target-train", help="simulated object set")
     p.add_argument("--seed", type=int, default=0, help="scene seed")
+    p.add_argument("--world", default=None, choices=["ideal", "robot", "harsh"],
+                   help="simulated world profile (default: the object set's, robot for the target sets)")
     p.add_argument("--width", type=int, default=960, help="image width (a Kinect2 qhd is 960)")
     p.add_argument("--height", type=int, default=540, help="image height (a Kinect2 qhd is 540)")
     p.add_argument("--region-x", type=float, nargs=2, default=(0.50, 0.80), metavar=("MIN", "MAX"),
                    help="where objects are put down, base_link x (default: within the PR2's reach)")
     p.add_argument("--region-y", type=float, nargs=2, default=(-0.30, 0.30), metavar=("MIN", "MAX"),
                    help="where objects are put down, base_link y")
-    p.add_argument("--table-x", type=float, nargs=2, default=(0.30, 1.30), metavar=("MIN", "MAX"),
-                   help="the simulated table's extent in base_link x: the pusher acts over it")
-    p.add_argument("--table-y", type=float, nargs=2, default=(-0.80, 0.80), metavar=("MIN", "MAX"),
-                   help="the simulated table's extent in base_link y")
     p.add_argument("--rate", type=float, default=10.0, help="camera frames per second")
     p.add_argument("--time-scale", type=float, default=1.0, help="trajectory playback: 0.1 = ten times faster")
     p.add_argument("--torso", type=float, default=0.1, help="torso_lift_joint position (m)")

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -118,13 +119,9 @@ class _Collate(torch.utils.data.Dataset):
 
 
 def _one_thread(_: int) -> None:
+    """DataLoader workers: one thread each, so N workers use N cores."""
     torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:  # pragma: no cover - cv2 is a core dependency
-        pass
+    cv2.setNumThreads(1)
 
 
 class TrainerBase:
