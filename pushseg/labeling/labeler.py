@@ -337,9 +337,34 @@ def _holes_next_to_table(support: np.ndarray, depth: np.ndarray, band_px: float)
         missing = ~(np.isfinite(depth) & (depth > 0))
     if not missing.any() or missing.all():
         return np.zeros(missing.shape, bool)
-    dist, (ri, ci) = ndi.distance_transform_edt(missing, return_indices=True)
+    # The nearest reading of a pixel in the band lies within band_px of it: try the offsets
+    # of that disc nearest first, only at the missing pixels (a Euclidean distance
+    # transform of the whole crop cost ~25 ms per push; this gives the same answer up to
+    # the order in which equally near readings are tried).
+    r = int(np.floor(band_px))
+    h, w = missing.shape
+    ys, xs = np.nonzero(missing)
     table_valid = ~support & ~missing
-    return missing & (dist <= band_px) & table_valid[ri, ci]
+    out = np.zeros(missing.shape, bool)
+    found = np.zeros(len(ys), bool)
+    for dy, dx in _disc_offsets(r, band_px):
+        todo = np.flatnonzero(~found)
+        if len(todo) == 0:
+            break
+        y, x = ys[todo] + dy, xs[todo] + dx
+        inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+        todo, y, x = todo[inside], y[inside], x[inside]
+        hit = ~missing[y, x]
+        todo, y, x = todo[hit], y[hit], x[hit]
+        found[todo] = True
+        out[ys[todo], xs[todo]] = table_valid[y, x]
+    return out
+
+
+def _disc_offsets(r: int, radius: float) -> list[tuple[int, int]]:
+    """(dy, dx) with 0 < |(dy, dx)| <= radius, nearest first."""
+    offs = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1) if 0 < dy * dy + dx * dx <= radius * radius]
+    return sorted(offs, key=lambda o: (o[0] * o[0] + o[1] * o[1], o))
 
 
 def _r(x: float) -> float | None:
