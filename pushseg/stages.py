@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,24 +119,16 @@ def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress:
             if stored != to_dict(cfg):
                 raise RunFolderError(f"{out}: scenes made with other settings ({stored}); choose another output")
         return out / "annotations.json"
-    if skip_done and out.is_dir() and not (out / "meta.json").exists():
-        _remove_unfinished_scenes(out)
-    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor)
+    # An interrupted run continues: the scenes it finished are kept (write_scenes checks the settings).
+    resume = skip_done and out.is_dir() and not (out / "meta.json").exists()
+    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor, resume=resume)
     write_record(record, {"scenes": cfg})
     return out / "annotations.json"
 
 
-def _remove_unfinished_scenes(out: Path) -> None:
-    mine = {"images", "depth", "instances", "annotations.json", "annotations.json.tmp", CONFIG_FILE}
-    names = {p.name for p in out.iterdir()}
-    if names - mine:
-        strange = sorted(names - mine)[0]
-        raise RunFolderError(f"{out}: not an unfinished scenes folder (it holds {strange}); choose another output")
-    shutil.rmtree(out)
-
-
 def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool | None = None,
-            progress: bool | None = None, executor: str | ExecutorConfig = "local") -> Path:
+            progress: bool | None = None, executor: str | ExecutorConfig = "local",
+            verify_digests: bool = True) -> Path:
     """A run folder of ``cfg.episodes`` episodes in ``out``; returns ``out``.
 
     ``resume`` None continues a run that is already there (a complete one is
@@ -148,7 +139,8 @@ def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool
     out = Path(out)
     if resume is None:
         resume = (out / "meta.json").is_file()
-    collect_run(cfg, out, workers=workers, resume=resume, progress=progress, executor=executor)
+    collect_run(cfg, out, workers=workers, resume=resume, progress=progress, executor=executor,
+                verify_digests=verify_digests)
     write_record(out / CONFIG_FILE, {"collect": cfg})
     return out
 
@@ -160,7 +152,7 @@ def label_record_path(labels: PathLike) -> Path:
 
 def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, workers: int = 1,
           gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
-          executor: str | ExecutorConfig = "local") -> Path:
+          executor: str | ExecutorConfig = "local", verify_digests: bool = True) -> Path:
     """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``."""
     from pushseg.labeling.batch import label_run
     from pushseg.labeling.config import LabelConfig
@@ -173,7 +165,8 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
     if not force and out.is_file() and summary.is_file():
         check_record(record, {"label": cfg}, inputs)
         return out
-    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor)
+    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor,
+              verify_digests=verify_digests)
     write_record(record, {"label": cfg}, inputs)
     return out
 

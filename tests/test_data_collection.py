@@ -90,12 +90,13 @@ def test_refuses_to_overwrite_without_resume(tmp_path):
         collect(_config(episodes=1), tmp_path / "a", runner_factory=FakeRunner, progress=False)
 
 
-def test_resume_refuses_other_settings_or_no_run(tmp_path):
+def test_resume_refuses_other_settings_and_starts_a_run_that_is_not_there(tmp_path):
     collect(_config(episodes=1), tmp_path / "a", runner_factory=FakeRunner, progress=False)
     with pytest.raises(RunFolderError, match="seed: 7 in the run, 9 now"):
         collect(_config(episodes=1, seed=9), tmp_path / "a", resume=True, runner_factory=FakeRunner, progress=False)
-    with pytest.raises(RunFolderError, match="no run there yet"):
-        collect(_config(), tmp_path / "none", resume=True, runner_factory=FakeRunner, progress=False)
+    # Killed before the folder existed: --resume starts the run.
+    summary = collect(_config(), tmp_path / "none", resume=True, runner_factory=FakeRunner, progress=False)
+    assert summary.total == 9 and summary.resume is None
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -182,12 +183,26 @@ def test_sigkill_mid_run_then_resume(tmp_path, workers=1):
     assert _files(run) == _files(full)
 
 
-def test_resume_of_a_run_killed_before_meta_json_says_what_to_do(tmp_path):
+def test_resume_of_a_run_killed_before_meta_json_starts_it(tmp_path):
+    full = tmp_path / "full"
+    collect(_config(), full, runner_factory=FakeRunner, progress=False)
     run = tmp_path / "run"
     (run / "images").mkdir(parents=True)
     (run / "transitions.jsonl").touch()
-    with pytest.raises(RunFolderError, match="no meta.json .*killed before it began.*delete it"):
-        collect(_config(), run, resume=True, runner_factory=FakeRunner, progress=False)
+    (run / "meta.json.tmp").write_bytes(b'{"sch')  # a meta.json cut short by a full disk
+    with pytest.raises(RunFolderError, match="already exists and is not empty; pass --resume"):
+        collect(_config(), run, runner_factory=FakeRunner, progress=False)
+    collect(_config(), run, resume=True, runner_factory=FakeRunner, progress=False)
+    assert _files(run) == _files(full)
+
+
+def test_resume_refuses_a_folder_that_is_not_a_run(tmp_path):
+    other = tmp_path / "photos"
+    other.mkdir()
+    (other / "cat.jpg").write_bytes(b"x")
+    with pytest.raises(RunFolderError, match="no meta.json and holds files pushseg did not make"):
+        collect(_config(), other, resume=True, runner_factory=FakeRunner, progress=False)
+    assert [p.name for p in other.iterdir()] == ["cat.jpg"]
 
 
 def test_resume_with_other_settings_leaves_the_folder_alone(tmp_path):

@@ -225,8 +225,10 @@ def test_corrupt_image_is_named(tmp_path, rng):
     victim.write_bytes(victim.read_bytes()[:50])
     with pytest.raises(RunFolderError, match="s0000_before_rgb.png does not match the hash"):
         RunReader(root, verify_digests=True).transition(0)
+    with pytest.raises(RunFolderError, match="s0000_before_rgb.png does not match the hash"):
+        RunReader(root).transition(0)  # checked by default
     with pytest.raises(RunFolderError, match="s0000_before_rgb.png is not a readable PNG"):
-        RunReader(root).transition(0)
+        RunReader(root, verify_digests=False).transition(0)
 
 
 def test_missing_or_wrong_meta_is_named(tmp_path, rng):

@@ -41,6 +41,9 @@ def test_demo_end_to_end_tiny(tmp_path):
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
     assert len(report["metrics"]) == 4
+    # One run is no evidence: the report says so instead of declaring a winner.
+    assert "single run" in report["evidence"].lower() and "pushseg experiment" in report["evidence"]
+    assert not any("beats" in key for key in report)
     for m in report["metrics"].values():
         assert {"AP50", "AP75", "AP"} <= set(m)
     assert (out / "report.md").read_text().startswith("# pushseg demo")

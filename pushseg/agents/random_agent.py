@@ -30,20 +30,26 @@ class RandomPushAgent:
         self.workspace = workspace or Workspace()
         self.rng = np.random.default_rng(seed)
 
-    def act(self, obs) -> Push:
-        _, depth = observation_frame(obs, self.camera)
+    def start_mask(self, depth: np.ndarray, *, reachable_only: bool = True) -> np.ndarray:
+        """(H, W) bool: outline pixels of what stands above the table plane (within reach, if any is)."""
         tmap = build_table_map(self.camera, depth, rng=self.rng.integers(2**31))
         fg = tmap.image_fg
         edge = fg & ~cv2.erode(fg.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
         vs, us = np.nonzero(edge)
-        if len(us):  # keep the pixels whose points the arm can reach
+        if len(us) and reachable_only:  # keep the pixels whose points the arm can reach
             z = depth[vs, us].astype(np.float64)
             cam = self.camera
             p = camera_to_base(cam, np.stack([(us - cam.cx) * z / cam.fx, (vs - cam.cy) * z / cam.fy, z], 1))
             reach = (self.workspace.x[0] <= p[:, 0]) & (p[:, 0] <= self.workspace.x[1])
             reach &= (self.workspace.y[0] <= p[:, 1]) & (p[:, 1] <= self.workspace.y[1])
             if reach.any():
-                vs, us = vs[reach], us[reach]
+                edge = np.zeros_like(edge)
+                edge[vs[reach], us[reach]] = True
+        return edge
+
+    def act(self, obs) -> Push:
+        _, depth = observation_frame(obs, self.camera)
+        vs, us = np.nonzero(self.start_mask(depth))
         if len(us) == 0:
             vs, us = np.nonzero(np.isfinite(depth))
         k = int(self.rng.integers(len(us)))

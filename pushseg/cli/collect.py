@@ -27,6 +27,7 @@ def add_parser(subparsers) -> None:
     add_executor_args(p, "episodes")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-verify", action="store_true", help="--resume: skip checking the images on disk against their sha256")
     add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
 
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         progress=False if args.no_progress else None,
         executor=executor_config(args),
+        verify_digests=not args.no_verify,
     )
     write_record(summary.out / CONFIG_FILE, {"collect": config})
     if summary.resume is not None:

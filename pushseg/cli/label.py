@@ -36,6 +36,7 @@ def add_parser(subparsers) -> None:
     add_executor_args(p, "transitions")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-verify", action="store_true", help="skip checking each image against its stored sha256")
     add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
 
@@ -45,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = resolve(args)["label"]
     path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,
-                 progress=False if args.no_progress else None, force=True)
+                 progress=False if args.no_progress else None, force=True,
+                 verify_digests=not args.no_verify)
     print(json.dumps(json.loads(path.with_name(path.stem + "_summary.json").read_text()), indent=2))
     return 0

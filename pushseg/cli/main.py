@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-from pushseg.errors import PushSegError
+from pushseg.errors import PushSegError, describe_os_error
 
 # name -> module, in the order a user meets them.
 COMMANDS = {
@@ -44,9 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from pushseg.data.outputs import check_command_outputs
+
+        check_command_outputs(args.command, args)  # before any work: a full or read-only disk fails now
         return int(args.func(args) or 0)
     except PushSegError as e:
         print(f"pushseg {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, read-only, no rights: what to do, not a traceback
+        print(f"pushseg {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"pushseg {args.command}: interrupted", file=sys.stderr)

@@ -25,6 +25,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, help="folder to create")
     add_executor_args(p, "scenes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run of this command in --out")
     add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
 
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from pushseg.stages import write_record
 
     config = resolve(args)["scenes"]
-    s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args))
+    s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args),
+                     resume=args.resume)
     write_record(s.out / CONFIG_FILE, {"scenes": config})
     print(f"{s.out}: {s.images} scenes, {s.annotations} annotated objects ({s.skipped_small} too small to annotate)")
     return 0

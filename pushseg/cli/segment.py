@@ -6,8 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
-
 from pushseg.config import Section, add_config_args, explicit, resolve
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import InferenceConfig
@@ -46,20 +44,20 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.data.images import read_rgb
+    from pushseg.data.images import read_image_rgb, write_image_file
     from pushseg.evaluation.coco_eval import detections_to_results
     from pushseg.evaluation.report import overlay
     from pushseg.training.checkpoint import load_model
     from pushseg.training.engine import pick_device
     from pushseg.training.inference import Segmenter
 
-    rgb = read_rgb(args.image)
+    rgb = read_image_rgb(args.image, flag="IMAGE")  # colour, at least 16 px a side
     device = pick_device(args.device)
     model = load_model(args.model, device=device)
     dets = Segmenter(model, inference_config(args, model), device).segment(rgb)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(overlay(rgb, dets), cv2.COLOR_RGB2BGR))
+    write_image_file(out, overlay(rgb, dets))  # raises instead of returning False
     if args.json:
         res = detections_to_results(1, dets)
         for r in res:

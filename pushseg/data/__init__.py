@@ -10,6 +10,7 @@ Reading a run::
         ...
 """
 
+from pushseg.data.lock import FolderBusyError, FolderLock, lock_folder
 from pushseg.data.run import (
     RunMeta,
     RunReader,
@@ -20,4 +21,4 @@ from pushseg.data.run import (
     read_meta,
 )
 
-__all__ = ["FrameRecord", "ResumeReport", "RunMeta", "RunReader", "RunWriter", "TransitionRecord", "read_meta"]
+__all__ = ["FolderBusyError", "FolderLock", "lock_folder", "FrameRecord", "ResumeReport", "RunMeta", "RunReader", "RunWriter", "TransitionRecord", "read_meta"]

@@ -27,8 +27,64 @@ def encode_mask(mask: np.ndarray) -> dict[str, Any]:
     return rle
 
 
+def _rle_string_counts(s: str) -> list[int]:
+    """The run lengths of a compressed COCO RLE string (pycocotools' rleFrString, with checks)."""
+    counts: list[int] = []
+    p = 0
+    while p < len(s):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(s):
+                raise ValueError("the counts string ends inside a number")
+            c = ord(s[p]) - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {s[p]!r} cannot appear in compressed counts")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and (c & 0x10):
+                x |= -1 << (5 * k)
+        if len(counts) > 2:
+            x += counts[-2]
+        counts.append(x)
+    return counts
+
+
+def check_rle(rle: Any) -> tuple[int, int]:
+    """Raise ``ValueError`` unless ``rle`` is a well-formed COCO RLE; return its (H, W).
+
+    pycocotools decodes some malformed strings (an empty one, for instance) into
+    masks of uninitialised memory instead of failing, so the run lengths are
+    checked here: non-negative, adding up to H * W.
+    """
+    if not isinstance(rle, dict):
+        raise ValueError(f"a segmentation must be an RLE object, got {type(rle).__name__}")
+    size = rle.get("size")
+    if (not isinstance(size, (list, tuple)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ValueError(f"RLE 'size' must be [height, width] of positive integers, got {size!r}")
+    h, w = size
+    c = rle.get("counts")
+    if isinstance(c, str):
+        counts = _rle_string_counts(c)
+    elif isinstance(c, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in c):
+        counts = c
+    else:
+        raise ValueError("RLE 'counts' must be a compressed string or a list of integers")
+    if any(v < 0 for v in counts):
+        raise ValueError("RLE run lengths must not be negative")
+    if sum(counts) != h * w:
+        raise ValueError(f"RLE run lengths add up to {sum(counts)}, not {h}x{w} = {h * w} pixels")
+    return h, w
+
+
 def decode_mask(rle: dict[str, Any]) -> np.ndarray:
-    """COCO RLE (compressed or not) -> (H, W) bool mask."""
+    """COCO RLE (compressed or not) -> (H, W) bool mask; a malformed RLE is an :class:`InputError`."""
+    try:
+        check_rle(rle)
+    except ValueError as e:
+        raise InputError(f"malformed RLE mask: {e}") from None
     r = dict(rle)
     if isinstance(r.get("counts"), list):
         h, w = r["size"]
@@ -122,9 +178,63 @@ def load_coco(path: str | os.PathLike) -> dict[str, Any]:
         raise InputError(f"{path}: no such COCO json file")
     try:
         data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise InputError(f"{path}: not valid json ({e}); re-create it with pushseg scenes/label") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a COCO json must be an object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):
         if key not in data or not isinstance(data[key], list):
             raise InputError(f"{path}: missing the COCO list '{key}'")
+    check_coco(data, path)
     return data
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> None:
+    """Schema of the fields pushseg reads, every RLE, and every annotation's image reference."""
+    sizes: dict[int, tuple[int, int]] = {}
+    for i, im in enumerate(data["images"]):
+        if not isinstance(im, dict):
+            raise InputError(f"{path}: images[{i}] is not an object")
+        if not _is_int(im.get("id")):
+            raise InputError(f"{path}: images[{i}] has no integer 'id'")
+        if im["id"] in sizes:
+            raise InputError(f"{path}: image id {im['id']} appears twice")
+        if not isinstance(im.get("file_name"), str) or not im["file_name"]:
+            raise InputError(f"{path}: image {im['id']} has no 'file_name'")
+        if not (_is_int(im.get("width")) and _is_int(im.get("height")) and im["width"] > 0 and im["height"] > 0):
+            raise InputError(f"{path}: image {im['id']} needs positive integer 'width' and 'height'")
+        sizes[im["id"]] = (im["height"], im["width"])
+    seen: set[int] = set()
+    for i, ann in enumerate(data["annotations"]):
+        if not isinstance(ann, dict):
+            raise InputError(f"{path}: annotations[{i}] is not an object")
+        aid = ann.get("id", f"#{i}")
+        if _is_int(ann.get("id")):
+            if ann["id"] in seen:
+                raise InputError(f"{path}: annotation id {ann['id']} appears twice")
+            seen.add(ann["id"])
+        if ann.get("image_id") not in sizes:
+            raise InputError(f"{path}: annotation {aid} refers to image {ann.get('image_id')!r}, which is not in 'images'")
+        if "score" in ann and not (isinstance(ann["score"], (int, float)) and np.isfinite(ann["score"])):
+            raise InputError(f"{path}: annotation {aid} has a score that is not a finite number")
+        try:
+            size = check_rle(ann.get("segmentation"))
+        except ValueError as e:
+            raise InputError(f"{path}: annotation {aid} has a malformed mask ({e}); re-create the file") from None
+        if size != sizes[ann["image_id"]]:
+            raise InputError(f"{path}: annotation {aid} has a {size[0]}x{size[1]} mask on a "
+                             f"{sizes[ann['image_id']][0]}x{sizes[ann['image_id']][1]} image")
+
+
+def check_image_digest(path: str | os.PathLike, image: dict[str, Any], where: str | os.PathLike) -> None:
+    """Raise :class:`InputError` when ``image`` (a COCO image entry) stores a ``sha256`` the file does not have."""
+    from pushseg.data.images import digest
+
+    expected = image.get("sha256")
+    if expected and digest(Path(path).read_bytes()) != expected:
+        raise InputError(f"image file {path} does not match the hash stored for it in {where}; it was changed or "
+                         f"swapped after labelling (label again, or turn digest checks off)")

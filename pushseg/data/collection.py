@@ -26,7 +26,17 @@ from typing import Any, Protocol
 import numpy as np
 from tqdm import tqdm
 
-from pushseg.data.run import EncodedTransition, ResumeReport, RunMeta, RunWriter, encode_transition, read_meta
+from pushseg.data.lock import FolderLock
+from pushseg.data.run import (
+    META_FILE,
+    EncodedTransition,
+    ResumeReport,
+    RunMeta,
+    RunWriter,
+    encode_transition,
+    read_meta,
+)
+from pushseg.data.staging import Staging
 from pushseg.errors import BackendError, InputError, PushSegError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
 
@@ -134,17 +144,13 @@ class EnvRunner:
             lo = c.min_objects if c.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
             hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
             # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
-            real_options = {"config": c.real_config, "dry_run": c.dry_run or None} if c.backend == "real" else {}
-            if c.world is not None:  # simulation only (checked in CollectConfig)
-                real_options = {"world": c.world}
-            self._env = PushSegEnv(
-                backend=c.backend,
-                objects=c.objects,
-                width=c.width,
-                height=c.height,
-                num_objects=(lo, hi),
-                **real_options,
-            )
+            if c.backend == "real":  # the robot's camera sets the image size; it has no object sets
+                options = {"config": c.real_config, "dry_run": c.dry_run or None}
+            else:
+                options = {"objects": c.objects, "width": c.width, "height": c.height, "num_objects": (lo, hi)}
+                if c.world is not None:  # simulation only (checked in CollectConfig)
+                    options["world"] = c.world
+            self._env = PushSegEnv(backend=c.backend, **options)
         return self._env
 
     def _agent(self, camera, seed: int):
@@ -203,6 +209,7 @@ def collect(
     resume: bool = False,
     runner_factory: RunnerFactory = EnvRunner,
     progress: bool | None = None,
+    verify_digests: bool = True,
     executor: str | ExecutorConfig = "local",
 ) -> CollectSummary:
     """Collect ``config.episodes`` episodes into the run folder ``out``.
@@ -210,6 +217,12 @@ def collect(
     ``executor`` runs the episodes in local processes ("local", ``workers`` of them)
     or on Ray ("ray", or an ``ExecutorConfig`` with the cluster address and task
     resources); the files are the same either way.
+
+    The folder is locked for the whole call (:mod:`pushseg.data.lock`): a second
+    collection into it fails at once, naming this one. ``resume`` continues a run;
+    on a folder without a complete meta.json (a start cut short, or nothing yet)
+    it starts the run. ``verify_digests`` checks the images already on disk
+    before resuming.
     """
     out = Path(out)
     if workers < 1:
@@ -222,37 +235,64 @@ def collect(
             f"--workers {workers} --executor {executor.executor}: the {config.backend!r} backend is one robot; "
             f"use --workers 1 --executor local"
         )
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
     specs = episode_specs(config.seed, config.episodes)
-    local = runner_factory(config)  # also runs the episodes when workers == 1
-    try:
-        report = None
-        if resume:
-            writer, report = _reopen(out, config)
-        else:
+    with FolderLock(out, "pushseg collect"):
+        if resume and not (out / META_FILE).is_file():
+            if not RunWriter.unstarted(out):
+                raise RunFolderError(
+                    f"{out}: cannot resume, it has no meta.json and holds files pushseg did not make there; "
+                    f"it is not a run folder: choose another --out"
+                )
+            RunWriter.clear_unstarted(out)  # a start cut short (killed, disk full): start again
+            resume = False
+        if not resume:
             RunWriter.check_new(out)  # before the env is built: a refusal should be instant
-            writer = RunWriter.create(out, _make_meta(config, specs, local.describe()))
+        local = runner_factory(config)  # also runs the episodes when workers == 1
         try:
-            todo = _episodes_to_run(writer, config, specs)
-            sink = _Sink(writer)
-            total = config.episodes * config.pushes_per_episode
-            disable = None if progress is None else not progress  # None: only on a terminal
-            with tqdm(total=total, initial=len(writer.records), unit="push", desc="collect", disable=disable) as bar:
-                sink.bar = bar
-                if executor.executor == "ray" and todo:
-                    local.close()
-                    _run_on_executor(runner_factory, config, todo, executor, sink)
-                elif workers == 1 or len(todo) <= 1:
-                    for spec in todo:
-                        for enc in local.run(spec):
-                            sink(enc)
-                else:
-                    local.close()
-                    _run_parallel(runner_factory, config, todo, workers, sink)
-            return CollectSummary(out, sink.written, sink.replayed, len(writer.records), report)
+            return _collect_locked(config, out, specs, local, executor, resume, runner_factory, progress,
+                                   verify_digests)
         finally:
-            writer.close()
+            local.close()
+
+
+def _collect_locked(config, out, specs, local, executor, resume, runner_factory, progress, verify_digests):
+    workers = executor.workers
+    report = None
+    if resume:
+        writer, report = _reopen(out, config, verify_digests)
+    else:
+        writer = RunWriter.create(out, _make_meta(config, specs, local.describe()))
+    try:
+        todo = _episodes_to_run(writer, config, specs)
+        staging = Staging(out)
+        for e in staging.episodes():  # partial staged episodes run again; done ones are kept
+            if e < (todo[0].episode if todo else config.episodes) or staging.complete(e) is None:
+                staging.drop(e)
+        sink = _Sink(writer)
+        total = config.episodes * config.pushes_per_episode
+        disable = None if progress is None else not progress  # None: only on a terminal
+        with tqdm(total=total, initial=len(writer.records), unit="push", desc="collect", disable=disable) as bar:
+            sink.bar = bar
+            if executor.executor == "ray" and todo:
+                local.close()
+                for e in staging.episodes():  # Ray runs them again (the same transitions)
+                    staging.drop(e)
+                _run_on_executor(runner_factory, config, todo, executor, sink)
+            elif workers == 1 or len(todo) <= 1:
+                for spec in todo:
+                    staged = staging.complete(spec.episode)
+                    for enc in staged if staged is not None else local.run(spec):
+                        sink(enc)
+                    staging.drop(spec.episode)
+            else:
+                local.close()
+                _run_parallel(runner_factory, config, todo, workers, sink, staging)
+        staging.remove_if_empty()
+        return CollectSummary(out, sink.written, sink.replayed, len(writer.records), report)
     finally:
-        local.close()
+        writer.close()
 
 
 def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[str, Any]) -> RunMeta:
@@ -271,21 +311,14 @@ def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[
     )
 
 
-def _reopen(out: Path, config: CollectConfig) -> tuple[RunWriter, ResumeReport]:
-    if not (out / "meta.json").is_file():
-        if out.exists() and any(out.iterdir()):
-            raise RunFolderError(
-                f"{out}: cannot resume, it has no meta.json (the collection was killed before it began, "
-                f"or this is not a run folder); delete it and collect again"
-            )
-        raise RunFolderError(f"{out}: cannot resume, there is no run there yet; drop --resume to start it")
+def _reopen(out: Path, config: CollectConfig, verify_digests: bool = True) -> tuple[RunWriter, ResumeReport]:
     stored = read_meta(out).config  # checked before resume() repairs anything
     wanted = config.to_dict()
     differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
     if differ:
         what = ", ".join(f"{k}: {stored.get(k)!r} in the run, {wanted.get(k)!r} now" for k in differ)
         raise RunFolderError(f"{out}: --resume needs the settings the run was started with ({what})")
-    return RunWriter.resume(out)
+    return RunWriter.resume(out, verify_digests=verify_digests)
 
 
 def _episodes_to_run(writer: RunWriter, config: CollectConfig, specs: list[EpisodeSpec]) -> list[EpisodeSpec]:
@@ -352,8 +385,21 @@ def _parent_gone() -> bool:
     return parent is not None and not parent.is_alive()
 
 
-def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results) -> None:
-    """Run the episodes the parent hands out; stop when told, on an error, or when the parent is gone."""
+def _wait_for_ack(ack) -> bool:
+    """Block until the parent has put this worker's last transition on disk; False if the parent is gone."""
+    while not ack.acquire(timeout=1.0):
+        if _parent_gone():
+            return False
+    return True
+
+
+def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results, ack=None, wid: int = 0) -> None:
+    """Run the episodes the parent hands out; stop when told, on an error, or when the parent is gone.
+
+    With ``ack`` (a semaphore the parent releases once it has written or staged a
+    transition of this worker) a worker starts its next push only when its last one
+    is on disk: a kill then loses at most one finished push per worker.
+    """
     runner = runner_factory(config)
     try:
         while True:
@@ -367,16 +413,25 @@ def _worker(runner_factory: RunnerFactory, config: CollectConfig, tasks, results
                 return
             try:
                 n = 0
-                for enc in runner.run(spec):
+                steps = iter(runner.run(spec))
+                while True:
+                    if ack is not None and not _wait_for_ack(ack):
+                        return
+                    try:
+                        enc = next(steps)
+                    except StopIteration:
+                        if ack is not None:
+                            ack.release()  # nothing sent: the next episode may start at once
+                        break
                     if _parent_gone():
                         return
-                    results.put(("transition", spec.episode, enc))
+                    results.put(("transition", spec.episode, enc, wid))
                     n += 1
-                results.put(("done", spec.episode, n))
+                results.put(("done", spec.episode, n, wid))
             except BaseException as e:  # report, then stop: the parent ends the collection
                 # A PushSegError already says what is wrong; anything else is a bug: send its traceback.
                 report = e if isinstance(e, PushSegError) else f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
-                results.put(("error", spec.episode, report))
+                results.put(("error", spec.episode, report, wid))
                 return
     finally:
         runner.close()
@@ -388,36 +443,68 @@ def _run_parallel(
     todo: list[EpisodeSpec],
     workers: int,
     sink: Callable[[EncodedTransition], None],
+    staging: Staging,
 ) -> None:
     """Run ``todo`` on ``workers`` processes; hand transitions to ``sink`` in episode/step order.
 
-    Episodes ahead of the oldest unfinished one are buffered in memory, so at most
-    ``2 * workers`` episodes are handed out beyond it.
+    Transitions of the episode being written go to ``sink`` at once; those of
+    later episodes go to ``staging`` (on disk) until their turn, so a kill loses
+    only the pushes in flight. At most ``2 * workers`` episodes are handed out
+    beyond the oldest unfinished one. Episodes already complete in ``staging``
+    (from a killed run) are not run again.
     """
+    order = [s.episode for s in todo]
+    ready = {e for e in order if staging.complete(e) is not None}
+    to_run = [s for s in todo if s.episode not in ready]
     ctx = mp.get_context("spawn")  # each worker gets a fresh interpreter and its own PyBullet client
     tasks, results = ctx.Queue(), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results), daemon=True)
-             for _ in range(min(workers, len(todo)))]
+    n_procs = min(workers, max(1, len(to_run)))
+    acks = [ctx.Semaphore(1) for _ in range(n_procs)]
+    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results, acks[i], i), daemon=True)
+             for i in range(n_procs)]
     for p in procs:
         p.start()
-    order = [s.episode for s in todo]
-    buffered: dict[int, list[EncodedTransition]] = {e: [] for e in order}
-    finished: set[int] = set()
     failed: dict[int, PushSegError | str] = {}
     head = 0  # index in order of the episode being written
     sent = 0
+    position = {e: i for i, e in enumerate(order)}
 
     def dispatch() -> None:
         nonlocal sent
-        while sent < len(todo) and sent < head + 2 * workers:
-            tasks.put(todo[sent])
+        while sent < len(to_run) and position[to_run[sent].episode] < head + 2 * workers:
+            tasks.put(to_run[sent])
             sent += 1
+
+    def advance() -> None:
+        """Write every episode that is next in order and finished; stop at the first unfinished one."""
+        nonlocal head
+        while head < len(order):
+            current = order[head]
+            if current in failed:
+                for enc in staging.load(current):
+                    sink(enc)
+                error = failed[current]
+                if isinstance(error, PushSegError):
+                    raise error
+                raise BackendError(f"episode {current} failed in a worker: {error}")
+            staged = staging.complete(current)
+            if staged is None:
+                for enc in staging.load(current):  # arrived before the episode became the head
+                    sink(enc)
+                staging.drop(current)
+                return
+            for enc in staged:
+                sink(enc)
+            staging.drop(current)
+            head += 1
+            dispatch()
 
     try:
         dispatch()
+        advance()
         while head < len(order):
             try:
-                kind, episode, payload = results.get(timeout=1.0)
+                kind, episode, payload, wid = results.get(timeout=1.0)
             except queue.Empty:
                 dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
                 if dead:
@@ -426,27 +513,21 @@ def _run_parallel(
                         f"sent was written; run again with --resume"
                     ) from None
                 continue
+            is_head = episode == order[head]
             if kind == "transition":
-                buffered[episode].append(payload)
+                if is_head:
+                    sink(payload)
+                else:
+                    staging.put(payload)  # on disk now: a kill cannot lose it
+                acks[wid].release()  # that worker may start its next push
             elif kind == "error":
                 failed[episode] = payload
-            else:
-                finished.add(episode)
-            # Write everything that is next in order; a failure stops the run once all before it is written.
-            while head < len(order):
-                current = order[head]
-                for enc in buffered[current]:
-                    sink(enc)
-                buffered[current] = []
-                if current in failed:
-                    error = failed[current]
-                    if isinstance(error, PushSegError):
-                        raise error
-                    raise BackendError(f"episode {current} failed in a worker: {error}")
-                if current not in finished:
-                    break
+            elif is_head:  # every transition of it is written already
                 head += 1
                 dispatch()
+            else:
+                staging.done(episode, payload)
+            advance()
         for _ in procs:
             tasks.put(None)
         for p in procs:

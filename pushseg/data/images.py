@@ -84,34 +84,119 @@ def encode_instance_ids(ids: np.ndarray) -> bytes:
     return _encode(ids, "instance-id")
 
 
-def _read_png(path: Path, flags: int) -> np.ndarray:
+def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise RunFolderError(f"missing image file {path}")
-    img = cv2.imread(str(path), flags)
+    return path.read_bytes()
+
+
+def _decode_png(data: bytes, path: Path, flags: int) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags) if data else None
     if img is None:
-        raise RunFolderError(f"image file {path} is not a readable PNG (corrupt or truncated)")
+        raise RunFolderError(f"image file {path} is not a readable PNG or image (corrupt or truncated)")
     return img
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
-    img = _read_png(Path(path), cv2.IMREAD_COLOR)
+def _read_png(path: Path, flags: int) -> np.ndarray:
+    return _decode_png(_read_bytes(path), path, flags)
+
+
+def read_checked(path: str | os.PathLike, expected_digest: str | None, where: str = "") -> bytes:
+    """The file's bytes, after checking them against the digest stored for it (when there is one)."""
+    path = Path(path)
+    data = _read_bytes(path)
+    if expected_digest and digest(data) != expected_digest:
+        raise RunFolderError(
+            f"image file {path} does not match the hash stored {where or 'for it'}; it was changed, swapped "
+            f"or corrupted after it was written (collect it again, or pass --no-verify to read it anyway)"
+        )
+    return data
+
+
+def decode_rgb(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    """PNG bytes -> (H, W, 3) uint8 RGB; grayscale or 16-bit files are refused, not converted."""
+    img = _decode_png(data, Path(path), cv2.IMREAD_UNCHANGED)
+    if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+        what = "grayscale" if img.ndim == 2 else f"{img.shape[2]}-channel" if img.ndim == 3 else str(img.shape)
+        raise RunFolderError(
+            f"RGB image {path} must be 8-bit with 3 colour channels, got a {what} {img.dtype} image; "
+            f"convert it to colour (RGB) first"
+        )
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def read_depth(path: str | os.PathLike) -> np.ndarray:
-    mm = _read_png(Path(path), cv2.IMREAD_UNCHANGED)
+def decode_depth(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    mm = _decode_png(data, Path(path), cv2.IMREAD_UNCHANGED)
     if mm.dtype != np.uint16 or mm.ndim != 2:
         raise RunFolderError(f"depth image {path} must be a 16-bit single-channel PNG, got {mm.dtype} {mm.shape}")
     return mm_to_depth(mm)
 
 
-def read_instance_ids(path: str | os.PathLike) -> np.ndarray:
-    ids = _read_png(Path(path), cv2.IMREAD_UNCHANGED)
+def decode_instance_ids(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
+    ids = _decode_png(data, Path(path), cv2.IMREAD_UNCHANGED)
     if ids.dtype != np.uint16 or ids.ndim != 2:
         raise RunFolderError(
             f"instance-id image {path} must be a 16-bit single-channel PNG, got {ids.dtype} {ids.shape}"
         )
     return ids
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    return decode_rgb(_read_bytes(Path(path)), path)
+
+
+def read_depth(path: str | os.PathLike) -> np.ndarray:
+    return decode_depth(_read_bytes(Path(path)), path)
+
+
+def read_instance_ids(path: str | os.PathLike) -> np.ndarray:
+    return decode_instance_ids(_read_bytes(Path(path)), path)
+
+
+MIN_IMAGE_SIDE = 16  # smaller images hold no object a model or a labeler can find
+
+
+def read_image_rgb(path: str | os.PathLike, *, grayscale: str = "refuse", min_side: int = MIN_IMAGE_SIDE,
+                   flag: str = "image") -> np.ndarray:
+    """Read any image file a user hands in (PNG, JPEG, ...) as (H, W, 3) uint8 RGB, with checks.
+
+    ``grayscale``: "refuse" (an :class:`InputError`) or "convert" (copy the channel
+    three times; said explicitly by the caller). An alpha channel is dropped;
+    16-bit images are refused; images with a side below ``min_side`` are refused.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{flag} {path}: no such file")
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise InputError(f"{flag} {path}: not an image OpenCV can read (corrupt, truncated or another format)")
+    if img.dtype != np.uint8:
+        raise InputError(f"{flag} {path}: {img.dtype} pixels; give an 8-bit colour image")
+    if img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 1):
+        if grayscale != "convert":
+            raise InputError(f"{flag} {path}: a grayscale image; give a colour (RGB) image")
+        img = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    elif img.shape[2] != 3:
+        raise InputError(f"{flag} {path}: {img.shape[2]} channels; give a colour (RGB) image")
+    h, w = img.shape[:2]
+    if min(h, w) < min_side:
+        raise InputError(f"{flag} {path}: {w}x{h} pixels is too small; give an image at least {min_side} pixels a side")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def write_image_file(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB image in the format its extension names, atomically; errors are raised, never ignored."""
+    path = Path(path)
+    try:
+        ok, buf = cv2.imencode(path.suffix.lower() or ".png", np.ascontiguousarray(np.asarray(rgb)[:, :, ::-1]))
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise InputError(f"{path}: OpenCV cannot write images with the extension {path.suffix!r}; use .png or .jpg")
+    write_atomic(path, buf.tobytes())
+    return path
 
 
 def digest(data: bytes) -> str:

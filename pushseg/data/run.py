@@ -24,6 +24,7 @@ collection leaves at most one torn last line and some images no line names;
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ SCHEMA_VERSION = 1
 META_FILE = "meta.json"
 TRANSITIONS_FILE = "transitions.jsonl"
 IMAGES_DIR = "images"
+STAGING_DIR = "staging"  # finished transitions waiting for their turn (parallel collection)
+LOCK_FILE = ".lock"  # see pushseg.data.lock
+# What RunWriter.create makes before meta.json, and the temp file of meta.json itself.
+_CREATE_LEFTOVERS = {IMAGES_DIR, TRANSITIONS_FILE, META_FILE + ".tmp", LOCK_FILE, STAGING_DIR}
 
 ROLES = ("before", "after")
 KINDS = ("rgb", "depth", "ids")  # "ids" is simulation ground truth and may be absent
@@ -261,6 +266,9 @@ def _parse_line(obj: Any, line_no: int, meta: RunMeta) -> TransitionRecord:
         push = Push.from_dict(obj["push"])
     except (KeyError, TypeError, ValueError) as e:
         raise _LineError(f"'push' is invalid ({e})") from None
+    bad = [k for k in ("u", "v", "angle", "length") if not math.isfinite(getattr(push, k))]
+    if bad:
+        raise _LineError(f"'push' has a non-finite {', '.join(bad)} ({push.to_dict()})")
     try:
         result = PushResult.from_dict(obj["result"])
     except (KeyError, TypeError, ValueError) as e:
@@ -343,7 +351,9 @@ def _scan_transitions(root: Path, meta: RunMeta, allow_torn_tail: bool) -> _Scan
     return _Scan(records=records, good_bytes=offset, torn=torn)
 
 
-def _check_files(root: Path, records: list[TransitionRecord]) -> None:
+def _check_files(root: Path, records: list[TransitionRecord], verify_digests: bool = False) -> None:
+    """Every image a line names exists (and, with ``verify_digests``, has the bytes the line's hash says)."""
+    checked: set[str] = set()
     for rec in records:
         for role in ROLES:
             fr: FrameRecord = getattr(rec, role)
@@ -353,6 +363,9 @@ def _check_files(root: Path, records: list[TransitionRecord]) -> None:
                         f"{root / TRANSITIONS_FILE}: line {rec.line_no} ({rec.source}) names the missing "
                         f"image file {root / rel}"
                     )
+                if verify_digests and rel not in checked:
+                    img.read_checked(root / rel, fr.digests.get(kind), f"on line {rec.line_no} of {TRANSITIONS_FILE}")
+                    checked.add(rel)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -365,6 +378,9 @@ class RunReader:
     reader, or call :meth:`transition` / :meth:`load_frame`, to get the images.
     With ``allow_torn_tail`` a torn last line (a collection still running or
     killed) is skipped and described in ``warnings`` instead of raising.
+    ``verify_digests`` (default on) checks each image's bytes against the hash on
+    its line as it is loaded, so a swapped or corrupted file is an error naming
+    it, not a silently wrong label; turning it off saves one sha256 per image.
     """
 
     def __init__(
@@ -372,7 +388,7 @@ class RunReader:
         root: str | os.PathLike,
         *,
         check_files: bool = True,
-        verify_digests: bool = False,
+        verify_digests: bool = True,
         allow_torn_tail: bool = False,
     ) -> None:
         self.root = Path(root)
@@ -416,19 +432,17 @@ class RunReader:
         if role not in ROLES:
             raise ValueError(f"role must be one of {ROLES}, got {role!r}")
         fr: FrameRecord = getattr(rec, role)
-        if self.verify_digests:
-            for kind, rel in fr.paths.items():
-                path = self.root / rel
-                if not path.is_file():
-                    raise RunFolderError(f"missing image file {path} ({rec.source})")
-                if fr.digests.get(kind) and img.digest(path.read_bytes()) != fr.digests[kind]:
-                    raise RunFolderError(
-                        f"image file {path} does not match the hash on line {rec.line_no} of "
-                        f"{TRANSITIONS_FILE}; it was changed or corrupted"
-                    )
-        rgb = img.read_rgb(self.root / fr.paths["rgb"])
-        depth = img.read_depth(self.root / fr.paths["depth"])
-        ids = img.read_instance_ids(self.root / fr.paths["ids"]) if "ids" in fr.paths else None
+        where = f"on line {rec.line_no} of {TRANSITIONS_FILE}"
+
+        def load(kind: str) -> bytes:
+            path = self.root / fr.paths[kind]
+            if self.verify_digests:
+                return img.read_checked(path, fr.digests.get(kind), where)
+            return img.read_checked(path, None)
+
+        rgb = img.decode_rgb(load("rgb"), self.root / fr.paths["rgb"])
+        depth = img.decode_depth(load("depth"), self.root / fr.paths["depth"])
+        ids = img.decode_instance_ids(load("ids"), self.root / fr.paths["ids"]) if "ids" in fr.paths else None
         try:
             return Frame(rgb=rgb, depth=depth, camera=fr.camera, timestamp=fr.timestamp, instance_ids=ids)
         except ValueError as e:
@@ -487,15 +501,37 @@ class RunWriter:
         root = Path(root)
         if root.exists() and not root.is_dir():
             raise RunFolderError(f"{root} is a file, not a folder; choose another --out")
-        if root.exists() and any(root.iterdir()):
+        if root.exists() and any(p.name != LOCK_FILE for p in root.iterdir()):
             raise RunFolderError(
                 f"{root} already exists and is not empty; pass --resume to continue that run, "
                 f"or choose another --out"
             )
 
+    @staticmethod
+    def unstarted(root: str | os.PathLike) -> bool:
+        """True when ``root`` holds only what :meth:`create` makes before meta.json: a start cut short."""
+        root = Path(root)
+        if not root.is_dir() or (root / META_FILE).is_file():
+            return False
+        return all(p.name in _CREATE_LEFTOVERS for p in root.iterdir())
+
+    @staticmethod
+    def clear_unstarted(root: str | os.PathLike) -> None:
+        """Delete what a start cut short left (after :meth:`unstarted` said so), so that it starts again."""
+        import shutil
+
+        root = Path(root)
+        for p in root.iterdir():
+            if p.name == LOCK_FILE:
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
     @classmethod
-    def resume(cls, root: str | os.PathLike) -> tuple["RunWriter", ResumeReport]:
-        """Reopen a run: drop a torn last line, remove orphan images, keep everything completed."""
+    def resume(cls, root: str | os.PathLike, *, verify_digests: bool = True) -> tuple["RunWriter", ResumeReport]:
+        """Reopen a run: drop a torn last line, remove orphan images, keep everything completed.
+
+        ``verify_digests`` checks every kept image against its stored hash first.
+        """
         root = Path(root)
         meta = read_meta(root)
         tpath = root / TRANSITIONS_FILE
@@ -507,7 +543,7 @@ class RunWriter:
                 f.truncate(scan.good_bytes)
                 f.flush()
                 os.fsync(f.fileno())
-        _check_files(root, scan.records)
+        _check_files(root, scan.records, verify_digests)
         orphans = _remove_orphans(root, scan.records)
         report = ResumeReport(completed=len(scan.records), torn_line=scan.torn, orphans_removed=orphans)
         return cls(root, meta, scan.records), report

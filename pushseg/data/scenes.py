@@ -180,9 +180,70 @@ def _render_job(backend, job: tuple[int, int]) -> RenderedScene:
     return render_scene(backend, *job)
 
 
-def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig) -> Iterator[RenderedScene]:
+def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig,
+                skip: set[int] = frozenset()) -> Iterator[RenderedScene]:
     # One backend per worker; results come back in scene order whatever runs them.
-    return ordered_map(_make_backend, (config,), _render_job, list(enumerate(seeds)), executor)
+    jobs = [(i, s) for i, s in enumerate(seeds) if i not in skip]
+    if not jobs:
+        return iter(())
+    return ordered_map(_make_backend, (config,), _render_job, jobs, executor)
+
+
+STAGING = "staging"  # per-scene notes while the folder is unfinished; what --resume picks up
+
+
+def _scene_note(scene: RenderedScene, config: ScenesConfig) -> bytes:
+    note = {"index": scene.index, "seed": scene.seed, "names": {str(k): v for k, v in scene.names.items()},
+            "camera": scene.camera.to_dict(), "config": config.to_dict()}
+    return (json.dumps(note) + "\n").encode()
+
+
+def _done_scenes(out: Path, config: ScenesConfig) -> dict[int, dict]:
+    """Scenes an interrupted run finished: all three images and the note written (the note last)."""
+    done = {}
+    staging = out / STAGING
+    if not staging.is_dir():
+        return done
+    for note_path in sorted(staging.glob("*.json")):
+        try:
+            note = json.loads(note_path.read_text())
+            index = int(note["index"])
+        except (ValueError, KeyError, TypeError):
+            continue  # cut short: that scene is rendered again
+        if note.get("config") != config.to_dict():
+            differ = sorted(k for k in config.to_dict() if note.get("config", {}).get(k) != config.to_dict()[k])
+            raise RunFolderError(
+                f"{out}: --resume needs the settings the scenes were started with (they differ in "
+                f"{', '.join(differ) or 'the settings'}); use those, or choose another --out"
+            )
+        name = f"{index:06d}.png"
+        if all((out / sub / name).is_file() for sub in ("images", "depth", "instances")):
+            done[index] = note
+    return done
+
+
+def _load_done(out: Path, index: int, note: dict) -> RenderedScene:
+    name = f"{index:06d}.png"
+    png = {kind: (out / sub / name).read_bytes()
+           for kind, sub in (("rgb", "images"), ("depth", "depth"), ("instances", "instances"))}
+    return RenderedScene(
+        index=index, seed=int(note["seed"]), png=png,
+        instance_ids=img.decode_instance_ids(png["instances"], out / "instances" / name),
+        names={int(k): v for k, v in note["names"].items()}, camera=CameraInfo.from_dict(note["camera"]),
+    )
+
+
+def _in_order(out: Path, config: ScenesConfig, seeds: list[int], executor: ExecutorConfig,
+              done: dict[int, dict]) -> Iterator[tuple[RenderedScene, bool]]:
+    """Every scene in index order: (scene, fresh); finished ones are read back instead of rendered."""
+    rendered = iter(_render_all(config, seeds, executor, skip=set(done)))
+    for i in range(len(seeds)):
+        if i in done:
+            yield _load_done(out, i, done[i]), False
+        else:
+            scene = next(rendered)
+            assert scene.index == i
+            yield scene, True
 
 
 def write_scenes(
@@ -192,37 +253,75 @@ def write_scenes(
     workers: int = 1,
     progress: bool | None = None,
     executor: str | ExecutorConfig = "local",
+    resume: bool = False,
 ) -> ScenesSummary:
-    """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks."""
+    """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks.
+
+    The folder is locked while it is written. ``resume`` continues an interrupted
+    call (scenes already on disk are read back, not rendered again); the files are
+    the same as those of an uninterrupted call.
+    """
+    from pushseg.data.lock import FolderLock
     from pushseg.envs.objects import object_set  # validates the set name before any work
 
     objects = object_set(config.objects)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunFolderError(f"{out} already exists and is not empty; choose another --out or delete it")
-    for sub in ("images", "depth", "instances"):
+    if out.exists() and not out.is_dir():
+        raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
+    with FolderLock(out, "pushseg scenes"):
+        return _write_scenes_locked(config, out, workers, progress, resume, objects, executor)
+
+
+def _write_scenes_locked(config, out, workers, progress, resume, objects, executor) -> ScenesSummary:
+    from pushseg.data.lock import LOCK_FILE
+
+    if resume and (out / "meta.json").is_file():
+        meta = json.loads((out / "meta.json").read_text())
+        if meta.get("config") != config.to_dict():
+            raise RunFolderError(f"{out}: holds finished scenes made with other settings; choose another --out")
+        counts = meta.get("counts", {})
+        if (out / STAGING).is_dir():  # killed between meta.json and this clean-up
+            import shutil
+
+            shutil.rmtree(out / STAGING)
+        return ScenesSummary(out=out, images=counts.get("images", 0), annotations=counts.get("annotations", 0),
+                             skipped_small=counts.get("skipped_small", 0))
+    leftovers = {LOCK_FILE, "images", "depth", "instances", STAGING, "annotations.json.tmp", "meta.json.tmp",
+                 "annotations.json", "config.yaml"}
+    if not resume and any(p.name != LOCK_FILE for p in out.iterdir()):
+        raise RunFolderError(f"{out} already exists and is not empty; pass --resume to continue an interrupted "
+                             f"`pushseg scenes`, or choose another --out")
+    if resume and any(p.name not in leftovers for p in out.iterdir()):
+        raise RunFolderError(f"{out}: holds files `pushseg scenes` did not make; it is not a scenes folder: "
+                             f"choose another --out")
+    for sub in ("images", "depth", "instances", STAGING):
         (out / sub).mkdir(parents=True, exist_ok=True)
     seeds = scene_seeds(config.seed, config.count, config.split)
     world = world_of(config)
+    done = _done_scenes(out, config) if resume else {}
     coco = CocoBuilder(info={"description": f"pushseg scenes of '{config.objects}'", **config.to_dict()})
     summary = ScenesSummary(out=out, images=0, annotations=0, skipped_small=0)
     camera = None
     disable = None if progress is None else not progress
     if isinstance(executor, str):
         executor = ExecutorConfig(executor=executor, workers=workers)
-    for scene in tqdm(_render_all(config, seeds, executor), total=config.count, unit="scene", desc="scenes",
-                      disable=disable):
+    for scene, fresh in tqdm(_in_order(out, config, seeds, executor, done), total=config.count, unit="scene",
+                             desc="scenes", disable=disable):
         name = f"{scene.index:06d}.png"
         files = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}
-        for kind, rel in files.items():
-            img.write_atomic(out / rel, scene.png[kind], sync_dir=False)
+        if fresh:
+            for kind, rel in files.items():
+                img.write_atomic(out / rel, scene.png[kind], sync_dir=False)
+            for sub in ("images", "depth", "instances"):
+                img.fsync_dir(out / sub)
+            img.write_atomic(out / STAGING / f"{scene.index:06d}.json", _scene_note(scene, config))
         camera = camera or scene.camera
         image_id = coco.add_image(
             files["rgb"], config.width, config.height,
             depth_file=files["depth"], instances_file=files["instances"], seed=scene.seed,
-            camera=scene.camera.to_dict(),
+            camera=scene.camera.to_dict(), sha256=img.digest(scene.png["rgb"]),
         )  # fmt: skip
         masks, small = instance_masks(scene.instance_ids, config.min_pixels)
         for iid, mask in masks:
@@ -232,8 +331,6 @@ def write_scenes(
         summary.per_image.append(n)
         summary.images += 1
         summary.annotations += n
-    for sub in ("images", "depth", "instances"):
-        img.fsync_dir(out / sub)
     coco.write(out / "annotations.json")
     meta = {
         "schema": SCHEMA,
@@ -249,4 +346,7 @@ def write_scenes(
         "counts": {"images": summary.images, "annotations": summary.annotations, "skipped_small": summary.skipped_small},
     }
     img.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+    import shutil
+
+    shutil.rmtree(out / STAGING)  # finished: the notes are in annotations.json now
     return summary

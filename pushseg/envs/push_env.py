@@ -1,9 +1,27 @@
 """``PushSegEnv``: the Gymnasium face of a backend (the simulation or the real PR2).
 
-There is no task reward: this is a data-collection environment. Every step
-is one push; ``info["transition"]`` carries the whole interaction (before and
-after frames, the push, what the backend did and, in simulation, the ground
+By default there is no task reward: this is a data-collection environment. Every
+step is one push; ``info["transition"]`` carries the whole interaction (before
+and after frames, the push, what the backend did and, in simulation, the ground
 truth) for the data, labeling and evaluation stages.
+
+Opt-in, for training push policies (simulation only, since they need ground truth):
+
+* ``task_signal=True``: ``info["moved"]`` (sorted instance ids that moved more
+  than 5 mm or 0.05 rad) and ``info["success"]`` (exactly one object moved: the
+  push singulated it).
+* ``reward="singulation"`` (implies the task signal): +1 when exactly one object
+  moved, -0.1 when the backend refused the push (outside the image, the table or
+  the arm's reach), 0 otherwise. Episodes never terminate; the registered env
+  truncates after 20 pushes.
+* ``observe_instance_ids=True``: the observation gains ``instance_ids``, the
+  (H, W) uint16 ground-truth ids (0 = table or background).
+* ``info_transition=False``: no ``info["transition"]`` (it holds full frames;
+  vector envs would ship them through their pipes), see :mod:`pushseg.envs.vector`.
+* :class:`NormalizedPushActions`: actions in [-1, 1]^4, the same for any image
+  size; :meth:`PushSegEnv.valid_push_mask` and :meth:`PushSegEnv.sample_push`
+  give pushes that start on the outline of something standing on the table (far
+  more of them move an object than ``action_space.sample()``).
 
 Action: ``Box([u, v, angle, length])``, float32.
 
@@ -33,7 +51,7 @@ from gymnasium import spaces
 
 from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
 from pushseg.backends import make_backend
-from pushseg.errors import InputError
+from pushseg.errors import BackendError, InputError
 from pushseg.types import Backend, Frame, Push, Transition
 
 MAX_DEPTH_M = 10.0  # the simulated camera's far plane; a Kinect2 reads up to ~4.5 m
@@ -53,33 +71,52 @@ class PushSegEnv(gym.Env):
     ``options={"episode": k}``.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 4}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 4}
 
     def __init__(
         self,
         backend: str | Backend = "sim",
-        objects: str = "target-train",
-        width: int = 960,
-        height: int = 540,
-        num_objects: tuple[int, int] = (1, 8),
+        objects: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        num_objects: tuple[int, int] | None = None,
         render_mode: str | None = None,
+        *,
+        task_signal: bool = False,
+        reward: str = "none",
+        observe_instance_ids: bool = False,
+        info_transition: bool = True,
         **backend_kwargs: Any,
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise InputError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self._closed = True  # until the backend exists: close() and __del__ must work on a half-made env
+        self._check_options(render_mode, task_signal, reward, observe_instance_ids, info_transition)
         self.render_mode = render_mode
+        self.task_signal = bool(task_signal or reward != "none")
+        self.reward_kind = reward
+        self.observe_instance_ids = bool(observe_instance_ids)
+        self.info_transition = bool(info_transition)
+        sim_settings = dict(objects=objects, width=width, height=height, num_objects=num_objects)
+        self._check_backend_settings(backend, sim_settings, backend_kwargs)
         if isinstance(backend, str) and backend == "sim":
-            sim_kwargs = dict(objects=objects, width=width, height=height, num_objects=tuple(num_objects))
+            defaults = dict(objects="target-train", width=960, height=540, num_objects=(1, 8))
+            sim_kwargs = {k: (defaults[k] if v is None else v) for k, v in sim_settings.items()}
+            if isinstance(sim_kwargs["num_objects"], list):
+                sim_kwargs["num_objects"] = tuple(sim_kwargs["num_objects"])
+            if render_mode == "human":
+                sim_kwargs["gui"] = True
             backend_kwargs = {**sim_kwargs, **backend_kwargs}
         self.backend: Backend = make_backend(backend, **backend_kwargs)
+        self._closed = False
         cam = self.backend.camera
         self.width, self.height = cam.width, cam.height
-        self.observation_space = spaces.Dict(
-            {
-                "rgb": spaces.Box(0, 255, shape=(cam.height, cam.width, 3), dtype=np.uint8),
-                "depth": spaces.Box(0.0, MAX_DEPTH_M, shape=(cam.height, cam.width), dtype=np.float32),
-            }
-        )
+        obs_spaces = {
+            "rgb": spaces.Box(0, 255, shape=(cam.height, cam.width, 3), dtype=np.uint8),
+            "depth": spaces.Box(0.0, MAX_DEPTH_M, shape=(cam.height, cam.width), dtype=np.float32),
+        }
+        if self.observe_instance_ids:
+            obs_spaces["instance_ids"] = spaces.Box(0, np.iinfo(np.uint16).max, shape=(cam.height, cam.width),
+                                                    dtype=np.uint16)
+        self.observation_space = spaces.Dict(obs_spaces)
         self.action_space = spaces.Box(
             low=np.array([0.0, 0.0, -np.pi, PUSH_LENGTH_MIN], dtype=np.float32),
             high=np.array([cam.width - 1, cam.height - 1, np.pi, PUSH_LENGTH_MAX], dtype=np.float32),
@@ -93,6 +130,8 @@ class PushSegEnv(gym.Env):
     # --- Gymnasium API ---------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
+        self._check_open("reset")
+        self._check_reset_options(options)
         super().reset(seed=seed)
         # One draw from the env's generator seeds the whole scene.
         self._scene_seed = int(self.np_random.integers(2**63 - 1))
@@ -106,6 +145,7 @@ class PushSegEnv(gym.Env):
         return self._obs(self._frame), {"camera": self._frame.camera, "seed": self._scene_seed}
 
     def step(self, action):
+        self._check_open("step")
         if self._frame is None:
             raise InputError("call reset() before step()")
         push = self._check_action(action)
@@ -124,17 +164,119 @@ class PushSegEnv(gym.Env):
             step=self._step,
         )
         self._step += 1
-        info = {"transition": transition, "executed": result.executed, "reason": result.reason}
-        # No task reward and no terminal state: collection decides how many pushes an episode has.
-        return self._obs(after), 0.0, False, False, info
+        info = {"executed": result.executed, "reason": result.reason}
+        if self.info_transition:
+            info["transition"] = transition
+        reward = self._task(transition, info)
+        # No terminal state: collection (or a TimeLimit) decides how many pushes an episode has.
+        return self._obs(after), reward, False, False, info
 
     def render(self):
+        self._check_open("render")
         if self.render_mode == "rgb_array" and self._frame is not None:
             return self._frame.rgb.copy()
-        return None
+        return None  # "human": the PyBullet window shows the scene itself
 
     def close(self) -> None:
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
         self.backend.close()
+
+    # --- behaviour: options, closed state, task signal -------------------------------
+
+    REWARDS = ("none", "singulation")
+    RESET_OPTIONS = ("episode",)
+    REJECTED_PUSH_REWARD = -0.1
+
+    def _check_options(self, render_mode, task_signal, reward, observe_instance_ids, info_transition) -> None:
+        if render_mode not in (None, "rgb_array", "human"):
+            raise InputError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
+        if reward not in self.REWARDS:
+            raise InputError(f"reward must be one of {', '.join(map(repr, self.REWARDS))}, got {reward!r}")
+        for name, v in (("task_signal", task_signal), ("observe_instance_ids", observe_instance_ids),
+                        ("info_transition", info_transition)):
+            if not isinstance(v, bool):
+                raise InputError(f"{name} must be True or False, got {v!r}")
+
+    def _check_backend_settings(self, backend, sim_settings: dict, backend_kwargs: dict) -> None:
+        """Simulation settings, task signal and ids need the simulation: refuse them elsewhere."""
+        if isinstance(backend, str) and backend == "sim":
+            return
+        which = ("the real robot" if backend == "real" else f"the {backend!r} backend" if isinstance(backend, str)
+                 else "a ready Backend")
+        given = [k for k, v in sim_settings.items() if v is not None]
+        from pushseg.envs.sim_backend import SimConfig
+
+        given += [k for k in backend_kwargs if k in SimConfig.__dataclass_fields__]
+        if given:
+            raise InputError(
+                f"{', '.join(given)}: simulation settings, not used by {which} (its camera sets the image size); "
+                f"drop them, or use backend='sim'"
+            )
+        if backend == "real":
+            needs_gt = [n for n, on in (("task_signal/reward", self.task_signal or self.reward_kind != "none"),
+                                        ("observe_instance_ids", self.observe_instance_ids),
+                                        ("render_mode='human'", self.render_mode == "human")) if on]
+            if needs_gt:
+                raise InputError(f"{', '.join(needs_gt)} need the simulation (ground truth or its GUI); "
+                                 f"the real robot has neither")
+
+    def _check_open(self, what: str) -> None:
+        if self._closed:
+            raise InputError(f"{what}() on a closed PushSegEnv: close() released its backend; make a new env")
+
+    def _check_reset_options(self, options) -> None:
+        if options is None:
+            return
+        if not isinstance(options, dict):
+            raise InputError(f"reset(options=...) must be a dict, got {type(options).__name__}")
+        unknown = sorted(set(options) - set(self.RESET_OPTIONS))
+        if unknown:
+            raise InputError(f"reset() options {unknown} are unknown; PushSegEnv takes {list(self.RESET_OPTIONS)}")
+        if "episode" in options:
+            e = options["episode"]
+            if isinstance(e, bool) or not isinstance(e, (int, np.integer)) or e < 0:
+                raise InputError(f"reset(options={{'episode': ...}}) must be a non-negative integer, got {e!r}")
+
+    def _task(self, transition: Transition, info: dict) -> float:
+        """Fill the opt-in task signal into ``info``; the step's reward (0.0 unless a reward was asked for)."""
+        if not self.task_signal:
+            return 0.0
+        moved = sorted(int(i) for i in transition.moved_ids)
+        info["moved"] = moved
+        info["success"] = len(moved) == 1
+        if self.reward_kind == "singulation":
+            if not transition.result.executed:
+                return self.REJECTED_PUSH_REWARD
+            return 1.0 if info["success"] else 0.0
+        return 0.0
+
+    # --- pushes worth trying ---------------------------------------------------------
+
+    def valid_push_mask(self) -> np.ndarray:
+        """(H, W) bool: pixels on the outline of what stands on the table, within the arm's reach.
+
+        Found from the depth image alone (a table plane fit), so it works on the robot too.
+        """
+        self._check_open("valid_push_mask")
+        if self._frame is None:
+            raise InputError("call reset() before valid_push_mask()")
+        return self._push_agent().start_mask(self._frame.depth)
+
+    def sample_push(self) -> np.ndarray:
+        """An action (u, v, angle, length) from :meth:`valid_push_mask`, drawn with ``self.np_random``."""
+        self._check_open("sample_push")
+        if self._frame is None:
+            raise InputError("call reset() before sample_push()")
+        agent = self._push_agent()
+        agent.rng = self.np_random
+        return agent.act({"rgb": self._frame.rgb, "depth": self._frame.depth}).as_array()
+
+    def _push_agent(self):
+        from pushseg.agents.random_agent import RandomPushAgent
+
+        return RandomPushAgent(self._frame.camera, seed=0, workspace=getattr(self.backend, "workspace", None))
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -148,7 +290,12 @@ class PushSegEnv(gym.Env):
         # No reading (NaN, or beyond the Box) becomes 0, the driver's convention (module doc).
         depth = frame.depth.astype(np.float32, copy=True)
         depth[~(np.isfinite(depth) & (depth > 0) & (depth <= MAX_DEPTH_M))] = NO_DEPTH
-        return {"rgb": frame.rgb.copy(), "depth": depth}
+        obs = {"rgb": frame.rgb.copy(), "depth": depth}
+        if self.observe_instance_ids:
+            if frame.instance_ids is None:
+                raise BackendError("observe_instance_ids=True, but the backend gives no instance ids")
+            obs["instance_ids"] = frame.instance_ids.astype(np.uint16, copy=True)
+        return obs
 
     def _check_action(self, action) -> Push:
         if isinstance(action, Push):
@@ -170,3 +317,38 @@ class PushSegEnv(gym.Env):
                 what = "outside the image" if i < 2 else "out of bounds"
                 raise InputError(f"action {n} = {a[i]:.4g} is {what}: must be in [{lo[i]:.4g}, {hi[i]:.4g}]")
         return Push.from_array(a)
+
+
+class NormalizedPushActions(gym.ActionWrapper):
+    """Actions in [-1, 1]^4, whatever the image size: a policy carries across resolutions.
+
+    ``(a_u, a_v, a_angle, a_length)`` -> ``u = (a_u + 1) / 2 * (W - 1)``, ``v`` the same
+    with H, ``angle = a_angle * pi``, ``length = lo + (a_length + 1) / 2 * (hi - lo)``
+    with the push length bounds of the wrapped env. Values outside [-1, 1] are an error.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        inner = env.action_space
+        if not (isinstance(inner, spaces.Box) and inner.shape == (4,)):
+            raise InputError("NormalizedPushActions wraps a PushSegEnv (a Box action of 4 numbers)")
+        self._lo = inner.low.astype(np.float64)
+        self._hi = inner.high.astype(np.float64)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+
+    def action(self, action) -> np.ndarray:
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"action must be 4 numbers in [-1, 1], got {action!r}") from exc
+        if a.shape != (4,) or not np.all(np.isfinite(a)):
+            raise InputError(f"action must be 4 finite numbers in [-1, 1], got {a.tolist()}")
+        if np.any(np.abs(a) > 1.0 + 1e-6):
+            raise InputError(f"normalized action {a.tolist()} leaves [-1, 1]")
+        a = np.clip(a, -1.0, 1.0)
+        return (self._lo + (a + 1.0) / 2.0 * (self._hi - self._lo)).astype(np.float32)
+
+    def to_normalized(self, pixel_action) -> np.ndarray:
+        """The inverse: a pixel action (u, v, angle, length) of the wrapped env -> [-1, 1]^4."""
+        a = np.asarray(pixel_action, dtype=np.float64)
+        return (2.0 * (a - self._lo) / (self._hi - self._lo) - 1.0).astype(np.float32)

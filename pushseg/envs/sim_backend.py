@@ -52,12 +52,10 @@ class SimConfig:
     gui: bool = False  # open the PyBullet window
 
     def __post_init__(self) -> None:
+        from pushseg.envs.config_checks import check_sim_config
+
         self.objects = object_set(self.objects)
-        lo, hi = self.num_objects
-        if not (isinstance(lo, (int, np.integer)) and isinstance(hi, (int, np.integer)) and 1 <= lo <= hi <= 20):
-            raise InputError(f"num_objects must be (lo, hi) with 1 <= lo <= hi <= 20, got {self.num_objects}")
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"image size must be at least 16x16, got {self.width}x{self.height}")
+        check_sim_config(self)  # types and ranges of every field, with the field's name
         if self.jitter is None:
             self.jitter = sc.SOURCE_JITTER if self.objects.name == "source" else sc.TARGET_JITTER
         if self.world is None:

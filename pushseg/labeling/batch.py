@@ -61,17 +61,17 @@ class _Item:
 _STATE: dict[str, Any] = {}
 
 
-def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> None:
+def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> None:
     import cv2
 
     from pushseg.data.run import RunReader
 
     cv2.setNumThreads(threads)
-    _STATE.update(reader=RunReader(run_dir), labeler=Labeler(cfg), gallery=gallery)
+    _STATE.update(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
 
 
-def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int) -> dict[str, Any]:
-    _init(run_dir, cfg, gallery, threads)
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> dict[str, Any]:
+    _init(run_dir, cfg, gallery, threads, verify)
     return _STATE
 
 
@@ -132,9 +132,25 @@ def label_run(
     workers: int = 1,
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
+    verify_digests: bool = True,
     executor: str | ExecutorConfig = "local",
 ) -> dict[str, Any]:
-    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary."""
+    """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary.
+
+    The run is locked while it is read (a collection still writing it is an error naming
+    it), and each image is checked against its stored hash unless ``verify_digests`` is off.
+    """
+    from pushseg.data.lock import FolderLock
+
+    if not Path(run_dir).is_dir():
+        from pushseg.data.run import read_meta
+
+        read_meta(run_dir)  # the reader's own message: no such run folder
+    with FolderLock(run_dir, "pushseg label", reader=True):
+        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor)
+
+
+def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor) -> dict[str, Any]:
     from pushseg.data.run import RunReader
 
     cfg = cfg or LabelConfig()
@@ -143,7 +159,7 @@ def label_run(
                                   executor=executor)
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
-    reader = RunReader(run_dir)
+    reader = RunReader(run_dir, verify_digests=verify_digests)
     if len(reader) == 0:
         raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
     out = Path(out)
@@ -163,7 +179,7 @@ def label_run(
     with tqdm(total=n, unit="push", desc=f"label ({cfg.method})", disable=disable) as bar:
         if isinstance(executor, str):
             executor = ExecutorConfig(executor=executor, workers=workers)
-        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1)
+        setup_args = (str(reader.root.resolve()), cfg, gallery_s, 1, verify_digests)
         _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
@@ -205,6 +221,7 @@ def _consume(items, coco: CocoBuilder, rows: list, reader, bar) -> None:
                 run_path=item.run_path,
                 episode=item.row["episode"],
                 step=item.row["step"],
+                sha256=reader.records[item.index].before.digests.get("rgb"),  # checked when training reads it
             )
             coco.add_mask(image_id, mask, score=item.row["score"])
         bar.update(1)

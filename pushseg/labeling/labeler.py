@@ -83,6 +83,7 @@ class Labeler:
         keep: bool = False,
     ) -> LabelResult:
         """Label one push. ``keep=True`` also returns the flow, table and segments (for pictures)."""
+        _check_types(before_rgb, after_rgb, before_depth, camera, push)
         cfg = self.cfg
         check_pair(before_rgb, after_rgb)
         h, w = before_rgb.shape[:2]
@@ -275,6 +276,25 @@ def label_transition(t: Transition, cfg: LabelConfig | None = None) -> Label:
 
 
 # -- helpers -------------------------------------------------------------------------
+
+
+def _check_types(before_rgb, after_rgb, before_depth, camera, push) -> None:
+    """Arguments of the wrong kind get an error that says what to pass, not an AttributeError."""
+    for name, a in (("before_rgb", before_rgb), ("after_rgb", after_rgb), ("before_depth", before_depth)):
+        if a is None and name == "before_depth":
+            continue
+        if isinstance(a, dict):
+            raise InputError(f"{name} is a dict (an env observation?); pass obs['rgb'] / obs['depth'], not obs")
+        if not isinstance(a, np.ndarray):
+            raise InputError(f"{name} must be a numpy array, got {type(a).__name__}")
+    if not isinstance(camera, CameraInfo):
+        raise InputError(f"camera must be a pushseg.types.CameraInfo, got {type(camera).__name__}")
+    if not isinstance(push, Push):
+        raise InputError(f"push must be a pushseg.types.Push, got {type(push).__name__}; "
+                         f"for an env action use Push.from_array(action)")
+    bad = [k for k in ("u", "v", "angle", "length") if not np.isfinite(getattr(push, k))]
+    if bad:
+        raise InputError(f"push has a non-finite {', '.join(bad)}: {push}")
 
 
 class _Clock:

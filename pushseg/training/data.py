@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pushseg.data.coco import decode_mask, load_coco
+from pushseg.data.coco import check_image_digest, decode_mask, load_coco
 from pushseg.data.images import read_rgb  # noqa: F401 - one image reader for the package; also imported from here
 from pushseg.errors import InputError
 
@@ -75,8 +75,13 @@ def load_scene_set(
     image_root: str | os.PathLike | None = None,
     min_object_px: float = 0.0,
     keep_empty: bool = True,
+    verify_digests: bool = True,
 ) -> list[SceneImage]:
-    """Load every image of a COCO json with its masks at the working width."""
+    """Load every image of a COCO json with its masks at the working width.
+
+    An image entry with a ``sha256`` (pushseg label and scenes write one) is checked
+    against its file unless ``verify_digests`` is off.
+    """
     coco_json = Path(coco_json)
     data = load_coco(coco_json)
     roots = [Path(image_root)] if image_root else []
@@ -89,7 +94,10 @@ def load_scene_set(
         anns = by_image.get(int(img["id"]), [])
         if not anns and not keep_empty:
             continue
-        rgb, f = resize_to_width(read_rgb(find_image(img["file_name"], roots)), work_width)
+        path = find_image(img["file_name"], roots)
+        if verify_digests:
+            check_image_digest(path, img, coco_json)
+        rgb, f = resize_to_width(read_rgb(path), work_width)
         instances = []
         for ann in anns:
             if ann.get("iscrowd", 0):
