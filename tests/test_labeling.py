@@ -318,3 +318,13 @@ def test_depth_holes_take_the_side_of_their_nearest_reading_as_the_distance_tran
     assert np.array_equal(got, want)  # ties between equally near readings broken alike
     assert got[10, 67] == want[10, 67] == False  # noqa: E712  (deep inside the large hole)
     assert got[30, 22] and not got[30, 27]
+
+
+def test_relabel_raster_numbers_labels_by_first_pixel():
+    from pushseg.labeling.segments import relabel_raster
+
+    labels = np.array([[0, 7, 7, 0], [3, 3, 0, 9], [0, 0, 9, 7]], np.int32)
+    want = np.array([[0, 1, 1, 0], [2, 2, 0, 3], [0, 0, 3, 1]], np.int32)
+    got = relabel_raster(labels)
+    assert got.dtype == np.int32 and np.array_equal(got, want)
+    assert not relabel_raster(np.zeros((2, 3), np.int32)).any()
