@@ -368,10 +368,13 @@ def _highest_horizontal_patch(
 def height_above_plane(camera: CameraInfo, depth: np.ndarray, plane: Plane) -> np.ndarray:
     """Per-pixel height above the plane in metres (NaN where depth is invalid)."""
     h, w = depth.shape
-    vs, us = np.mgrid[0:h, 0:w]
+    n = np.asarray(plane.normal, dtype=np.float64)
+    # normal . (z (u - cx) / fx, z (v - cy) / fy, z) = z * (a[u] + b[v]): one row and one
+    # column of coefficients instead of an (H, W, 3) point cloud.
+    a = n[0] * (np.arange(w, dtype=np.float64) - camera.cx) / camera.fx
+    b = n[1] * (np.arange(h, dtype=np.float64) - camera.cy) / camera.fy + n[2]
     z = depth.astype(np.float64)
-    pts = np.stack([(us - camera.cx) * z / camera.fx, (vs - camera.cy) * z / camera.fy, z], axis=-1)
-    out = pts @ plane.normal + plane.offset
+    out = z * (b[:, None] + a[None, :]) + plane.offset
     out[~(np.isfinite(z) & (z > 0))] = np.nan
     return out
 

@@ -297,3 +297,34 @@ def test_bad_config_is_refused():
         LabelConfig(method="magic")
     with pytest.raises(InputError, match="flow"):
         LabelConfig(flow="raft")
+
+
+def test_depth_holes_take_the_side_of_their_nearest_reading_as_the_distance_transform_says():
+    from scipy import ndimage as ndi
+
+    from pushseg.labeling.labeler import _holes_next_to_table
+
+    rng = np.random.default_rng(3)
+    depth = np.full((60, 80), 1.0)
+    support = np.zeros((60, 80), bool)
+    support[20:40, 25:55] = True  # an object above the table
+    depth[rng.random(depth.shape) < 0.15] = np.nan  # scattered dropouts
+    depth[18:42, 22:28] = 0.0  # a band lost along the object's left outline
+    depth[5:15, 60:75] = np.nan  # a large hole: its inside stays undecided
+    got = _holes_next_to_table(support, depth, 3.0)
+    missing = ~(np.isfinite(depth) & (depth > 0))
+    dist, (ri, ci) = ndi.distance_transform_edt(missing, return_indices=True)
+    want = missing & (dist <= 3.0) & (~support & ~missing)[ri, ci]
+    assert np.array_equal(got, want)  # ties between equally near readings broken alike
+    assert got[10, 67] == want[10, 67] == False  # noqa: E712  (deep inside the large hole)
+    assert got[30, 22] and not got[30, 27]
+
+
+def test_relabel_raster_numbers_labels_by_first_pixel():
+    from pushseg.labeling.segments import relabel_raster
+
+    labels = np.array([[0, 7, 7, 0], [3, 3, 0, 9], [0, 0, 9, 7]], np.int32)
+    want = np.array([[0, 1, 1, 0], [2, 2, 0, 3], [0, 0, 3, 1]], np.int32)
+    got = relabel_raster(labels)
+    assert got.dtype == np.int32 and np.array_equal(got, want)
+    assert not relabel_raster(np.zeros((2, 3), np.int32)).any()

@@ -31,7 +31,9 @@ def changed_mask(before_rgb: np.ndarray, after_rgb: np.ndarray, cfg: LabelConfig
     if sigma > 0:
         a = cv2.GaussianBlur(a, (0, 0), sigma)
         b = cv2.GaussianBlur(b, (0, 0), sigma)
-    return cv2.absdiff(a, b).max(axis=2) > cfg.framediff_threshold
+    d = cv2.absdiff(a, b)
+    # Channel maximum elementwise: numpy's reduction over a 3-long last axis is ~10x slower.
+    return np.maximum(np.maximum(d[..., 0], d[..., 1]), d[..., 2]) > cfg.framediff_threshold
 
 
 def framediff_segments(changed: np.ndarray, sc: Scaled) -> np.ndarray:

@@ -36,10 +36,12 @@ class Alignment:
     shifted: bool  # whether the after image was shifted back
 
 
-def match_lut(src: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """(256,) uint8 look-up table that maps the value histogram of ``src`` onto that of ``ref``."""
-    hs = np.bincount(src.ravel(), minlength=256).astype(np.float64)
-    hr = np.bincount(ref.ravel(), minlength=256).astype(np.float64)
+def _hist(values: np.ndarray) -> np.ndarray:
+    return np.bincount(values.ravel(), minlength=256).astype(np.float64)
+
+
+def _lut_from_histograms(hs: np.ndarray, hr: np.ndarray) -> np.ndarray:
+    """(256,) uint8 look-up table that maps histogram ``hs`` onto histogram ``hr``."""
     cs = np.cumsum(hs) / max(hs.sum(), 1.0)
     cr = np.cumsum(hr) / max(hr.sum(), 1.0)
     # Each source level goes to the reference level at the same quantile (mid-bin).
@@ -54,8 +56,9 @@ def match_colours(before: np.ndarray, after: np.ndarray, step: int = 2) -> tuple
     luts = []
     moved = []
     for c in range(3):
-        lut = match_lut(a[..., c], b[..., c])
-        used = np.bincount(a[..., c].ravel(), minlength=256) > 0
+        hs = _hist(a[..., c])  # each histogram once: for the table and for the levels in use
+        lut = _lut_from_histograms(hs, _hist(b[..., c]))
+        used = hs > 0
         moved.append(float(np.abs(lut.astype(np.float64) - np.arange(256))[used].mean()) if used.any() else 0.0)
         luts.append(lut)
     lut3 = np.stack(luts, axis=1).reshape(256, 1, 3)

@@ -127,12 +127,16 @@ def _cut_region(
 def relabel_raster(labels: np.ndarray) -> np.ndarray:
     """Renumber labels 1..N by first appearance in raster order (0 stays 0)."""
     flat = labels.ravel()
-    ids, first = np.unique(flat, return_index=True)
-    keep = ids != 0
-    ids, first = ids[keep], first[keep]
-    order = ids[np.argsort(first, kind="stable")]
-    lut = np.zeros(int(labels.max()) + 1, dtype=np.int32)
-    lut[order] = np.arange(1, len(order) + 1, dtype=np.int32)
+    nz = np.flatnonzero(flat)
+    n = int(labels.max()) if labels.size else 0
+    lut = np.zeros(n + 1, dtype=np.int32)
+    if len(nz):
+        # First raster index of each label (a minimum per label, no sort of the whole image).
+        first = np.full(n + 1, flat.size, dtype=np.int64)
+        np.minimum.at(first, flat[nz], nz)
+        ids = np.flatnonzero(first < flat.size)
+        order = ids[np.argsort(first[ids], kind="stable")]
+        lut[order] = np.arange(1, len(order) + 1, dtype=np.int32)
     return lut[labels]
 
 
