@@ -23,6 +23,7 @@ COMMANDS = {
     "segment": "pushseg.cli.segment",
     "evaluate": "pushseg.cli.evaluate",
     "demo": "pushseg.cli.demo",
+    "experiment": "pushseg.cli.experiment",
 }
 
 
