@@ -124,6 +124,24 @@ def _label_one(index: int) -> _Item:
 # -- parent side -----------------------------------------------------------------------------
 
 
+def _open_for_labelling(run_dir, out, gallery, workers: int, verify_digests: bool):
+    """The run's reader, the json path and the gallery folder, after checking all three."""
+    from pushseg.data.run import RunReader
+
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}")
+    reader = RunReader(run_dir, verify_digests=verify_digests)
+    if len(reader) == 0:
+        raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
+    out = Path(out)
+    if out.suffix != ".json":
+        raise InputError(f"--out {out}: give the path of a .json file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if gallery is not None:
+        Path(gallery).mkdir(parents=True, exist_ok=True)
+    return reader, out, (str(gallery) if gallery is not None else None)
+
+
 def label_run(
     run_dir: str | os.PathLike,
     out: str | os.PathLike,
@@ -151,24 +169,11 @@ def label_run(
 
 
 def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor) -> dict[str, Any]:
-    from pushseg.data.run import RunReader
-
     cfg = cfg or LabelConfig()
     if cfg.episode_labels:
         return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress,
-                                  executor=executor)
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    reader = RunReader(run_dir, verify_digests=verify_digests)
-    if len(reader) == 0:
-        raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
-    out = Path(out)
-    if out.suffix != ".json":
-        raise InputError(f"--out {out}: give the path of a .json file")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if gallery is not None:
-        Path(gallery).mkdir(parents=True, exist_ok=True)
-    gallery_s = str(gallery) if gallery is not None else None
+                                  executor=executor, verify_digests=verify_digests)
+    reader, out, gallery_s = _open_for_labelling(run_dir, out, gallery, workers, verify_digests)
 
     coco = CocoBuilder(info={"description": "pushseg self-supervised labels", "run": str(reader.root.resolve()),
                              "labeler": cfg.to_dict()})
@@ -309,6 +314,7 @@ def label_run_episodes(
     gallery: str | os.PathLike | None = None,
     progress: bool | None = None,
     executor: str | ExecutorConfig = "local",
+    verify_digests: bool = True,
 ) -> dict[str, Any]:
     """Episode labels for every episode of ``run_dir``: COCO json with several masks per image, report, summary.
 
@@ -320,21 +326,9 @@ def label_run_episodes(
     ``"kind": "image"`` line per image (masks, their IoU in simulation, and
     the objects left unlabelled).
     """
-    from pushseg.data.run import RunReader
     from pushseg.labeling.episodes import summarize_episodes
 
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
-    reader = RunReader(run_dir)
-    if len(reader) == 0:
-        raise InputError(f"{run_dir}: the run has no transitions to label; collect some pushes first")
-    out = Path(out)
-    if out.suffix != ".json":
-        raise InputError(f"--out {out}: give the path of a .json file")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if gallery is not None:
-        Path(gallery).mkdir(parents=True, exist_ok=True)
-    gallery_s = str(gallery) if gallery is not None else None
+    reader, out, gallery_s = _open_for_labelling(run_dir, out, gallery, workers, verify_digests)
     episodes = _episode_indices(reader)
     coco = CocoBuilder(info={"description": "pushseg self-supervised episode labels",
                              "run": str(reader.root.resolve()), "labeler": cfg.to_dict()})
