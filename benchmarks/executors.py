@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -93,6 +94,8 @@ def main() -> None:
                            width=args.width, height=args.height)
     n = args.episodes * args.pushes
     tmp = Path(tempfile.mkdtemp(prefix="pushseg-executors-"))
+    # Ray reports a killed worker on the driver's stdout: keep stdout for the json alone.
+    stdout, sys.stdout = sys.stdout, sys.stderr
     result: dict = {"episodes": args.episodes, "pushes_per_episode": args.pushes,
                     "image": f"{args.width}x{args.height}", "cpu_count": os.cpu_count(),
                     "load_average_at_start": os.getloadavg()[0]}
@@ -124,6 +127,7 @@ def main() -> None:
         result["kill"] = {"workers_killed": len(killed), "wall_s": round(wall, 2), **_compare(reference, out)}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        sys.stdout = stdout
     print(json.dumps(result, indent=2))
 
 
