@@ -25,12 +25,20 @@ def run(argv: list[str] | None = None) -> int:
         print(f"usage: python -m pushseg.training {{{','.join(COMMANDS)}}} [options]  (under torchrun for DDP)",
               file=sys.stderr)
         return 2
+    finished = False
     try:
-        return main(argv)
+        code = main(argv)
+        finished = True
+        return code
     finally:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
+            # Leave together: a rank that tears its gloo group down while a peer still talks to it
+            # can abort ("terminate called without an active exception"). After a failure a peer
+            # may never arrive, so only a finished rank waits.
+            if finished:
+                dist.barrier()
             dist.destroy_process_group()
 
 
