@@ -176,21 +176,15 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
     """DeepMask trained from scratch on the ground truth of ``scenes``; returns ``out/model.pt``."""
     from pushseg.training.config import SamplerConfig
-    from pushseg.training.distributed import is_main_process
     from pushseg.training.recipes import pretrain as run_pretrain
 
     sampler = sampler or SamplerConfig()
     out = Path(out)
     configs = {"model": model, "train": train, "sampler": sampler}
     inputs = {"scenes": scenes, **({"images": images} if images else {})}
-    if skip_done and (out / "model.pt").is_file():
-        check_record(out / CONFIG_FILE, configs, inputs)
-        return out / "model.pt"
-    run_pretrain(scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
-                 progress=progress, meta=meta)
-    if is_main_process():  # under DDP (torchrun) rank 0 alone writes
-        write_record(out / CONFIG_FILE, configs, inputs)
-    return out / "model.pt"
+    return _trained(out, configs, inputs, skip_done, lambda: run_pretrain(
+        scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
+        progress=progress, meta=meta))
 
 
 def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: TrainConfig | None = None,
@@ -198,7 +192,6 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
     """``start_model`` fine-tuned on the masks of ``labels``; returns ``out/model.pt``."""
     from pushseg.training.config import SamplerConfig, TrainConfig
-    from pushseg.training.distributed import is_main_process
     from pushseg.training.recipes import finetune as run_finetune
 
     train, sampler = train or TrainConfig(), sampler or SamplerConfig()
@@ -207,11 +200,19 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
     out = Path(out)
     configs = {"train": train, "sampler": sampler}
     inputs = {"model": start_model, "labels": labels, **({"images": images} if images else {})}
+    return _trained(out, configs, inputs, skip_done, lambda: run_finetune(
+        start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
+        progress=progress, meta=meta))
+
+
+def _trained(out: Path, configs: dict[str, Any], inputs: dict[str, Any], skip_done: bool, train_fn) -> Path:
+    """``out/model.pt``: reused when it was made with these settings and inputs, else trained and recorded."""
+    from pushseg.training.distributed import is_main_process
+
     if skip_done and (out / "model.pt").is_file():
         check_record(out / CONFIG_FILE, configs, inputs)
         return out / "model.pt"
-    run_finetune(start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
-                 progress=progress, meta=meta)
+    train_fn()
     if is_main_process():  # under DDP (torchrun) rank 0 alone writes
         write_record(out / CONFIG_FILE, configs, inputs)
     return out / "model.pt"
