@@ -41,7 +41,10 @@ def test_every_spec_and_profile_loads_and_shared_rows_mean_one_recipe():
 def test_table1_rows_are_the_issues_rows():
     t1 = load_spec("table1")
     assert [v.labels for v in t1.variants] == ["none", "none", "self", "self", "self", "self", "oracle-push",
-                                              "oracle-all"]
+                                              "oracle-all", "self", "self", "self"]
+    episode = [v for v in t1.variants if v.labeler.get("episode_labels")]
+    assert [v.train.get("bootstrap", True) for v in episode] == [False, True, False]
+    assert episode[2].train.get("train_mask") is True
     assert t1.variant("framediff-small").labeler == {"method": "framediff"}
     assert t1.variant("pretrained").nms == "off" and t1.variant("pretrained-nms").nms == "tuned"
     paper = load_profile("paper")
@@ -204,6 +207,22 @@ def test_oracle_training_sets_use_the_same_images(smoke):
         s = own_masks[key(im)]
         ious.append((m & s).sum() / (m | s).sum())
     assert np.mean(ious) > 0.5 and self_stats["label_mean_iou"] > 0.5
+
+
+def test_episode_label_training_set_covers_the_same_pushes_with_more_masks(smoke):
+    from pushseg.experiments import data as D
+
+    out, _, _ = smoke
+    prof, t1 = load_profile("smoke"), load_spec("table1")
+    D.self_labels(out, t1.variant("episode-large"), 0)
+    _, one = D.training_set(out, t1.variant("selfdeepmask-large"), 0, prof)
+    path, episode = D.training_set(out, t1.variant("episode-large"), 0, prof)
+    assert episode["pushes"] == one["pushes"]  # push lines only, not the report's image lines
+    # every image of the episodes (the last after image too), several masks on some
+    assert episode["train_images"] >= one["train_images"] and episode["annotations"] > one["annotations"]
+    assert episode["unlabelled_objects_per_image"] >= 0 and 0.5 < episode["label_mean_iou"] <= 1
+    anns = json.loads(path.read_text())["annotations"]
+    assert {"push_step", "steps_carried"} <= set(anns[0])
 
 
 def test_missing_matplotlib_is_a_clear_error_before_any_work(tmp_path, monkeypatch, capsys):

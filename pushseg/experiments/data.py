@@ -141,12 +141,19 @@ def training_set(out: Path, variant: Variant, seed: int, profile: Profile) -> tu
     own = _first_episodes(coco, episodes)
     rows = [json.loads(line) for line in (d / "label_report.jsonl").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if int(r["episode"]) < episodes]
-    ious = [r["iou"] for r in rows if r.get("accepted") and r.get("iou") is not None]
-    stats: dict[str, Any] = {"pushes": len(rows), "images": len(own["images"]),
+    # episode labels write "push" and "image" lines; one mask per push writes push lines only
+    pushes = [r for r in rows if r.get("kind", "push") == "push"]
+    ious = [r["iou"] for r in pushes if r.get("accepted") and r.get("iou") is not None]
+    stats: dict[str, Any] = {"pushes": len(pushes), "images": len(own["images"]),
                              "self_label_mean_iou": float(np.mean(ious)) if ious else None}
     if variant.labels == "self":
         data = own
         stats["label_mean_iou"] = stats["self_label_mean_iou"]
+        carried = [a["iou"] for r in rows if r.get("kind") == "image" for a in r["annotations"] if "iou" in a]
+        if carried:  # episode labels: every mask on every image, carried ones included
+            stats["label_mean_iou"] = float(np.mean(carried))
+            stats["unlabelled_objects_per_image"] = float(np.mean(
+                [r["unlabelled"] for r in rows if r.get("kind") == "image" and "unlabelled" in r]))
     elif variant.labels == "oracle-push":
         data = oracle_push(own)
         stats["label_mean_iou"] = 1.0
