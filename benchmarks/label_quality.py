@@ -2,6 +2,8 @@
 
     python benchmarks/label_quality.py --profile robot [--episodes 40] [--pushes 5] [--seed 0]
     python benchmarks/label_quality.py --profile robot --sweep     # one nuisance at a time
+    python benchmarks/label_quality.py --profile robot --episodes 50 --compare-agents separation,labelling
+        [--seeds 2026,2027,2028]   # episode labels of two push agents on the same scenes
 
 1. Collects separation-agent pushes (default 40 scenes x 5) on ``target-train``
    scenes of the chosen world profile into a run folder (reused when complete).
@@ -19,6 +21,14 @@
    labelled with the flow labeler and frame differencing; label quality
    against nuisance strength is drawn as ``sweep.png`` (needs matplotlib,
    ``pip install -e .[bench]``).
+
+``--agent NAME`` collects with another push agent (``pushseg.agents.AGENTS``;
+its runs go to out/bench_label/<profile>_<agent>_s<seed>). ``--episode-labels``
+also counts the distinct ground-truth objects labelled per episode (objects
+moved by a push whose label was accepted). ``--compare-agents BASE,NEW`` runs
+episode labels for both agents on each of ``--seeds`` (the same scenes per seed)
+and writes out/bench_label/agents_<profile>/agents.{json,md}: mean ± std over
+seeds, and the per-episode paired difference NEW - BASE with a 95 % t-interval.
 
 Writes OUT/label_quality.json (every figure), OUT/label_quality.md (tables)
 and, with --sweep, OUT/sweep.json and OUT/sweep.png; prints the json.
