@@ -108,3 +108,27 @@ def test_pushes_three_objects_where_the_separation_agent_pushes_one_and_is_seede
         assert len({pushed_object(t) for t in episode("separation")}) < 3  # the scene is a real test
     finally:
         env.close()
+
+
+def test_the_benchmark_counts_distinct_labelled_objects_per_episode(tmp_path):
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "label_quality.py"
+    spec = importlib.util.spec_from_file_location("label_quality", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = [
+        {"kind": "push", "episode": 0, "accepted": True, "pushed_id": 3, "iou": 0.9},
+        {"kind": "push", "episode": 0, "accepted": True, "pushed_id": 3, "iou": 0.8},  # the same object again
+        {"kind": "push", "episode": 0, "accepted": True, "pushed_id": 5, "iou": 0.2},  # a poor label
+        {"kind": "push", "episode": 0, "accepted": False, "reason": "no_motion"},
+        {"kind": "image", "episode": 0, "objects": 4},
+        {"kind": "push", "episode": 1, "accepted": True, "pushed_id": 0, "iou": 0.0},  # moved nothing
+        {"kind": "image", "episode": 1, "objects": 2},
+    ]
+    report = tmp_path / "label_report.jsonl"
+    report.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    eps = bench.distinct_objects(report)
+    assert [(e["distinct"], e["distinct_iou_50"], e["objects"], e["pushes"]) for e in eps] == [(2, 1, 4, 4), (0, 0, 2, 1)]
