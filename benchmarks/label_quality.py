@@ -486,7 +486,10 @@ def compare_agents(args) -> dict:
                            "labels_per_push": cells[agent][seed]["episode_labels"]["labels_per_push"],
                            "carried_share_iou_50": cells[agent][seed]["episode_labels"].get("carried_share_iou_50"),
                            "labelled_objects_per_image": cells[agent][seed]["episode_labels"].get("labelled_objects_per_image"),
-                           "yield": cells[agent][seed]["per_push"]["yield"]}
+                           "yield": cells[agent][seed]["per_push"]["yield"],
+                           # No agent can label more objects than it got labels, or than the scene holds.
+                           "distinct_bound_per_episode": _mean([min(e["objects"], e["accepted"])
+                                                                for e in cells[agent][seed]["per_episode"]])}
                     for seed in seeds}
         keys = list(next(iter(per_seed.values())))
         res["agents"][agent] = {"per_seed": per_seed, "mean": {k: _mean([per_seed[s][k] for s in seeds]) for k in keys},
@@ -522,11 +525,12 @@ def agents_markdown(res: dict) -> str:
 
     lines = [f"# Push agents for episode labels: profile `{res['profile']}`, {res['episodes']} episodes x "
              f"{res['pushes']} pushes, seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds)", "",
-             "| agent | distinct objects labelled / episode | … with IoU ≥ 0.5 | objects in view | labels per push "
-             "| labelled objects per image | carried IoU ≥ 0.5 | yield |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| agent | distinct objects labelled / episode | … with IoU ≥ 0.5 | bound: min(objects, accepted labels) "
+             "| objects in view | labels per push | labelled objects per image | carried IoU ≥ 0.5 | yield |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for a in res["agents"]:
         lines.append(f"| {a} | {ms(a, 'distinct_objects_per_episode')} | {ms(a, 'distinct_objects_iou_50_per_episode')} "
-                     f"| {ms(a, 'objects_per_episode')} | {ms(a, 'labels_per_push')} | {ms(a, 'labelled_objects_per_image')} "
+                     f"| {ms(a, 'distinct_bound_per_episode')} | {ms(a, 'objects_per_episode')} | {ms(a, 'labels_per_push')} | {ms(a, 'labelled_objects_per_image')} "
                      f"| {ms(a, 'carried_share_iou_50', 3)} | {ms(a, 'yield', 3)} |")
     lines += ["", "Paired per episode (same scenes), second agent minus first, 95 % t-interval:", ""]
     for m, p in res["paired"].items():
