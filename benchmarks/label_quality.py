@@ -2,6 +2,8 @@
 
     python benchmarks/label_quality.py --profile robot [--episodes 40] [--pushes 5] [--seed 0]
     python benchmarks/label_quality.py --profile robot --sweep     # one nuisance at a time
+    python benchmarks/label_quality.py --profile robot --episodes 50 --compare-agents separation,labelling
+        [--seeds 2026,2027,2028]   # episode labels of two push agents on the same scenes
 
 1. Collects separation-agent pushes (default 40 scenes x 5) on ``target-train``
    scenes of the chosen world profile into a run folder (reused when complete).
@@ -19,6 +21,14 @@
    labelled with the flow labeler and frame differencing; label quality
    against nuisance strength is drawn as ``sweep.png`` (needs matplotlib,
    ``pip install -e .[bench]``).
+
+``--agent NAME`` collects with another push agent (``pushseg.agents.AGENTS``;
+its runs go to out/bench_label/<profile>_<agent>_s<seed>). ``--episode-labels``
+also counts the distinct ground-truth objects labelled per episode (objects
+moved by a push whose label was accepted). ``--compare-agents BASE,NEW`` runs
+episode labels for both agents on each of ``--seeds`` (the same scenes per seed)
+and writes out/bench_label/agents_<profile>/agents.{json,md}: mean ± std over
+seeds, and the per-episode paired difference NEW - BASE with a 95 % t-interval.
 
 Writes OUT/label_quality.json (every figure), OUT/label_quality.md (tables)
 and, with --sweep, OUT/sweep.json and OUT/sweep.png; prints the json.
@@ -89,14 +99,14 @@ def nuisance_names() -> list[str]:
     return names()
 
 
-def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Path:
-    """The separation agent on target-train scenes of ``config``'s world, written as a run folder.
+def collect_run(root: Path, episodes: int, pushes: int, seed: int, config, agent: str = "separation") -> Path:
+    """``agent`` (a name of ``pushseg.agents.AGENTS``) on target-train scenes of ``config``'s world, as a run folder.
 
     An existing run of the same seed is reused, and extended when it holds
     fewer episodes (episode i's seeds do not depend on the count, and an
     episode cut short is replayed from its start, writing only its missing pushes).
     """
-    from pushseg.agents import SeparationPushAgent
+    from pushseg.agents import AGENTS
     from pushseg.data.collection import episode_specs
     from pushseg.data.run import META_FILE, RunMeta, RunReader, RunWriter, read_meta
     from pushseg.envs.sim_backend import SimBackend
@@ -106,8 +116,9 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Pa
     written: set[tuple[int, int]] = set()
     if (root / "meta.json").is_file():
         old = read_meta(root)
-        if old.config.get("seed") != seed or old.config.get("pushes_per_episode") != pushes:
-            raise SystemExit(f"{root} holds a run of another seed or episode length; delete it or pass another --out")
+        if (old.config.get("seed") != seed or old.config.get("pushes_per_episode") != pushes
+                or old.agent.get("name") != agent):
+            raise SystemExit(f"{root} holds a run of another seed, episode length or agent; delete it or pass another --out")
         reader = RunReader(root, allow_torn_tail=True)
         if len(reader) >= episodes * pushes:
             return root
@@ -124,7 +135,7 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Pa
                     "world": world},
             seeds={"seed": seed, "episodes": [{"episode": s.episode, "env": s.env_seed, "agent": s.agent_seed} for s in specs]},
             objects={"set": "target-train"},
-            agent={"name": "separation", "class": "SeparationPushAgent"},
+            agent={"name": agent, "class": AGENTS[agent].__name__},
         )
         if written:
             from pushseg.data.images import write_atomic
@@ -138,9 +149,9 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config) -> Pa
                 if all((spec.episode, step) in written for step in range(pushes)):
                     continue
                 frame = backend.reset(seed=spec.env_seed)
-                agent = _agent(SeparationPushAgent, backend, spec.agent_seed)
+                policy = _agent(AGENTS[agent], backend, spec.agent_seed)
                 for step in range(pushes):
-                    push = agent.act(frame)
+                    push = policy.act(frame)
                     result = backend.push(push)
                     after = backend.observe()
                     if (spec.episode, step) not in written:
@@ -383,11 +394,16 @@ def episode_benchmark(run: Path, out: Path, args) -> dict:
     summary = label_run(run, out / "episodes" / "labels.json", LabelConfig(seed=args.seed, episode_labels=True),
                         workers=args.workers, progress=False)
     ep = summary["episodes"]
-    res = {"run": str(run), "profile": args.profile, "seed": args.seed, "episodes": args.episodes, "pushes": args.pushes,
-           "per_push": {k: summary.get(k) for k in KEYS}, "episode_labels": ep,
-           "wall_s": round(time.perf_counter() - t0, 1)}
+    per_episode = distinct_objects(Path(summary["report"]))
+    res = {"run": str(run), "profile": args.profile, "agent": args.agent, "seed": args.seed, "episodes": args.episodes,
+           "pushes": args.pushes, "per_push": {k: summary.get(k) for k in KEYS}, "episode_labels": ep,
+           "distinct_objects_per_episode": _mean([e["distinct"] for e in per_episode]),
+           "distinct_objects_iou_50_per_episode": _mean([e["distinct_iou_50"] for e in per_episode]),
+           "objects_per_episode": _mean([e["objects"] for e in per_episode]),
+           "per_episode": per_episode, "wall_s": round(time.perf_counter() - t0, 1)}
     (out / "episode_labels.json").write_text(json.dumps(res, indent=2) + "\n")
-    lines = [f"# Episode labels: profile `{args.profile}`, {args.episodes} episodes x {args.pushes} pushes, seed {args.seed}",
+    lines = [f"# Episode labels: profile `{args.profile}`, agent `{args.agent}`, {args.episodes} episodes x {args.pushes} "
+             f"pushes, seed {args.seed}",
              "", "| images | masks per image | labelled objects per image | unlabelled objects per image "
              "| carried masks with IoU ≥ 0.5 | labels per push |", "|---:|---:|---:|---:|---:|---:|",
              f"| {ep['images']} | {_f(ep['masks_per_image'], 2)} | {_f(ep.get('labelled_objects_per_image'), 2)} "
@@ -396,9 +412,131 @@ def episode_benchmark(run: Path, out: Path, args) -> dict:
              "| steps | masks | mean IoU | IoU ≥ 0.5 |", "|---:|---:|---:|---:|"]
     for k, v in ep.get("iou_by_steps", {}).items():
         lines.append(f"| {k} | {v['n']} | {v['mean_iou']:.3f} | {v['share_iou_50']:.3f} |")
-    lines += ["", f"Dropped: {ep['dropped']}"]
+    lines += ["", f"Distinct objects labelled per episode: {_f(res['distinct_objects_per_episode'], 2)} "
+              f"({_f(res['distinct_objects_iou_50_per_episode'], 2)} with IoU ≥ 0.5) of "
+              f"{_f(res['objects_per_episode'], 2)} objects in view", "", f"Dropped: {ep['dropped']}"]
     (out / "episode_labels.md").write_text("\n".join(lines) + "\n")
     return res
+
+
+def _mean(xs) -> float | None:
+    return float(np.mean(xs)) if len(xs) else None
+
+
+def distinct_objects(report: Path) -> list[dict]:
+    """Per episode of a ``label_report.jsonl``: distinct ground-truth objects whose push was labelled.
+
+    ``distinct``: objects moved by a push whose label was accepted;
+    ``distinct_iou_50``: of those, the ones with a label of IoU >= 0.5 on them;
+    ``objects``: the most objects seen in one image of the episode.
+    """
+    rows = [json.loads(line) for line in report.read_text().splitlines() if line.strip()]
+    eps: dict[int, dict] = {}
+    for r in rows:
+        e = eps.setdefault(r["episode"], {"episode": r["episode"], "pushes": 0, "accepted": 0, "ids": set(),
+                                          "ids_50": set(), "objects": 0})
+        if r["kind"] == "image":
+            e["objects"] = max(e["objects"], r.get("objects", 0))
+            continue
+        e["pushes"] += 1
+        if r["accepted"]:
+            e["accepted"] += 1
+            if r.get("pushed_id", 0) > 0:
+                e["ids"].add(r["pushed_id"])
+                if r.get("iou", 0.0) >= 0.5:
+                    e["ids_50"].add(r["pushed_id"])
+    out = []
+    for k in sorted(eps):
+        e = eps[k]
+        ids, ids_50 = e.pop("ids"), e.pop("ids_50")
+        out.append({**e, "distinct": len(ids), "distinct_iou_50": len(ids_50)})
+    return out
+
+
+def default_out(profile: str, agent: str, seed: int) -> Path:
+    # The separation agent keeps the folder name it always had, so its runs are reused.
+    tag = "" if agent == "separation" else f"_{agent}"
+    return REPO / "out" / "bench_label" / f"{profile}{tag}_s{seed}"
+
+
+def compare_agents(args) -> dict:
+    """Episode labels of each agent on the same scenes, per seed; mean ± std over seeds, paired per episode."""
+    agents = [a.strip() for a in args.compare_agents.split(",") if a.strip()]
+    seeds = [int(x) for x in args.seeds.split(",")]
+    if len(agents) != 2 or len(seeds) < 1:
+        raise SystemExit("--compare-agents takes two agents (baseline,new) and --seeds one or more seeds")
+    metrics = ("distinct_objects_per_episode", "distinct_objects_iou_50_per_episode", "objects_per_episode")
+    cells: dict = {a: {} for a in agents}
+    for seed in seeds:
+        for agent in agents:
+            out = default_out(args.profile, agent, seed)
+            prev = out / "episode_labels.json"
+            old = json.loads(prev.read_text()) if prev.is_file() else {}
+            if (old.get("episodes"), old.get("pushes"), old.get("agent"), old.get("seed")) != (
+                    args.episodes, args.pushes, agent, seed) or "per_episode" not in old:
+                out.mkdir(parents=True, exist_ok=True)
+                cell_args = argparse.Namespace(**{**vars(args), "agent": agent, "seed": seed})
+                run = collect_run(out / "run", args.episodes, args.pushes, seed, world_config(args.profile), agent)
+                old = episode_benchmark(run, out, cell_args)
+            cells[agent][seed] = old
+    res: dict = {"profile": args.profile, "episodes": args.episodes, "pushes": args.pushes, "seeds": seeds,
+                 "agents": {}}
+    for agent in agents:
+        per_seed = {seed: {**{m: cells[agent][seed][m] for m in metrics},
+                           "labels_per_push": cells[agent][seed]["episode_labels"]["labels_per_push"],
+                           "carried_share_iou_50": cells[agent][seed]["episode_labels"].get("carried_share_iou_50"),
+                           "labelled_objects_per_image": cells[agent][seed]["episode_labels"].get("labelled_objects_per_image"),
+                           "yield": cells[agent][seed]["per_push"]["yield"],
+                           # No agent can label more objects than it got labels, or than the scene holds.
+                           "distinct_bound_per_episode": _mean([min(e["objects"], e["accepted"])
+                                                                for e in cells[agent][seed]["per_episode"]])}
+                    for seed in seeds}
+        keys = list(next(iter(per_seed.values())))
+        res["agents"][agent] = {"per_seed": per_seed, "mean": {k: _mean([per_seed[s][k] for s in seeds]) for k in keys},
+                                "std": {k: float(np.std([per_seed[s][k] for s in seeds], ddof=1)) if len(seeds) > 1 else None
+                                        for k in keys}}
+    base, new = agents
+    diffs = {"distinct": [], "distinct_iou_50": []}
+    for seed in seeds:
+        a = {e["episode"]: e for e in cells[base][seed]["per_episode"]}
+        b = {e["episode"]: e for e in cells[new][seed]["per_episode"]}
+        for k in sorted(set(a) & set(b)):  # the same scene: episode seeds depend only on the master seed
+            for m in diffs:
+                diffs[m].append(b[k][m] - a[k][m])
+    from scipy import stats
+
+    res["paired"] = {}
+    for m, d in diffs.items():
+        d = np.array(d, np.float64)
+        half = float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else None
+        res["paired"][m] = {"episodes": len(d), "mean_difference": float(d.mean()), "ci95_half_width": half,
+                            "new_better": int((d > 0).sum()), "new_worse": int((d < 0).sum())}
+    root = REPO / "out" / "bench_label" / f"agents_{args.profile}"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "agents.json").write_text(json.dumps(res, indent=2) + "\n")
+    (root / "agents.md").write_text(agents_markdown(res))
+    return res
+
+
+def agents_markdown(res: dict) -> str:
+    def ms(agent, k, digits=2):
+        m, s = res["agents"][agent]["mean"][k], res["agents"][agent]["std"][k]
+        return f"{_f(m, digits)}" + ("" if s is None else f" ± {s:.{digits}f}")
+
+    lines = [f"# Push agents for episode labels: profile `{res['profile']}`, {res['episodes']} episodes x "
+             f"{res['pushes']} pushes, seeds {', '.join(map(str, res['seeds']))} (mean ± std over seeds)", "",
+             "| agent | distinct objects labelled / episode | … with IoU ≥ 0.5 | bound: min(objects, accepted labels) "
+             "| objects in view | labels per push | labelled objects per image | carried IoU ≥ 0.5 | yield |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for a in res["agents"]:
+        lines.append(f"| {a} | {ms(a, 'distinct_objects_per_episode')} | {ms(a, 'distinct_objects_iou_50_per_episode')} "
+                     f"| {ms(a, 'distinct_bound_per_episode')} | {ms(a, 'objects_per_episode')} | {ms(a, 'labels_per_push')} | {ms(a, 'labelled_objects_per_image')} "
+                     f"| {ms(a, 'carried_share_iou_50', 3)} | {ms(a, 'yield', 3)} |")
+    lines += ["", "Paired per episode (same scenes), second agent minus first, 95 % t-interval:", ""]
+    for m, p in res["paired"].items():
+        lines.append(f"- {m}: {p['mean_difference']:+.2f} ± {_f(p['ci95_half_width'], 2)} over {p['episodes']} episodes "
+                     f"({p['new_better']} better, {p['new_worse']} worse)")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -417,22 +555,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sweep", action="store_true", help="one nuisance at a time at several strengths, plotted")
     ap.add_argument("--episode-labels", action="store_true",
                     help="measure episode labels (every mask carried through its episode) instead of the labelers")
+    ap.add_argument("--agent", default="separation", help="push agent of the collected run (pushseg.agents.AGENTS)")
+    ap.add_argument("--compare-agents", default=None, metavar="BASE,NEW",
+                    help="episode labels of two agents on the same scenes for each of --seeds, paired per episode")
+    ap.add_argument("--seeds", default="2026,2027", help="seeds of --compare-agents")
     ap.add_argument("--sweep-episodes", type=int, default=10, help="episodes per sweep point")
     ap.add_argument("--sweep-strengths", default="0,0.5,1,2", help="nuisance strengths of the sweep (1 = robot)")
     args = ap.parse_args(argv)
+    from pushseg.agents import AGENTS
+
+    for name in [args.agent] + (args.compare_agents or "").split(","):
+        if name and name not in AGENTS:
+            raise SystemExit(f"unknown agent {name!r}: choose one of {', '.join(sorted(AGENTS))}")
     one_core()
-    out = Path(args.out) if args.out else REPO / "out" / "bench_label" / f"{args.profile}_s{args.seed}"
+    if args.compare_agents:
+        print(json.dumps(compare_agents(args), indent=2))
+        return 0
+    out = Path(args.out) if args.out else default_out(args.profile, args.agent, args.seed)
     out.mkdir(parents=True, exist_ok=True)
     if args.sweep:
         res = sweep(args, out)
         print(json.dumps(res, indent=2))
         return 0
-    run = collect_run(out / "run", args.episodes, args.pushes, args.seed, world_config(args.profile))
+    run = collect_run(out / "run", args.episodes, args.pushes, args.seed, world_config(args.profile), args.agent)
     if args.episode_labels:
         res = episode_benchmark(run, out, args)
         print(json.dumps(res, indent=2))
         return 0
-    result: dict = {"run": str(run), "profile": args.profile, "agent": "separation", "objects": "target-train",
+    result: dict = {"run": str(run), "profile": args.profile, "agent": args.agent, "objects": "target-train",
                     "seed": args.seed, "transitions": args.episodes * args.pushes}
     result["labelers"] = label_all(run, out, labelers(args.seed, not args.no_ablations), args.workers)
     result["speed"] = time_labelers(run, args.timing_pushes, args.seed, not args.no_reference_timing) if args.timing_pushes else None

@@ -3,14 +3,15 @@
 Common interface: ``agent = SomeAgent(camera, seed=...)``; ``push = agent.act(obs_or_frame)``.
 """
 
+from pushseg.agents.labelling import LabellingPushAgent
 from pushseg.agents.random_agent import RandomPushAgent
 from pushseg.agents.separation import SeparationPushAgent
 
-AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent}
+AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent, "labelling": LabellingPushAgent}
 
 
 def make_agent(name: str, camera, seed: int | None = None, workspace=None):
-    """An agent by name ('random' or 'separation').
+    """An agent by name ('random', 'separation' or 'labelling').
 
     ``workspace``: where the arm can push (a ``pushseg.workspace.Workspace``,
     e.g. ``backend.workspace``); None takes the default, which the simulation uses.
@@ -24,4 +25,4 @@ def make_agent(name: str, camera, seed: int | None = None, workspace=None):
     return cls(camera, seed=seed, workspace=workspace)
 
 
-__all__ = ["AGENTS", "RandomPushAgent", "SeparationPushAgent", "make_agent"]
+__all__ = ["AGENTS", "LabellingPushAgent", "RandomPushAgent", "SeparationPushAgent", "make_agent"]

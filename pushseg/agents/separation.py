@@ -80,14 +80,22 @@ class SeparationPushAgent:
     def act(self, obs) -> Push:
         _, depth = observation_frame(obs, self.camera)
         tmap = build_table_map(self.camera, depth, rng=int(self.rng.integers(2**31)))
-        cands = self.plan(tmap, depth, self.config)
-        if not cands:  # tight clutter: accept smaller margins before giving up
-            cands = self.plan(tmap, depth, self.config.relaxed())
+        cands = self.candidates(tmap, depth)
         self.last_candidates = cands
         if not cands:
             return self._fallback(tmap, depth)
-        best = max(cands, key=lambda c: c.score)
-        return best.push
+        return self.choose(tmap, cands).push
+
+    def candidates(self, tmap: TableMap, depth: np.ndarray) -> list[Candidate]:
+        """Feasible pushes under the strict margins, else under the relaxed ones."""
+        cands = self.plan(tmap, depth, self.config)
+        if not cands:  # tight clutter: accept smaller margins before giving up
+            cands = self.plan(tmap, depth, self.config.relaxed())
+        return cands
+
+    def choose(self, tmap: TableMap, cands: list[Candidate]) -> Candidate:
+        """The push to make among ``cands`` (not empty): the best score."""
+        return max(cands, key=lambda c: c.score)
 
     # --- planning ----------------------------------------------------------------------
 

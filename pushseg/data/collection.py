@@ -42,7 +42,7 @@ from pushseg.executors import ExecutorConfig, ordered_map
 
 # Backends whose episodes replay bit for bit from their seed.
 REPLAYABLE_BACKENDS = ("sim",)
-AGENTS = ("separation", "random")
+AGENTS = ("separation", "random", "labelling")
 DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when --min/--max-objects are not given
 
 
@@ -55,7 +55,7 @@ class CollectConfig:
     seed: int = 0  # master seed; episode seeds are derived from it
     backend: str = "sim"  # sim (PyBullet) or real (the PR2)
     objects: str = "target-train"  # object set: source, target-train or target-test
-    agent: str = "separation"  # push policy: separation or random
+    agent: str = "separation"  # push policy: separation, random or labelling
     width: int = 960  # image width in pixels
     height: int = 540  # image height in pixels
     min_objects: int | None = None  # fewest objects per scene (None: 1)
