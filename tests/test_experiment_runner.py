@@ -41,10 +41,13 @@ def test_every_spec_and_profile_loads_and_shared_rows_mean_one_recipe():
 def test_table1_rows_are_the_issues_rows():
     t1 = load_spec("table1")
     assert [v.labels for v in t1.variants] == ["none", "none", "self", "self", "self", "self", "oracle-push",
-                                              "oracle-all", "self", "self", "self"]
+                                              "oracle-all", "self", "self", "self", "self"]
     episode = [v for v in t1.variants if v.labeler.get("episode_labels")]
-    assert [v.train.get("bootstrap", True) for v in episode] == [False, True, False]
+    assert [v.train.get("bootstrap", True) for v in episode] == [False, True, False, False]
     assert episode[2].train.get("train_mask") is True
+    # the agent is part of a recipe only where it is not the default, so older cells stay valid
+    assert "agent" not in t1.variant("episode-large").recipe()
+    assert t1.variant("episode-agent-large").recipe()["agent"] == "labelling"
     assert t1.variant("framediff-small").labeler == {"method": "framediff"}
     assert t1.variant("pretrained").nms == "off" and t1.variant("pretrained-nms").nms == "tuned"
     paper = load_profile("paper")
@@ -59,6 +62,9 @@ def test_bad_specs_and_profiles_are_clear_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nvariants:\n  - {key: a, labels: telepathy}\n")
     with pytest.raises(InputError, match="labels must be one of"):
+        load_spec(str(bad))
+    bad.write_text("name: x\nvariants:\n  - {key: a, agent: telepathy}\n")
+    with pytest.raises(InputError, match="agent must be one of"):
         load_spec(str(bad))
     bad.write_text("name: x\nvariants:\n  - {key: a}\ncomparisons:\n  - [a, b]\n")
     with pytest.raises(InputError, match="must name two of its variants"):

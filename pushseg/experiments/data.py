@@ -54,18 +54,20 @@ def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, 
     return make_scenes(cfg, out / "data" / split, **_run_on(executor), progress=progress)
 
 
-def run_dir(out: Path, seed: int) -> Path:
-    return out / "data" / f"seed-{seed}" / "run"
+def run_dir(out: Path, seed: int, agent: str = "separation") -> Path:
+    """The pushes of one seed; every agent pushes in the same scenes (same episode seeds)."""
+    return out / "data" / f"seed-{seed}" / ("run" if agent == "separation" else f"run-{agent}")
 
 
-def collection(out: Path, seed: int, profile: Profile, *, executor=None, progress: bool = False) -> Path:
-    """The separation agent's pushes on target-train objects for one seed (the large size)."""
+def collection(out: Path, seed: int, profile: Profile, *, agent: str = "separation", executor=None,
+               progress: bool = False) -> Path:
+    """An agent's pushes on target-train objects for one seed (the large size)."""
     from pushseg.data.collection import CollectConfig
     from pushseg.stages import collect
 
-    d = run_dir(out, seed)
+    d = run_dir(out, seed, agent)
     cfg = CollectConfig(episodes=profile.episodes["large"], pushes_per_episode=profile.pushes_per_episode,
-                        seed=split_seed("target-train", seed), objects=OBJECTS["target-train"], agent="separation",
+                        seed=split_seed("target-train", seed), objects=OBJECTS["target-train"], agent=agent,
                         width=profile.width, height=profile.height, world=profile.world)
     return collect(cfg, d, **_run_on(executor), progress=progress)
 
@@ -80,7 +82,8 @@ def labeler_config(variant: Variant, seed: int):
 
 
 def labels_dir(out: Path, variant: Variant, seed: int) -> Path:
-    return out / "data" / f"seed-{seed}" / f"labels-{digest(variant.labeler)}"
+    agent = "" if variant.agent == "separation" else f"{variant.agent}-"
+    return out / "data" / f"seed-{seed}" / f"labels-{agent}{digest(variant.labeler)}"
 
 
 def self_labels(out: Path, variant: Variant, seed: int, *, executor=None, progress: bool = False) -> Path:
@@ -88,7 +91,7 @@ def self_labels(out: Path, variant: Variant, seed: int, *, executor=None, progre
     from pushseg.stages import label
 
     labels = labels_dir(out, variant, seed) / "labels.json"
-    return label(run_dir(out, seed), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
+    return label(run_dir(out, seed, variant.agent), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
 
 
 def _first_episodes(coco: dict[str, Any], episodes: int) -> dict[str, Any]:

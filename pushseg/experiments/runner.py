@@ -106,12 +106,17 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -
     trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
     if not trained:
         return []
-    jobs = [(f"seed {seed}: pushes", lambda: D.collection(out, seed, prof, executor=executor))]
+    jobs = []
+    for agent in dict.fromkeys(c.variant.agent for c in trained):
+        what = "pushes" if agent == "separation" else f"pushes ({agent} agent)"
+        jobs.append((f"seed {seed}: {what}",
+                     lambda agent=agent: D.collection(out, seed, prof, agent=agent, executor=executor)))
     labelers: dict[str, Variant] = {}
     for c in trained:
-        labelers.setdefault(digest(c.variant.labeler), c.variant)
+        labelers.setdefault(str(D.labels_dir(out, c.variant, seed)), c.variant)
     for v in labelers.values():
-        what = ", ".join(f"{k}={x}" for k, x in v.labeler.items()) or "default"
+        what = ", ".join([f"{k}={x}" for k, x in v.labeler.items()] +
+                         ([f"agent={v.agent}"] if v.agent != "separation" else [])) or "default"
         jobs.append((f"seed {seed}: labels ({what})", lambda v=v: D.self_labels(out, v, seed, executor=executor)))
     for c in trained:
         jobs.append((f"seed {seed}: training set {c.variant.key}",

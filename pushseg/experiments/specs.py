@@ -69,6 +69,7 @@ class Variant:
     train: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides
     nms: str | float = "tuned"  # tuned (on target-val) | off | a fixed threshold
     paper_row: str | None = None
+    agent: str = "separation"  # the push policy that collects the training pushes (pushseg.agents)
 
     @property
     def trains(self) -> bool:
@@ -90,6 +91,10 @@ class Variant:
             raise InputError(f"{where} variant {v.key}: data must be one of {DATA_SIZES}, got {v.data!r}")
         if not (v.nms in ("tuned", "off") or isinstance(v.nms, (int, float))):
             raise InputError(f"{where} variant {v.key}: nms must be tuned, off or a number, got {v.nms!r}")
+        from pushseg.data.collection import AGENTS
+
+        if v.agent not in AGENTS:
+            raise InputError(f"{where} variant {v.key}: agent must be one of {AGENTS}, got {v.agent!r}")
         if v.labels == "none" and (v.train or v.labeler):
             raise InputError(f"{where} variant {v.key}: a variant without labels trains nothing; drop train/labeler")
         return v
@@ -99,6 +104,8 @@ class Variant:
         d = asdict(self)
         for k in ("key", "label", "paper_row"):
             d.pop(k)
+        if self.agent == "separation":  # the default; recipes written before agents were a choice stay valid
+            d.pop("agent")
         if not self.trains:
             d.pop("data")
         return d

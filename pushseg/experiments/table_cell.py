@@ -71,6 +71,8 @@ def resolved_config(cell: Cell, profile: Profile, data_seed: int) -> dict[str, A
     if v.trains:
         cfg["collection"] = {"episodes": profile.episodes[v.data], "pushes_per_episode": profile.pushes_per_episode,
                              "seed": split_seed("target-train", cell.seed)}
+        if v.agent != "separation":
+            cfg["collection"]["agent"] = v.agent
         cfg["finetune"] = finetune_config(cell, profile).to_dict()
     return cfg
 
