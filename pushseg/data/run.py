@@ -148,6 +148,11 @@ class EncodedTransition:
     before: EncodedFrame
     after: EncodedFrame
 
+    def header(self) -> dict[str, Any]:
+        """The fields of a transitions.jsonl line other than its two frames."""
+        return {"episode": self.episode, "step": self.step, "seed": self.seed, "backend": self.backend,
+                "push": self.push, "result": self.result}
+
 
 def encode_frame(frame: Frame) -> EncodedFrame:
     png = {"rgb": img.encode_rgb(frame.rgb), "depth": img.encode_depth(frame.depth)}
@@ -600,16 +605,7 @@ class RunWriter:
             frames[role] = _frame_line(paths, digests, ef, self._meta_camera)
         if written:
             img.fsync_dir(written[0].parent)
-        return {
-            "episode": enc.episode,
-            "step": enc.step,
-            "seed": enc.seed,
-            "backend": enc.backend,
-            "push": enc.push,
-            "result": enc.result,
-            "before": frames["before"],
-            "after": frames["after"],
-        }
+        return {**enc.header(), "before": frames["before"], "after": frames["after"]}
 
     def _write_image(self, rel: str, data: bytes) -> Path:
         path = self.root / rel

@@ -48,16 +48,7 @@ def _frame_from_json(d: dict) -> EncodedFrame:
 
 
 def encode_staged(enc: EncodedTransition) -> bytes:
-    d = {
-        "episode": enc.episode,
-        "step": enc.step,
-        "seed": enc.seed,
-        "backend": enc.backend,
-        "push": enc.push,
-        "result": enc.result,
-        "before": _frame_to_json(enc.before),
-        "after": _frame_to_json(enc.after),
-    }
+    d = {**enc.header(), "before": _frame_to_json(enc.before), "after": _frame_to_json(enc.after)}
     return json.dumps(d, allow_nan=False).encode()
 
 
