@@ -437,3 +437,51 @@ def plane_height_at(camera: CameraInfo, plane: Plane, x: float, y: float) -> flo
     if abs(normal[2]) < 1e-6:
         raise InputError("the plane is vertical in base_link: it has no height")
     return float(point[2] - (normal[0] * (x - point[0]) + normal[1] * (y - point[1])) / normal[2])
+
+
+def fit_plane_without_pose(
+    camera: CameraInfo,
+    depth: np.ndarray,
+    *,
+    rng: np.random.Generator | int = 0,
+    iterations: int = 300,
+    inlier_threshold: float = 0.01,
+    stride: int = 4,
+    min_support: float = 0.15,
+) -> Plane:
+    """The table of a camera whose pose is unknown: the plane with the most depth support, in the optical frame.
+
+    For a frame taken without a robot (a hand-held or tripod camera) there is no
+    gravity to tell the table from a wall, so the table is taken to be the
+    largest plane that faces the camera from below the optical axis or level
+    with it (a camera looking at a table from above sees its top facing up in
+    the image, normal y < 0.2 in the optical frame). RANSAC on every
+    ``stride``-th pixel, then a least-squares refit on the inliers.
+    ``min_support``: the share of valid readings the plane must hold.
+    """
+    rng = np.random.default_rng(rng)
+    pts, _ = depth_to_points(camera, np.asarray(depth, dtype=np.float32), stride=stride)
+    if len(pts) < 3:
+        raise InputError("the depth image has fewer than 3 valid readings: cannot fit the table plane")
+    samples = pts[rng.integers(0, len(pts), size=(iterations, 3))]
+    a = samples[:, 0]
+    normals = np.cross(samples[:, 1] - a, samples[:, 2] - a)
+    norms = np.linalg.norm(normals, axis=1)
+    ok = norms >= 1e-9
+    normals = normals / np.where(ok, norms, 1.0)[:, None]
+    normals *= np.where(np.einsum("ij,ij->i", normals, a) > 0, -1.0, 1.0)[:, None]  # face the camera
+    ok &= normals[:, 1] < 0.2
+    best_count, best = -1, None
+    for i in np.flatnonzero(ok):
+        inliers = np.abs((pts - a[i]) @ normals[i]) < inlier_threshold
+        count = int(inliers.sum())
+        if count > best_count:
+            best_count, best = count, inliers
+    if best is None or best_count < max(3, min_support * len(pts)):
+        raise InputError(f"no plane holds {min_support:.0%} of the depth readings: is a table in view?")
+    inl = pts[best]
+    centroid = inl.mean(axis=0)
+    normal = np.linalg.svd(inl - centroid, full_matrices=False)[2][-1]
+    if normal @ (-centroid) < 0:
+        normal = -normal
+    return Plane(normal=normal, offset=float(-normal @ centroid))

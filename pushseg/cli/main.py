@@ -17,6 +17,7 @@ from pushseg.errors import PushSegError, describe_os_error
 COMMANDS = {
     "collect": "pushseg.cli.collect",
     "scenes": "pushseg.cli.scenes",
+    "import-frames": "pushseg.cli.import_frames",
     "label": "pushseg.cli.label",
     "pretrain": "pushseg.cli.train",
     "finetune": "pushseg.cli.train",

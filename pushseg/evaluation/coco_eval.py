@@ -307,6 +307,16 @@ def scene_table_region(image: dict[str, Any], roots: list[Path]) -> np.ndarray:
     return table_region(CameraInfo.from_dict(image["camera"]), depth)
 
 
+def scene_depths(segmenter, images: list[dict[str, Any]], roots: list[Path], where: Path) -> list[np.ndarray] | None:
+    """The encoded depth of each image entry, for a segmenter whose model takes depth; else None."""
+    from pushseg.training.data import encoded_depth
+
+    model = getattr(segmenter, "model", None)
+    if model is None or not getattr(model, "needs_depth", False):
+        return None
+    return [encoded_depth(im, roots, f"{where}: ") for im in images]
+
+
 def _scene_images(scenes_json: Path, image_root: str | os.PathLike | None):
     gt = load_coco(scenes_json)
     if not gt["annotations"]:
@@ -386,7 +396,8 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
             rgbs = [read_rgb(find_image(im["file_name"], roots)) for im in chunk]
             regions = ([scene_table_region(im, roots) for im in chunk] if getattr(segmenter.cfg, "table_region", False)
                        else None)
-            for im, dets in zip(chunk, segmenter(rgbs, regions)):
+            depths = scene_depths(segmenter, chunk, roots, scenes_json)
+            for im, dets in zip(chunk, segmenter(rgbs, regions, depths)):
                 _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
                 if keep_detections:
                     per_image[int(im["id"])] = dets

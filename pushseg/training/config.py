@@ -39,12 +39,15 @@ class ModelConfig:
     dropout: float = 0.5  # dropout in the score head
     small_widths: tuple[int, ...] = (16, 32, 64, 128)  # channels of the small trunk's four stages
     work_width: int = 480  # images are resized to this width before everything
+    input: str = "rgb"  # "rgb" (the paper's), "depth" or "rgbd": depth encoded relative to the table (training/depth_input.py)
 
     def __post_init__(self) -> None:
         for name in ("patch_size", "object_size", "mask_size", "reduce_channels", "hidden", "score_hidden"):
             check_int(f"model {name}", getattr(self, name), 1)
         check_int("model work_width", self.work_width, STRIDE)
         check_number("model dropout", self.dropout, lo=0.0, hi=1.0, hi_open=True)
+        if self.input not in ("rgb", "depth", "rgbd"):
+            raise InputError(f"model input '{self.input}' is unknown; choose one of rgb, depth, rgbd")
         if self.trunk not in TRUNKS:
             raise InputError(f"model trunk '{self.trunk}' is unknown; choose one of {', '.join(TRUNKS)}")
         if self.patch_size % STRIDE or self.patch_size < 2 * STRIDE:

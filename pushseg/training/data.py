@@ -15,8 +15,11 @@ import cv2
 import numpy as np
 
 from pushseg.data.coco import check_image_digest, decode_mask, load_coco
+from pushseg.data.images import read_depth
 from pushseg.data.images import read_rgb  # noqa: F401 - one image reader for the package; also imported from here
 from pushseg.errors import InputError
+from pushseg.training.depth_input import encode_depth
+from pushseg.types import CameraInfo
 
 
 @dataclass
@@ -36,6 +39,7 @@ class SceneImage:
     rgb: np.ndarray  # (H, W, 3) uint8 at the working width
     factor: float  # working / original
     instances: list[Instance]
+    depth: np.ndarray | None = None  # (H, W, 3) float16 encoded depth at the working width (depth_input.py), or None
 
 
 def resize_to_width(rgb: np.ndarray, width: int) -> tuple[np.ndarray, float]:
@@ -58,6 +62,27 @@ def find_image(file_name: str, roots: list[Path]) -> Path:
     raise InputError(f"image '{file_name}' not found under {', '.join(str(r) for r in roots)}; pass --images DIR")
 
 
+def image_depth(image: dict, roots: list[Path], what: str = "") -> tuple[CameraInfo, np.ndarray]:
+    """An image entry's camera and depth (metres, NaN = no reading), from its ``camera`` and ``depth_file``."""
+    if "depth_file" not in image or "camera" not in image:
+        raise InputError(f"{what}image {image.get('id')} ({image.get('file_name')}) has no depth_file or camera: a "
+                         "depth or rgbd model needs both (pushseg scenes, import-frames and label write them)")
+    try:
+        camera = CameraInfo.from_dict(image["camera"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise InputError(f"{what}image {image.get('id')}: its camera is malformed ({e})") from None
+    return camera, read_depth(find_image(image["depth_file"], roots))
+
+
+def encoded_depth(image: dict, roots: list[Path], what: str = "") -> np.ndarray:
+    """(H, W, 3) float32: the depth encoding the network takes, of one image entry at its own size."""
+    camera, depth = image_depth(image, roots, what)
+    try:
+        return encode_depth(camera, depth, seed=int(image.get("id", 0)))
+    except InputError as e:
+        raise InputError(f"{what}image {image.get('id')} ({image.get('depth_file')}): {e}") from None
+
+
 def instance_from_mask(mask: np.ndarray) -> Instance | None:
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
@@ -76,11 +101,13 @@ def load_scene_set(
     min_object_px: float = 0.0,
     keep_empty: bool = True,
     verify_digests: bool = True,
+    depth: bool = False,
 ) -> list[SceneImage]:
     """Load every image of a COCO json with its masks at the working width.
 
     An image entry with a ``sha256`` (pushseg label and scenes write one) is checked
-    against its file unless ``verify_digests`` is off.
+    against its file unless ``verify_digests`` is off. ``depth``: also the encoded
+    depth of each image (for depth and rgbd models), from its ``depth_file`` and ``camera``.
     """
     coco_json = Path(coco_json)
     data = load_coco(coco_json)
@@ -112,7 +139,10 @@ def load_scene_set(
             inst = instance_from_mask(m)
             if inst is not None and inst.size >= min_object_px:
                 instances.append(inst)
-        out.append(SceneImage(int(img["id"]), img["file_name"], rgb, f, instances))
+        enc = None
+        if depth:
+            enc = resize_to_width(encoded_depth(img, roots, f"{coco_json}: "), work_width)[0].astype(np.float16)
+        out.append(SceneImage(int(img["id"]), img["file_name"], rgb, f, instances, enc))
     if not out:
         raise InputError(f"{coco_json}: no images to train on")
     return out

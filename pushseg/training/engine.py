@@ -469,7 +469,9 @@ class Trainer(TrainerBase):
     # -- one batch -----------------------------------------------------------------------------
     def inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         nb = self.device.type == "cuda"
-        x = self.model.normalize(batch["images"].to(self.device, non_blocking=nb))
+        depth = batch.get("depth")
+        x = self.model.normalize(batch["images"].to(self.device, non_blocking=nb),
+                                 None if depth is None else depth.to(self.device, non_blocking=nb))
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, batch["labels"].to(self.device, non_blocking=nb), batch["masks"].to(self.device, non_blocking=nb)

@@ -37,6 +37,7 @@ from torch import nn
 from pushseg.errors import InputError
 from pushseg.training.config import STRIDE, InferenceConfig
 from pushseg.training.data import resize_to_width
+from pushseg.training.depth_input import DEPTH_CHANNELS
 from pushseg.training.model import DeepMask
 from pushseg.training.nms import mask_nms, rle_encode
 from pushseg.training.sampler import PAD_RGB
@@ -201,21 +202,25 @@ class Segmenter:
 
     # -- one pyramid level ---------------------------------------------------------------
 
-    def _batch(self, work: list[np.ndarray], scale: float) -> torch.Tensor:
+    def _batch(self, work: list[np.ndarray], scale: float, depths: list[np.ndarray] | None = None) -> torch.Tensor:
+        """The network's input for one pyramid level: resized, padded by half a patch, normalised."""
         P = self.model.config.patch_size
         h, w = work[0].shape[:2]
         sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
         pad = P // 2
-        batch = []
-        for rgb in work:
-            img = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-            img = cv2.copyMakeBorder(img, pad, pad + max(0, P - sh - 2 * pad), pad, pad + max(0, P - sw - 2 * pad),
-                                     cv2.BORDER_CONSTANT, value=PAD_RGB)
-            batch.append(img)
-        x = torch.from_numpy(np.stack(batch))
-        if self.device.type == "cuda":  # page-locked memory: the copy to the GPU runs without a staging buffer
-            x = x.pin_memory().to(self.device, non_blocking=True)
-        x = x.permute(0, 3, 1, 2)
+        border = (pad, pad + max(0, P - sh - 2 * pad), pad, pad + max(0, P - sw - 2 * pad))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+
+        def level(images: list[np.ndarray], value) -> torch.Tensor:
+            out = [cv2.copyMakeBorder(cv2.resize(im, (sw, sh), interpolation=interp), *border,
+                                      cv2.BORDER_CONSTANT, value=value) for im in images]
+            x = torch.from_numpy(np.stack(out))
+            if self.device.type == "cuda":  # page-locked memory: the copy to the GPU runs without a staging buffer
+                x = x.pin_memory().to(self.device, non_blocking=True)
+            return x.permute(0, 3, 1, 2)
+
+        d = None if depths is None else level(depths, (0.0, 0.0, 0.0))  # outside the image: no reading
+        x = self._net.normalize(level(work, PAD_RGB), d)
         return x.contiguous(memory_format=torch.channels_last) if self.cfg.fast else x
 
     def _allowed(self, regions: list[np.ndarray | None], shape: tuple[int, int], k: float) -> torch.Tensor | None:
@@ -234,19 +239,20 @@ class Segmenter:
         return out.to(self.device)
 
     def _level(self, work: list[np.ndarray], scale: float, factor: float = 1.0,
-               regions: list[np.ndarray | None] | None = None) -> list[list[_Candidate]]:
+               regions: list[np.ndarray | None] | None = None,
+               depths: list[np.ndarray] | None = None) -> list[list[_Candidate]]:
         """Score every window of one pyramid level for a batch of same-size images."""
         regions = regions or [None] * len(work)
-        x = self._batch(work, scale)
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self._autocast):
+            x = self._batch(work, scale, depths)
             net = self._net
             if not self.cfg.fast:  # the reference path: the model's own modules, every window
-                feat = net.features(net.normalize(x))
+                feat = net.features(x)
                 scores = net.score_logits(feat)[:, 0].float()  # (B, h', w')
                 allowed = self._allowed(regions, tuple(scores.shape[1:]), scale * factor)
                 return self._top(scores, feat, allowed, scale)
             reduce_conv, relu, shared_conv, _ = net.shared
-            red = relu(reduce_conv(net.trunk(net.normalize(x))))  # (B, C, H/16, W/16)
+            red = relu(reduce_conv(net.trunk(x)))  # (B, C, H/16, W/16)
             w = net.config.window
             allowed = self._allowed(regions, (red.shape[2] - w + 1, red.shape[3] - w + 1), scale * factor)
             if allowed is None or float(allowed.float().mean()) > 0.5:
@@ -324,11 +330,14 @@ class Segmenter:
             dets = [dets[i] for i in keep]
         return dets
 
-    def __call__(self, images: list[np.ndarray], regions: list[np.ndarray | None] | None = None) -> list[list[Detection]]:
+    def __call__(self, images: list[np.ndarray], regions: list[np.ndarray | None] | None = None,
+                 depths: list[np.ndarray] | None = None) -> list[list[Detection]]:
         """RGB uint8 images (any size, at least 32 px a side) -> per image, detections sorted by score.
 
         ``regions`` (optional, one per image, None for the whole image): bool (H, W) masks; only
         windows centred inside are scored, e.g. :func:`table_region` of the image's depth.
+        ``depths`` (depth and rgbd models only, one per image): the encoded depth
+        (H, W, 3) of :func:`pushseg.training.depth_input.encode_depth`; ignored by an rgb model.
         """
         if isinstance(images, np.ndarray):
             raise InputError("Segmenter takes a list of images; for one image use Segmenter.segment(image)")
@@ -344,16 +353,34 @@ class Segmenter:
             if reg is not None and (not isinstance(reg, np.ndarray) or reg.shape != im.shape[:2]):
                 raise InputError(f"region {i} must be a bool array of the image's size {im.shape[:2]}, got "
                                  f"{getattr(reg, 'shape', type(reg).__name__)}")
+        depths = self._check_depths(images, depths)
         if self.cfg.table_region and any(r is None for r in regions):
             raise InputError("table_region is on but no region was given; pass regions=[table_region(camera, depth)]"
                              " per image, or set table_region=False")
         results: list[list[Detection]] = [[] for _ in images]
-        for i, (levels, factor) in self._pyramid(images, regions):
+        for i, (levels, factor) in self._pyramid(images, regions, depths):
             h, w = images[i].shape[:2]
             results[i] = self._detections([c for cs in levels.values() for c in cs], h, w, factor)
         return results
 
-    def _pyramid(self, images: list[np.ndarray], regions: list[np.ndarray | None]):
+    def _check_depths(self, images: list[np.ndarray], depths) -> list[np.ndarray] | None:
+        if not self.model.needs_depth:
+            return None
+        kind = self.model.config.input
+        if depths is None:
+            raise InputError(f"this model takes {kind} input: pass depths=[encode_depth(camera, depth)] per image "
+                             "(pushseg.training.depth_input), or use an rgb model")
+        depths = list(depths)
+        if len(depths) != len(images):
+            raise InputError(f"{len(depths)} depth encodings for {len(images)} images; give one per image")
+        for i, (im, d) in enumerate(zip(images, depths)):
+            if not isinstance(d, np.ndarray) or d.shape != im.shape[:2] + (DEPTH_CHANNELS,):
+                raise InputError(f"depth {i} must be the (H, W, {DEPTH_CHANNELS}) encoding of encode_depth at the "
+                                 f"image's size {im.shape[:2]}, got {getattr(d, 'shape', type(d).__name__)}")
+        return [np.asarray(d, np.float32) for d in depths]
+
+    def _pyramid(self, images: list[np.ndarray], regions: list[np.ndarray | None],
+                 depths: list[np.ndarray] | None = None):
         """Yield (image index, ({scale: candidates}, resize factor)), images ``batch_size`` at a time."""
         work_w = self.model.config.work_width
         # group same-size images so that they can share a forward pass
@@ -367,12 +394,14 @@ class Segmenter:
                 work = [r[0] for r in resized]
                 factor = resized[0][1]
                 regs = [None if regions[i] is None else regions[i].astype(bool) for i in chunk]
+                work_depths = None if depths is None else [resize_to_width(depths[i], work_w)[0] for i in chunk]
                 levels: list[dict[float, list[_Candidate]]] = [{} for _ in chunk]
                 for scale in self.cfg.scales:
-                    for b, cs in enumerate(self._level(work, scale, factor, regs)):
+                    for b, cs in enumerate(self._level(work, scale, factor, regs, work_depths)):
                         levels[b][scale] = cs
                 for b, i in enumerate(chunk):
                     yield i, (levels[b], factor)
 
-    def segment(self, image: np.ndarray, region: np.ndarray | None = None) -> list[Detection]:
-        return self([image], None if region is None else [region])[0]
+    def segment(self, image: np.ndarray, region: np.ndarray | None = None,
+                depth: np.ndarray | None = None) -> list[Detection]:
+        return self([image], None if region is None else [region], None if depth is None else [depth])[0]

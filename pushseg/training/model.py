@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pushseg.training.config import ModelConfig
+from pushseg.training.depth_input import input_channels
 from pushseg.training.trunks import build_trunk
 
 # ImageNet statistics; images are normalised with them before the trunk.
@@ -27,7 +28,7 @@ class DeepMask(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         self.config = config = config or ModelConfig()
-        self.trunk = build_trunk(config.trunk, config.small_widths)
+        self.trunk = build_trunk(config.trunk, config.small_widths, input_channels(config.input))
         w = config.window
         self.shared = nn.Sequential(
             nn.Conv2d(self.trunk.out_channels, config.reduce_channels, 1),
@@ -46,9 +47,24 @@ class DeepMask(nn.Module):
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
-    def normalize(self, rgb_uint8: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) uint8 or float in [0, 255] -> normalised float."""
-        return (rgb_uint8.float() / 255.0 - self.mean) / self.std
+    @property
+    def needs_depth(self) -> bool:
+        return self.config.input != "rgb"
+
+    def normalize(self, rgb_uint8: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, 3, H, W) uint8 or float in [0, 255] [+ (B, 3, H, W) encoded depth] -> the network's input.
+
+        ``depth`` is the encoding of :func:`pushseg.training.depth_input.encode_depth`,
+        already on the scale the network takes; the model's ``input`` picks the channels.
+        """
+        kind = self.config.input
+        if kind == "rgb":
+            return (rgb_uint8.float() / 255.0 - self.mean) / self.std
+        if depth is None:
+            raise ValueError(f"this model takes {kind} input: pass the encoded depth beside the images")
+        if kind == "depth":
+            return depth.float()
+        return torch.cat([(rgb_uint8.float() / 255.0 - self.mean) / self.std, depth.float()], dim=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised images -> shared features (B, hidden, H/16 - w + 1, W/16 - w + 1)."""

@@ -28,6 +28,7 @@ import torch
 from pushseg.training.checkpoint import load_model
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.data import SceneImage, load_scene_set
+from pushseg.training.depth_input import needs_depth
 from pushseg.training.engine import Trainer, TrainerBase
 from pushseg.training.model import DeepMask
 from pushseg.training.sampler import PatchSampler
@@ -59,7 +60,7 @@ def pretrain(coco_json: str | os.PathLike, out_dir: str | os.PathLike, model_cfg
              progress: bool = True, meta: dict[str, Any] | None = None,
              trainer_cls: type[TrainerBase] | None = None) -> DeepMask:
     """Train a DeepMask from scratch (seeded initial weights); ``trainer_cls`` defaults to :func:`trainer_class`."""
-    images = load_scene_set(coco_json, model_cfg.work_width, image_root)
+    images = load_scene_set(coco_json, model_cfg.work_width, image_root, depth=needs_depth(model_cfg.input))
     sampler = PatchSampler(images, model_cfg, sampler_cfg)
     torch.manual_seed(train_cfg.seed)  # the initial weights
     model = DeepMask(model_cfg)
@@ -77,7 +78,7 @@ def finetune(start_model: str | os.PathLike, coco_json: str | os.PathLike, out_d
     """Fine-tune a model file on a COCO json; ``trainer_cls`` defaults to :func:`trainer_class`."""
     model = load_model(start_model)
     start_meta = dict(getattr(model, "meta", {}))
-    images = load_scene_set(coco_json, model.config.work_width, image_root)
+    images = load_scene_set(coco_json, model.config.work_width, image_root, depth=needs_depth(model.config.input))
     sampler = PatchSampler(images, model.config, sampler_cfg)
     meta = {"recipe": "finetune", "start_model": str(Path(start_model)), "data": str(coco_json),
             "scales": start_meta.get("scales") or pyramid_scales(images, model.config),

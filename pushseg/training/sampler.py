@@ -27,6 +27,7 @@ import torch
 from pushseg.errors import InputError
 from pushseg.training.config import ModelConfig, SamplerConfig
 from pushseg.training.data import Instance, SceneImage
+from pushseg.training.depth_input import DEPTH_CHANNELS, needs_depth
 
 PAD_RGB = (124, 116, 104)  # ImageNet mean colour: zero after normalisation
 
@@ -63,6 +64,9 @@ class PatchSampler:
                         if inst.size >= self.cfg.min_object_px]
         if not self.objects:
             raise InputError("the training set has no labelled object large enough to make positive patches")
+        if needs_depth(model.input) and not any(im.depth is not None for im in images):
+            raise InputError(f"a model with {model.input} input needs depth: load the training set with depth=True "
+                             "(scenes with depth_file and camera per image)")
 
     # -- geometry -------------------------------------------------------------------------
     def canonical_scale(self, inst: Instance) -> float:
@@ -113,6 +117,16 @@ class PatchSampler:
                 return PatchInfo(i, -1, float(cx), float(cy), float(scale), flip, angle)
         raise InputError("could not find a background patch in 100 tries: the images are full of objects")
 
+    def render_depth(self, info: PatchInfo) -> np.ndarray:
+        """-> the encoded depth of the patch (P, P, 3) float32; no reading (zeros) outside the image or without depth."""
+        P = self.model.patch_size
+        im = self.images[info.image_index]
+        if im.depth is None:  # a photo: the network learns to do without depth there
+            return np.zeros((P, P, DEPTH_CHANNELS), np.float32)
+        M = patch_transform(info.cx, info.cy, info.scale, P, info.flip, info.angle)
+        return cv2.warpAffine(im.depth.astype(np.float32), M, (P, P), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0.0, 0.0, 0.0))
+
     def render(self, info: PatchInfo) -> tuple[np.ndarray, np.ndarray | None]:
         """-> patch (P, P, 3) uint8 and, for positives, the mask (m, m) bool."""
         P, m = self.model.patch_size, self.model.mask_size
@@ -145,12 +159,16 @@ class PatchSampler:
             images[k] = patch
             if mask is not None:
                 masks[k] = np.where(mask, 1.0, -1.0)
-        return {
+        batch = {
             "images": torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(),
             "masks": torch.from_numpy(masks),
             "labels": torch.tensor([float(i.label) for i in infos]),
             "infos": infos,
         }
+        if needs_depth(self.model.input):
+            depth = np.stack([self.render_depth(info) for info in infos]) if infos else np.zeros((0, P, P, 3), np.float32)
+            batch["depth"] = torch.from_numpy(depth).permute(0, 3, 1, 2).contiguous()
+        return batch
 
     def batch(self, rng: np.random.Generator, n: int) -> dict:
         """A batch: ``round(n * positive_fraction)`` positives then negatives, as tensors."""

@@ -37,9 +37,9 @@ class SmallBlock(nn.Module):
 class SmallTrunk(nn.Module):
     """A stride-2 stem and three stride-2 residual blocks: stride 16, ``widths[-1]`` channels."""
 
-    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128)) -> None:
+    def __init__(self, widths: tuple[int, ...] = (16, 32, 64, 128), in_channels: int = 3) -> None:
         super().__init__()
-        self.stem = conv_bn_relu(3, widths[0], 3, 2)
+        self.stem = conv_bn_relu(in_channels, widths[0], 3, 2)
         self.blocks = nn.Sequential(*(SmallBlock(a, b) for a, b in zip(widths[:-1], widths[1:])))
         self.out_channels = widths[-1]
 
@@ -67,9 +67,9 @@ class Bottleneck(nn.Module):
 class ResNet50Trunk(nn.Module):
     """ResNet-50 up to ``layer3`` (conv4_x): stride 16, 1024 channels, as in DeepMask."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_channels: int = 3) -> None:
         super().__init__()
-        self.stem = nn.Sequential(conv_bn_relu(3, 64, 7, 2), nn.MaxPool2d(3, 2, 1))
+        self.stem = nn.Sequential(conv_bn_relu(in_channels, 64, 7, 2), nn.MaxPool2d(3, 2, 1))
         self.layer1 = self._layer(64, 64, 3, 1)
         self.layer2 = self._layer(256, 128, 4, 2)
         self.layer3 = self._layer(512, 256, 6, 2)
@@ -85,9 +85,9 @@ class ResNet50Trunk(nn.Module):
         return self.layer3(self.layer2(self.layer1(self.stem(x))))
 
 
-def build_trunk(name: str, small_widths: tuple[int, ...] = (16, 32, 64, 128)) -> nn.Module:
+def build_trunk(name: str, small_widths: tuple[int, ...] = (16, 32, 64, 128), in_channels: int = 3) -> nn.Module:
     if name == "small":
-        return SmallTrunk(small_widths)
+        return SmallTrunk(small_widths, in_channels)
     if name == "resnet50":
-        return ResNet50Trunk()
+        return ResNet50Trunk(in_channels)
     raise ValueError(f"unknown trunk {name!r}")
