@@ -1,8 +1,10 @@
 """Every threshold of the labeler, in one frozen dataclass.
 
-Pixel thresholds are given at the Kinect2 "qhd" resolution (960x540) the paper
-used and scale with the image: lengths by ``s = sqrt(W * H / (960 * 540))``,
-areas by ``s ** 2``. Where the paper states a value it is the default; where
+The quality gates are in metres (sizes and motions from depth and intrinsics,
+metric.py), so one setting holds for any camera. The other pixel values (flow
+noise, superpixel size, margins) are given at the Kinect2 "qhd" resolution
+(960x540) the paper used and scale with the image: lengths by
+``s = sqrt(W * H / (960 * 540))``, areas by ``s ** 2``. Where the paper states a value it is the default; where
 only the reference implementation has one, that is the default; the rest were
 chosen on simulated pushes and say so.
 """
@@ -14,6 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pushseg.errors import InputError
+
+# The PR2 head camera's metres per pixel at the table (metric.py; kept here so
+# config has no imports from the rest of the labeler).
+REFERENCE_M_PER_PX = 1.033 / 540.686
 
 REFERENCE_WIDTH = 960
 REFERENCE_HEIGHT = 540
@@ -100,16 +106,30 @@ class LabelConfig:
     ncut_num_cuts: int = 10  # reference value
 
     # --- quality gates -------------------------------------------------------------------
-    rotation_std_px: float = 15.0  # paper: std of flow magnitude in the segment
-    # Paper: mean flow magnitude "in the image" above 7 discards the push. Taken
-    # over every pixel of the table-filtered flow, see gates.py for why.
-    large_motion_px: float = 7.0
-    min_area_px: float = 100.0  # reference implementation
-    max_area_frac: float = 0.025  # reference implementation: 2.5 % of the image
-    # Action prior fallback: nearest segment within this many pixels of the push pixel.
-    prior_radius_px: float = 20.0
-    # Labels whose quality score (gates.quality_score) is below this are
-    # rejected as ``low_score``; 0 keeps every label that passed the gates.
+    # In metres (metric.py): the same object and motion give the same decision on
+    # any camera. Defaults are the reference implementation's pixel values at the
+    # Kinect2's qhd resolution, converted at the PR2 head's 1.03 m to the table
+    # (1.91 mm per pixel).
+    # Paper: std of flow magnitude in the segment above 15 px (2.9 cm there); here
+    # the std of each pixel's motion in metres (flow length times z / f).
+    rotation_std_m: float = 0.029
+    # Paper: mean flow magnitude "in the image" above 7 px discards the push; here the
+    # sum over the image of area times motion of everything above the table
+    # (m^2 * m): 7 px over the whole qhd image at 1.03 m. See gates.py for why a sum.
+    large_motion_m3: float = 0.025
+    # Masks seen face-on smaller or larger than this (reference implementation: 100 px
+    # and 2.5 % of the qhd image, i.e. 3.6 cm^2 and 470 cm^2 at 1.03 m).
+    min_area_m2: float = 3.6e-4
+    max_area_m2: float = 0.047
+    # Action prior fallback: nearest segment within this distance of the push pixel
+    # (20 px at qhd and 1.03 m), at the push pixel's depth.
+    prior_radius_m: float = 0.038
+    # Segments smaller than this at 960x540 are specks of flow noise, never a mask
+    # (a quarter of it in segments.py); scales with the image like the other pixel values.
+    min_area_px: float = 100.0
+    # Labels whose quality score (gates.quality_score) is below this are rejected
+    # as ``low_score``; a label of score 0 (no evidence at all that it is one whole
+    # moved object) is rejected whatever this says.
     min_score: float = 0.0
 
     # --- episode labels (episodes.py) -----------------------------------------------------
@@ -156,8 +176,11 @@ class LabelConfig:
                 raise InputError(f"LabelConfig.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.episode_max_area_change < 1.0:
             raise InputError(f"LabelConfig.episode_max_area_change must be >= 1, got {self.episode_max_area_change}")
-        if not 0.0 < self.max_area_frac <= 1.0:
-            raise InputError(f"LabelConfig.max_area_frac must be in (0, 1], got {self.max_area_frac}")
+        for name in ("rotation_std_m", "large_motion_m3", "max_area_m2", "prior_radius_m"):
+            if not getattr(self, name) > 0.0:
+                raise InputError(f"LabelConfig.{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.min_area_m2 < self.max_area_m2:
+            raise InputError(f"LabelConfig.min_area_m2 must be in [0, max_area_m2), got {self.min_area_m2}")
 
     def with_(self, **changes: Any) -> "LabelConfig":
         return replace(self, **changes)
@@ -172,11 +195,10 @@ class Scaled:
 
     s: float  # linear scale relative to 960x540
     motion_threshold_px: float
+    # The rotation limit in pixels as on the reference camera; only episode labels
+    # use it (the gates in gates.py work in metres).
     rotation_std_px: float
-    large_motion_px: float
     min_area_px: float
-    max_area_px: float
-    prior_radius_px: float
     roi_margin_px: float
     superpixel_area_px: float
     ncut_sigma_px2: float
@@ -187,11 +209,8 @@ def scaled(cfg: LabelConfig, width: int, height: int) -> Scaled:
     return Scaled(
         s=s,
         motion_threshold_px=cfg.motion_threshold_px * s,
-        rotation_std_px=cfg.rotation_std_px * s,
-        large_motion_px=cfg.large_motion_px * s,
+        rotation_std_px=cfg.rotation_std_m / REFERENCE_M_PER_PX * s,
         min_area_px=cfg.min_area_px * s * s,
-        max_area_px=cfg.max_area_frac * width * height,
-        prior_radius_px=cfg.prior_radius_px * s,
         roi_margin_px=cfg.roi_margin_px * s,
         superpixel_area_px=max(4.0, cfg.superpixel_area_px * s * s),
         # Flow differences scale with s, so their square with s^2.

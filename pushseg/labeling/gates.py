@@ -2,9 +2,14 @@
 
 Rejection reasons, checked in this order (the first that applies is reported):
 
+All sizes and motions are in metres (metric.py), so a setting means the same
+on any camera; the defaults are the paper's and the reference implementation's
+pixel values at the PR2's Kinect2 (qhd, 1.03 m to the table).
+
 ``large_motion``
-    The mean flow magnitude over *every pixel of the image* of the
-    table-filtered flow exceeds 7 px (at 960x540). The paper says "the mean
+    The sum over *every pixel of the image* of area times motion of the
+    table-filtered flow exceeds 0.025 m^3 (on the PR2's camera: a mean flow of
+    7 px at 960x540). The paper says "the mean
     magnitude of all optical-flow vectors in the image". Read as a mean over
     the moved object instead, 7 px would throw away every push that moves an
     object more than ~1.5 cm at the PR2's viewing distance, i.e. nearly every
@@ -21,17 +26,19 @@ Rejection reasons, checked in this order (the first that applies is reported):
 ``no_segment_at_push``
     Something moved, but no segment lies at (or within the prior radius of) the push pixel.
 ``rotation``
-    The standard deviation of the flow magnitude in the chosen segment exceeds
-    15 px: the object turned (or toppled) and its flow is unreliable (paper step 4).
+    The standard deviation of the motion (flow length times z / f) in the
+    chosen segment exceeds 2.9 cm (15 px on the PR2's camera): the object turned (or toppled) and its flow is unreliable (paper step 4).
     The std is taken over the segment and over it with the segments touching it
     (the normalized cut may have cut a turning object into parts).
     The paper removes such segments before the action prior; we pick first and
     then reject, so a turning pushed object is reported as such instead of
     silently handing the label to a neighbour.
 ``too_small`` / ``too_large``
-    Area under 100 px or over 2.5 % of the image (reference implementation values).
+    Area seen face-on under 3.6 cm^2 or over 470 cm^2 (the reference
+    implementation's 100 px and 2.5 % of the image on the PR2's camera; on a
+    narrow camera close to the table, objects fill 2.5-8 % of the image).
 ``low_score``
-    The quality score is below ``min_score`` (see :func:`quality_score`).
+    The quality score is 0 or below ``min_score`` (see :func:`quality_score`).
 """
 
 from __future__ import annotations
@@ -41,36 +48,54 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from pushseg.labeling.config import Scaled
+from pushseg.labeling import metric
+from pushseg.labeling.config import LabelConfig
 from pushseg.labeling.flow import flow_magnitude
+from pushseg.types import CameraInfo
 
 REASONS = ("large_motion", "no_motion", "no_segment_at_push", "rotation", "too_small", "too_large", "low_score")
 
 
 @dataclass(frozen=True)
 class SegmentStats:
-    area: int
+    area: int  # px
     mag_mean: float  # px; NaN without flow
     mag_std: float  # px; NaN without flow
     solidity: float  # area / convex hull area
+    area_m2: float = float("nan")  # seen face-on; NaN without a camera
+    motion_mean_m: float = float("nan")  # mean of flow length times z / f
+    motion_std_m: float = float("nan")  # its std (with the context, as mag_std)
 
 
-def segment_stats(mask: np.ndarray, flow: np.ndarray | None, context: np.ndarray | None = None) -> SegmentStats:
-    """Area, flow statistics and solidity of a mask.
+def segment_stats(
+    mask: np.ndarray,
+    flow: np.ndarray | None,
+    context: np.ndarray | None = None,
+    camera: CameraInfo | None = None,
+    depth: np.ndarray | None = None,
+) -> SegmentStats:
+    """Area, flow statistics and solidity of a mask, in pixels and (with a camera) in metres.
 
     ``context`` (the chosen segment together with the segments it touches)
     also counts for the std: the normalized cut can cut a turning object into
     parts that each look rigid, and the rotation filter must still see it turn.
     """
     area = int(mask.sum())
+    mean = std = mean_m = std_m = float("nan")
     if flow is not None and area:
         mag = flow_magnitude(flow[mask]).astype(np.float64)
         mean, std = float(mag.mean()), float(mag.std())
+        if camera is not None:
+            mot = mag * metric.metres_per_px(camera, depth, mask)
+            mean_m, std_m = float(mot.mean()), float(mot.std())
         if context is not None and context.any():
-            std = max(std, float(flow_magnitude(flow[context]).astype(np.float64).std()))
-    else:
-        mean = std = float("nan")
-    return SegmentStats(area=area, mag_mean=mean, mag_std=std, solidity=solidity(mask))
+            cmag = flow_magnitude(flow[context]).astype(np.float64)
+            std = max(std, float(cmag.std()))
+            if camera is not None:
+                std_m = max(std_m, float((cmag * metric.metres_per_px(camera, depth, context)).std()))
+    area_m2 = metric.area_m2(camera, depth, mask) if camera is not None else float("nan")
+    return SegmentStats(area=area, mag_mean=mean, mag_std=std, solidity=solidity(mask), area_m2=area_m2,
+                        motion_mean_m=mean_m, motion_std_m=std_m)
 
 
 def solidity(mask: np.ndarray) -> float:
@@ -83,15 +108,29 @@ def solidity(mask: np.ndarray) -> float:
     return float(min(1.0, mask.sum() / hull_area))
 
 
-def segment_reason(stats: SegmentStats, sc: Scaled) -> str:
-    """The rejection reason for a chosen segment, or "" when it passes."""
-    if np.isfinite(stats.mag_std) and stats.mag_std > sc.rotation_std_px:
+def segment_reason(stats: SegmentStats, cfg: LabelConfig) -> str:
+    """The rejection reason for a chosen segment (stats in metres), or "" when it passes."""
+    if np.isfinite(stats.motion_std_m) and stats.motion_std_m > cfg.rotation_std_m:
         return "rotation"
-    if stats.area < sc.min_area_px:
+    if stats.area_m2 < cfg.min_area_m2:
         return "too_small"
-    if stats.area > sc.max_area_px:
+    if stats.area_m2 > cfg.max_area_m2:
         return "too_large"
     return ""
+
+
+def moved_volume_m3(camera: CameraInfo, depth: np.ndarray | None, mag: np.ndarray, k: int = 1) -> float:
+    """Sum of area times motion over an image of flow lengths (px), the large-motion gate's measure.
+
+    ``mag`` may be subsampled by ``k`` (``depth`` then too): each of its pixels stands for k * k pixels.
+    Pixels without depth count at the image's median depth.
+    """
+    if depth is None:
+        z = np.float64(metric.REFERENCE_DISTANCE_M)
+    else:
+        z = metric.depth_or(depth, metric.typical_depth(depth)).astype(np.float64)
+    m = z * (k / metric.focal_px(camera))  # metres per subsampled pixel step
+    return float((mag.astype(np.float64) / k * m * m * m).sum())
 
 
 def photometric_consistency(
@@ -121,7 +160,7 @@ def photometric_consistency(
 
 def quality_score(
     stats: SegmentStats,
-    sc: Scaled,
+    prior_radius_px: float,
     prior_distance_px: float,
     border_motion: float | None = None,
     border_object: float | None = None,
@@ -151,7 +190,7 @@ def quality_score(
     if border_object is not None:
         terms.append(1.0 - border_object)
     if np.isfinite(prior_distance_px):
-        terms.append(max(0.0, 1.0 - 0.5 * prior_distance_px / max(sc.prior_radius_px, 1e-6)))
+        terms.append(max(0.0, 1.0 - 0.5 * prior_distance_px / max(prior_radius_px, 1e-6)))
     if outline_px is not None and stats.area:
         terms.append(stats.area / (stats.area + outline_px))
     if not terms:

@@ -31,7 +31,7 @@ from scipy import ndimage as ndi
 
 from pushseg.errors import InputError
 from pushseg.geometry import base_to_pixel, pixel_to_base
-from pushseg.labeling import baselines, gates, photometric, prior, segments, table
+from pushseg.labeling import baselines, gates, metric, photometric, prior, segments, table
 from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.flow import FlowEstimator, check_pair, flow_magnitude, make_flow_estimator
 from pushseg.types import CameraInfo, Label, Push, Transition
@@ -144,7 +144,9 @@ class Labeler:
             # The large-motion gate (paper step 6) on the filtered flow; see gates.py.
             mean_motion = float(mag_lo.mean())
             res.stats["image_mean_flow_px"] = round(mean_motion, 3)
-            if mean_motion > sc.large_motion_px:
+            volume = gates.moved_volume_m3(camera, None if before_depth is None else before_depth[::k, ::k], mag_lo, k)
+            res.stats["moved_volume_m3"] = round(volume, 6)
+            if volume > cfg.large_motion_m3:
                 clock.lap("table")
                 return _reject(res, "large_motion")
             candidates = mag_lo > sc.motion_threshold_px
@@ -193,8 +195,9 @@ class Labeler:
         if n_segments == 0:
             return _reject(res, "no_motion")
 
-        # 4. Action prior.
-        pick = prior.pick_at_push(labels, push, sc.prior_radius_px) if cfg.use_action_prior else prior.pick_largest(labels)
+        # 4. Action prior, its radius in pixels at the push pixel's depth.
+        prior_radius_px = metric.m_to_px(cfg.prior_radius_m, camera, _push_depth(before_depth, push))
+        pick = prior.pick_at_push(labels, push, prior_radius_px) if cfg.use_action_prior else prior.pick_largest(labels)
         res.segment = pick.segment
         res.stats["prior_distance_px"] = None if not np.isfinite(pick.distance_px) else round(pick.distance_px, 2)
         if pick.segment == 0:
@@ -218,14 +221,17 @@ class Labeler:
             parts, _ = ndi.label(labels[roi] > 0, structure=np.ones((3, 3), bool))
             context = np.zeros((h, w), bool)
             context[roi] = parts == parts[seg_roi][0]
-        st = gates.segment_stats(mask, flow, context)
+        st = gates.segment_stats(mask, flow, context, camera, before_depth)
         res.stats.update(
             area_px=st.area,
+            area_cm2=_r(st.area_m2 * 1e4),
             flow_mean_px=_r(st.mag_mean),
             flow_std_px=_r(st.mag_std),
+            motion_mean_cm=_r(st.motion_mean_m * 100),
+            motion_std_cm=_r(st.motion_std_m * 100),
             solidity=round(st.solidity, 3),
         )
-        reason = gates.segment_reason(st, sc)
+        reason = gates.segment_reason(st, cfg)
         photo = gates.photometric_consistency(mask, flow, before_rgb, after_rgb) if flow is not None and st.area else None
         if photo is not None:
             res.stats["photometric"] = round(photo, 3)
@@ -250,9 +256,9 @@ class Labeler:
         dist = pick.distance_px if cfg.use_action_prior else float("nan")
         outline = gates.outline_length(mask[roi])
         res.stats["outline_px"] = int(outline)
-        score = gates.quality_score(st, sc, dist, border, border_obj, outline)
+        score = gates.quality_score(st, prior_radius_px, dist, border, border_obj, outline)
         res.stats["quality"] = round(score, 4)
-        if score < cfg.min_score:
+        if score <= 0.0 or score < cfg.min_score:  # score 0: no evidence it is one whole object
             return _reject(res, "low_score")
         res.label = Label(mask=mask, score=score, reason="", source=source)
         return res
@@ -270,6 +276,17 @@ def push_image_direction(camera: CameraInfo, depth: np.ndarray | None, push: Pus
     d = base_to_pixel(camera, q) - base_to_pixel(camera, p)
     n = float(np.hypot(*d))
     return d / n if n > 1e-9 else None
+
+
+def _push_depth(depth: np.ndarray | None, push: Push) -> float:
+    """The depth around the push pixel (the median of a 9x9 window), else the image's median depth."""
+    if depth is None:
+        return metric.REFERENCE_DISTANCE_M
+    r, c = int(round(push.v)), int(round(push.u))
+    win = depth[max(0, r - 4) : r + 5, max(0, c - 4) : c + 5]
+    with np.errstate(invalid="ignore"):
+        v = win[np.isfinite(win) & (win > 0)]
+    return float(np.median(v)) if v.size else metric.typical_depth(depth)
 
 
 def label_transition(t: Transition, cfg: LabelConfig | None = None) -> Label:
