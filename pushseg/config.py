@@ -58,6 +58,7 @@ SECTIONS: dict[str, str] = {
     "model": "pushseg.training.config:ModelConfig",
     "sampler": "pushseg.training.config:SamplerConfig",
     "train": "pushseg.training.config:TrainConfig",
+    "mix": "pushseg.training.mixing:MixConfig",
     "inference": "pushseg.training.config:InferenceConfig",
     "demo": "pushseg.evaluation.demo:DemoConfig",
 }

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from pushseg.data.scenes import ScenesConfig
     from pushseg.labeling.config import LabelConfig
     from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+    from pushseg.training.mixing import MixConfig
 
 PathLike = str | os.PathLike
 
@@ -173,8 +174,9 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
 
 def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainConfig,
              sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
-             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
-    """DeepMask trained from scratch on the ground truth of ``scenes``; returns ``out/model.pt``."""
+             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True,
+             mix: MixConfig | None = None) -> Path:
+    """DeepMask trained from scratch on the ground truth of ``scenes`` (and ``mix``'s photos); returns ``out/model.pt``."""
     from pushseg.training.config import SamplerConfig
     from pushseg.training.recipes import pretrain as run_pretrain
 
@@ -182,9 +184,12 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
     out = Path(out)
     configs = {"model": model, "train": train, "sampler": sampler}
     inputs = {"scenes": scenes, **({"images": images} if images else {})}
+    if mix is not None and mix.enabled:  # recorded only when photos are mixed in: older records stay valid
+        configs["mix"] = mix
+        inputs["photos"] = mix.photos
     return _trained(out, configs, inputs, skip_done, lambda: run_pretrain(
         scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
-        progress=progress, meta=meta))
+        progress=progress, meta=meta, mix=mix))
 
 
 def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: TrainConfig | None = None,

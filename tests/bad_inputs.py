@@ -137,7 +137,7 @@ def make_fixtures(root: Path) -> dict[str, str]:
     coco_variant("coco_short_rle", lambda d: d["annotations"][0]["segmentation"].update(counts="0T3"))
     coco_variant("coco_list_rle", lambda d: d["annotations"][0]["segmentation"].update(counts=[5, -3]))
     coco_variant("coco_rle_size", lambda d: d["annotations"][0]["segmentation"].update(size=[10, 10]))
-    coco_variant("coco_polygon", lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4, 5, 6]]))
+    coco_variant("coco_polygon", lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3, 4]]))  # 2 points
     coco_variant("coco_dangling", lambda d: d["annotations"][0].update(image_id=77))
     coco_variant("coco_no_file", lambda d: d["images"][0].pop("file_name"))
     coco_variant("coco_bad_size", lambda d: d["images"][0].update(width=-3))
@@ -273,7 +273,7 @@ HEAVY: list[tuple[str, str, str]] = [
     ("evaluate-short-rle", "evaluate --scenes {coco_short_rle}", "malformed mask"),
     ("evaluate-negative-rle", "evaluate --scenes {coco_list_rle}", "malformed mask"),
     ("evaluate-rle-size", "evaluate --scenes {coco_rle_size}", "malformed mask"),
-    ("evaluate-polygon", "evaluate --scenes {coco_polygon}", "must be an RLE object"),
+    ("evaluate-polygon", "evaluate --scenes {coco_polygon}", "malformed polygon"),
     ("evaluate-dangling-annotation", "evaluate --scenes {coco_dangling}", "not in 'images'"),
     ("evaluate-no-file-name", "evaluate --scenes {coco_no_file}", "no 'file_name'"),
     ("evaluate-bad-image-size", "evaluate --scenes {coco_bad_size}", "positive integer 'width'"),
@@ -293,6 +293,12 @@ HEAVY: list[tuple[str, str, str]] = [
     ("finetune-model-random", "finetune --labels {coco} --out {dir}/f11 --model {ckpt_random}", "random.pt"),
     ("pretrain-scenes-missing", "pretrain --scenes {missing} --out {dir}/p1", "no annotations.json"),
     ("pretrain-bad-rle", "pretrain --scenes {coco_short_rle} --out {dir}/p2", "malformed mask"),
+    ("pretrain-bad-polygon", "pretrain --scenes {coco_polygon} --out {dir}/p4", "malformed polygon"),
+    ("pretrain-photos-bad-polygon", "pretrain --scenes {coco} --photos {coco_polygon} --out {dir}/p5",
+     "malformed polygon"),
+    ("pretrain-photos-missing", "pretrain --scenes {coco} --photos {missing}.json --out {dir}/p6", "no such COCO json"),
+    ("pretrain-photo-share-2", "pretrain --scenes {coco} --photos {coco} --photo-share 2 --out {dir}/p7",
+     "photo_share"),
     ("pretrain-lr-inf", "pretrain --scenes {coco} --out {dir}/p3 --lr inf", "lr"),
 ]
 

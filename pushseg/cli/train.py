@@ -12,6 +12,7 @@ from pushseg.stages import PRETRAIN_SETTINGS, scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
+from pushseg.training.mixing import MixConfig
 
 _ALIASES = {"batches_per_epoch": ["--batches"]}
 
@@ -36,6 +37,8 @@ PRETRAIN_SECTIONS = [
                                                       "default to)"),
     Section("train", TrainConfig, preset=PRETRAIN_SETTINGS, aliases=_ALIASES, title="training (TrainConfig)"),
     Section("sampler", SamplerConfig, title="patch sampling (SamplerConfig)"),
+    Section("mix", MixConfig, title="real photos in the mix (MixConfig; e.g. --photos coco/annotations.json "
+                                    "--photo-share 0.25)"),
 ]
 FINETUNE_SECTIONS = [
     Section("train", TrainConfig, aliases=_ALIASES, title="training (TrainConfig; the defaults are the paper's "
@@ -111,7 +114,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     out = Path(args.out)
     path = pretrain(scenes_json(args.scenes), out, cfg["model"], cfg["train"], cfg["sampler"], images=args.images,
-                    resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False)
+                    resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False,
+                    mix=cfg["mix"])
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
     if args.half:

@@ -1,6 +1,8 @@
 """COCO instance-segmentation json with exact RLE masks and one category, "object".
 
-Any segmentation framework reads these files; pycocotools does the RLE.
+Any segmentation framework reads these files; pycocotools does the RLE. pushseg
+writes RLE; it also reads polygon outlines (a list of ``[x0, y0, x1, y1, ...]``
+rings in pixels, as COCO's own files and most labelling tools store them).
 """
 
 from __future__ import annotations
@@ -79,8 +81,51 @@ def check_rle(rle: Any) -> tuple[int, int]:
     return h, w
 
 
-def decode_mask(rle: dict[str, Any]) -> np.ndarray:
-    """COCO RLE (compressed or not) -> (H, W) bool mask; a malformed RLE is an :class:`InputError`."""
+def check_polygons(seg: Any) -> None:
+    """Raise ``ValueError`` unless ``seg`` is a list of polygon rings, each ``[x0, y0, x1, y1, ...]`` of >= 3 points.
+
+    pycocotools reads a 4-number ring as a box and fails obscurely on odd or
+    non-numeric lists, so the shape is checked here.
+    """
+    if not isinstance(seg, list) or not seg:
+        raise ValueError("a polygon segmentation must be a non-empty list of rings [x0, y0, x1, y1, ...]")
+    for k, ring in enumerate(seg):
+        if not isinstance(ring, list):
+            raise ValueError(f"polygon ring {k} is a {type(ring).__name__}, not a list of coordinates "
+                             "(write [[x0, y0, x1, y1, ...]], one list per ring)")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in ring):
+            raise ValueError(f"polygon ring {k} holds a value that is not a finite number")
+        if len(ring) % 2 or len(ring) < 6:
+            raise ValueError(f"polygon ring {k} has {len(ring)} coordinates; it needs an even number, "
+                             "at least 6 (3 points)")
+
+
+def is_polygon(seg: Any) -> bool:
+    """A segmentation given as polygon rings (a list), not as RLE (a dict)."""
+    return isinstance(seg, list)
+
+
+def polygon_rle(seg: list, height: int, width: int) -> dict[str, Any]:
+    """Polygon rings of one object on a ``height`` x ``width`` image -> one RLE (bytes counts), the rings merged."""
+    try:
+        check_polygons(seg)
+    except ValueError as e:
+        raise InputError(f"malformed polygon mask: {e}") from None
+    rles = mask_utils.frPyObjects([[float(v) for v in ring] for ring in seg], int(height), int(width))
+    return mask_utils.merge(rles)
+
+
+def decode_mask(seg: dict[str, Any] | list, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """COCO RLE (compressed or not) or polygons -> (H, W) bool mask; malformed input is an :class:`InputError`.
+
+    Polygons carry no size, so they need the image's ``height`` and ``width``;
+    the rings of one object are merged (their union).
+    """
+    if is_polygon(seg):
+        if height is None or width is None:
+            raise InputError("a polygon mask needs the image's height and width to be decoded")
+        return mask_utils.decode(polygon_rle(seg, height, width)).astype(bool)
+    rle = seg
     try:
         check_rle(rle)
     except ValueError as e:
@@ -194,7 +239,7 @@ def _is_int(v: Any) -> bool:
 
 
 def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> None:
-    """Schema of the fields pushseg reads, every RLE, and every annotation's image reference."""
+    """Schema of the fields pushseg reads, every RLE and polygon, and every annotation's image reference."""
     sizes: dict[int, tuple[int, int]] = {}
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict):
@@ -221,8 +266,15 @@ def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> N
             raise InputError(f"{path}: annotation {aid} refers to image {ann.get('image_id')!r}, which is not in 'images'")
         if "score" in ann and not (isinstance(ann["score"], (int, float)) and np.isfinite(ann["score"])):
             raise InputError(f"{path}: annotation {aid} has a score that is not a finite number")
+        seg = ann.get("segmentation")
+        if is_polygon(seg):
+            try:
+                check_polygons(seg)
+            except ValueError as e:
+                raise InputError(f"{path}: annotation {aid} has a malformed polygon ({e}); fix or drop it") from None
+            continue
         try:
-            size = check_rle(ann.get("segmentation"))
+            size = check_rle(seg)
         except ValueError as e:
             raise InputError(f"{path}: annotation {aid} has a malformed mask ({e}); re-create the file") from None
         if size != sizes[ann["image_id"]]:

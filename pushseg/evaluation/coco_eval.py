@@ -33,7 +33,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
-from pushseg.data.coco import load_coco
+from pushseg.data.coco import is_polygon, load_coco, polygon_rle
 from pushseg.errors import InputError
 
 METRICS = ("AP50", "AP75", "AP")
@@ -272,7 +272,10 @@ def _feed_gt(ev: CocoEvaluator, anns: list[dict[str, Any]], image_id: int, image
     """One image of a COCO json (its annotations as stored) and its detections into ``ev``."""
     size = (int(image["height"]), int(image["width"])) if "height" in image and "width" in image else None
     areas = [a["area"] for a in anns] if all("area" in a for a in anns) else None
-    ev.process(image_id, [a["segmentation"] for a in anns], results, size=size, gt_areas=areas)
+    # polygon outlines (COCO's own files) carry no size: made RLE on the image's
+    segs = [polygon_rle(a["segmentation"], *size) if size and is_polygon(a["segmentation"]) else a["segmentation"]
+            for a in anns]
+    ev.process(image_id, segs, results, size=size, gt_areas=areas)
 
 
 def evaluate_results(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, float]:

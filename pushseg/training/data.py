@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pushseg.data.coco import check_image_digest, decode_mask, load_coco
-from pushseg.data.images import read_depth
+from pushseg.data.images import read_depth, read_image_rgb
 from pushseg.data.images import read_rgb  # noqa: F401 - one image reader for the package; also imported from here
 from pushseg.errors import InputError
 from pushseg.training.depth_input import encode_depth
@@ -102,12 +102,16 @@ def load_scene_set(
     keep_empty: bool = True,
     verify_digests: bool = True,
     depth: bool = False,
+    photos: bool = False,
 ) -> list[SceneImage]:
     """Load every image of a COCO json with its masks at the working width.
 
     An image entry with a ``sha256`` (pushseg label and scenes write one) is checked
     against its file unless ``verify_digests`` is off. ``depth``: also the encoded
     depth of each image (for depth and rgbd models), from its ``depth_file`` and ``camera``.
+    ``photos``: a photo collection (COCO's own files, say): any format OpenCV reads,
+    grayscale and RGBA converted to RGB. Masks may be RLE or polygons; crowd
+    annotations are skipped and every category counts as "object".
     """
     coco_json = Path(coco_json)
     data = load_coco(coco_json)
@@ -124,12 +128,16 @@ def load_scene_set(
         path = find_image(img["file_name"], roots)
         if verify_digests:
             check_image_digest(path, img, coco_json)
-        rgb, f = resize_to_width(read_rgb(path), work_width)
+        full_rgb = read_image_rgb(path, grayscale="convert", flag=f"{coco_json}: image") if photos else read_rgb(path)
+        if full_rgb.shape[:2] != (int(img["height"]), int(img["width"])):
+            raise InputError(f"{coco_json}: image {img['id']} ({path}) is {full_rgb.shape[1]}x{full_rgb.shape[0]} "
+                             f"pixels, the json says {img['width']}x{img['height']}; fix its width and height")
+        rgb, f = resize_to_width(full_rgb, work_width)
         instances = []
         for ann in anns:
             if ann.get("iscrowd", 0):
                 continue
-            full = decode_mask(ann["segmentation"])
+            full = decode_mask(ann["segmentation"], int(img["height"]), int(img["width"]))  # load_coco checked it
             if full.shape != (int(img["height"]), int(img["width"])):
                 raise InputError(f"{coco_json}: annotation {ann.get('id')} has mask size {full.shape}, image is "
                                  f"{img['height']}x{img['width']}")

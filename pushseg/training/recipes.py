@@ -13,6 +13,11 @@ of 100 batches of 32, bootstrapping on).
 Both store in the model's meta the inference pyramid ``scales``: octave steps of
 2^0.5 that bring the 10th-90th percentile of the training objects' sizes to the
 canonical object size (+-1/4 octave), so that evaluation needs no tuning.
+
+``pretrain`` with a :class:`~pushseg.training.mixing.MixConfig` naming photos
+mixes real photos into every batch (:mod:`pushseg.training.mixing`); the pyramid
+still comes from the simulated scenes alone (the camera the model will look
+through), and the meta records the photo set and its share under ``photos``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.data import SceneImage, load_scene_set
 from pushseg.training.depth_input import needs_depth
 from pushseg.training.engine import Trainer, TrainerBase
+from pushseg.training.mixing import MixConfig, photo_mix
 from pushseg.training.model import DeepMask
 from pushseg.training.sampler import PatchSampler
 
@@ -58,10 +64,13 @@ def trainer_class(cfg: TrainConfig) -> type[Trainer]:
 def pretrain(coco_json: str | os.PathLike, out_dir: str | os.PathLike, model_cfg: ModelConfig, train_cfg: TrainConfig,
              sampler_cfg: SamplerConfig | None = None, image_root: str | None = None, resume: bool = False,
              progress: bool = True, meta: dict[str, Any] | None = None,
-             trainer_cls: type[TrainerBase] | None = None) -> DeepMask:
+             trainer_cls: type[TrainerBase] | None = None, mix: MixConfig | None = None) -> DeepMask:
     """Train a DeepMask from scratch (seeded initial weights); ``trainer_cls`` defaults to :func:`trainer_class`."""
     images = load_scene_set(coco_json, model_cfg.work_width, image_root, depth=needs_depth(model_cfg.input))
-    sampler = PatchSampler(images, model_cfg, sampler_cfg)
+    sampler: Any = PatchSampler(images, model_cfg, sampler_cfg)
+    if mix is not None and mix.enabled:
+        sampler, photos = photo_mix(sampler, mix, sampler_cfg)
+        meta = {"photos": photos, **(meta or {})}
     torch.manual_seed(train_cfg.seed)  # the initial weights
     model = DeepMask(model_cfg)
     meta = {"recipe": "pretrain", "data": str(coco_json), "scales": pyramid_scales(images, model_cfg),
