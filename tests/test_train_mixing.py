@@ -171,6 +171,18 @@ def test_the_mix_has_the_share_in_every_batch_and_is_seeded(shapes, photos):
     assert torch.equal(rank1["images"], a["images"][1::2]) and torch.equal(rank1["masks"], a["masks"][1::2])
 
 
+def test_the_mix_travels_to_dataloader_workers(shapes, photos):
+    """DataLoader workers get the sampler pickled: the copy renders the same batch."""
+    import pickle
+
+    model = ModelConfig(work_width=160, patch_size=64, object_size=40, mask_size=16)
+    mix = mix_of(shapes, photos, 0.5, model)
+    drawn = mix.draw(np.random.default_rng(1), 6)
+    copy = pickle.loads(pickle.dumps(mix))
+    assert torch.equal(copy.collate(drawn)["images"], mix.collate(drawn)["images"])
+    assert mix.collate([])["images"].shape == (0, 3, 64, 64)  # a rank with no samples
+
+
 def test_an_rgbd_mix_gives_photos_no_reading_depth(shapes, photos):
     from pushseg.training.depth_input import DEPTH_CHANNELS
 

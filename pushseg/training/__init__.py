@@ -6,6 +6,7 @@
 * checkpoint -- save_model / load_model with checks that name what does not fit
 * data       -- COCO sets loaded at the working width
 * sampler    -- positive/negative patches with jitter, flip and rotation
+* mixing     -- MixingSampler: several sets (simulated scenes, real photos) at fixed shares of each batch
 * losses     -- soft-margin losses, bootstrapping and noisy-label weights
 * noise      -- noisy-label methods as a registry of named functions (Table III)
 * engine     -- TrainerBase (the loop, hooks, state of any number of models) and Trainer (DeepMask's step)
