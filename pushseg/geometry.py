@@ -448,6 +448,8 @@ def fit_plane_without_pose(
     inlier_threshold: float = 0.01,
     stride: int = 4,
     min_support: float = 0.15,
+    up: np.ndarray | None = None,
+    max_tilt_deg: float = 10.0,
 ) -> Plane:
     """The table of a camera whose pose is unknown: the plane with the most depth support, in the optical frame.
 
@@ -457,7 +459,9 @@ def fit_plane_without_pose(
     with it (a camera looking at a table from above sees its top facing up in
     the image, normal y < 0.2 in the optical frame). RANSAC on every
     ``stride``-th pixel, then a least-squares refit on the inliers.
-    ``min_support``: the share of valid readings the plane must hold.
+    ``min_support``: the share of valid readings the plane must hold. ``up``
+    (a unit vector in the optical frame, from a known pose): only planes within
+    ``max_tilt_deg`` of horizontal count, so a wall never wins.
     """
     rng = np.random.default_rng(rng)
     pts, _ = depth_to_points(camera, np.asarray(depth, dtype=np.float32), stride=stride)
@@ -470,7 +474,10 @@ def fit_plane_without_pose(
     ok = norms >= 1e-9
     normals = normals / np.where(ok, norms, 1.0)[:, None]
     normals *= np.where(np.einsum("ij,ij->i", normals, a) > 0, -1.0, 1.0)[:, None]  # face the camera
-    ok &= normals[:, 1] < 0.2
+    if up is None:
+        ok &= normals[:, 1] < 0.2
+    else:
+        ok &= normals @ np.asarray(up, np.float64) >= np.cos(np.radians(max_tilt_deg))
     best_count, best = -1, None
     for i in np.flatnonzero(ok):
         inliers = np.abs((pts - a[i]) @ normals[i]) < inlier_threshold

@@ -252,6 +252,9 @@ class InferenceConfig:
     fast: bool = True  # batch norm folded into the convolutions, channels last memory, windows scored only where needed; False: the reference path
     table_region: bool = False  # score only windows centred on the table top, found in each image's depth (scenes folders have it)
     amp: bool = True  # bfloat16 autocast on CUDA devices that support it; ignored on CPU
+    pyramid: str = "camera"  # "camera": scales from each image's intrinsics and depth where it has them (training/pyramid.py), else `scales`; "fixed": always `scales`
+    object_size_m: float = 0.10  # camera pyramid: largest side of a typical tabletop object, metres
+    pyramid_span: int = 0  # camera pyramid: extra half-octave levels on each side of the object's scale
 
     def __post_init__(self) -> None:
         self.scales = parse_scales(self.scales)
@@ -268,6 +271,12 @@ class InferenceConfig:
             raise InputError(f"min_area_px must be an integer >= 0, got {self.min_area_px!r}")
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise InputError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if self.pyramid not in ("camera", "fixed"):
+            raise InputError(f"pyramid must be camera or fixed, got {self.pyramid!r}")
+        check_number("inference object_size_m", self.object_size_m, lo=0.005, hi=2.0)
+        check_int("inference pyramid_span", self.pyramid_span, 0)
+        if self.pyramid_span > 4:
+            raise InputError(f"pyramid_span must be at most 4 (9 levels), got {self.pyramid_span}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from pushseg.errors import InputError
-from pushseg.geometry import Plane, fit_plane_without_pose, fit_table_plane, height_above_plane
+from pushseg.geometry import Plane, fit_plane_without_pose, height_above_plane
 from pushseg.types import CameraInfo
 
 INPUTS = ("rgb", "depth", "rgbd")
@@ -54,12 +54,19 @@ def has_pose(camera: CameraInfo) -> bool:
 
 
 def table_plane(camera: CameraInfo, depth: np.ndarray, seed: int = 0) -> Plane:
-    """The table plane in the optical frame: gravity-aware with a pose, the dominant plane without."""
+    """The table plane in the optical frame: the horizontal plane with most support (with a pose), the dominant
+    plane facing the camera (without one).
+
+    Not :func:`pushseg.geometry.fit_table_plane`'s highest horizontal surface: for
+    the network, the table is where most of the view stands, not a higher desk
+    in the background.
+    """
     if has_pose(camera):
+        up = camera.T_base_camera[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # base z in the optical frame
         try:
-            return fit_table_plane(camera, depth, rng=seed)
+            return fit_plane_without_pose(camera, depth, rng=seed, up=up)
         except InputError:
-            pass  # a pose that is off (or a frame with no horizontal table): fall back to the dominant plane
+            pass  # a pose that is off: fall back to the dominant plane
     return fit_plane_without_pose(camera, depth, rng=seed)
 
 

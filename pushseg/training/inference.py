@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pushseg.errors import InputError
-from pushseg.training.config import STRIDE, InferenceConfig
+from pushseg.training.config import STRIDE, InferenceConfig, parse_scales
 from pushseg.training.data import resize_to_width
 from pushseg.training.depth_input import DEPTH_CHANNELS
 from pushseg.training.model import DeepMask
@@ -331,13 +331,16 @@ class Segmenter:
         return dets
 
     def __call__(self, images: list[np.ndarray], regions: list[np.ndarray | None] | None = None,
-                 depths: list[np.ndarray] | None = None) -> list[list[Detection]]:
+                 depths: list[np.ndarray] | None = None,
+                 scales: list[tuple[float, ...] | None] | None = None) -> list[list[Detection]]:
         """RGB uint8 images (any size, at least 32 px a side) -> per image, detections sorted by score.
 
         ``regions`` (optional, one per image, None for the whole image): bool (H, W) masks; only
         windows centred inside are scored, e.g. :func:`table_region` of the image's depth.
         ``depths`` (depth and rgbd models only, one per image): the encoded depth
         (H, W, 3) of :func:`pushseg.training.depth_input.encode_depth`; ignored by an rgb model.
+        ``scales`` (optional, one per image, None for ``cfg.scales``): that image's pyramid, e.g.
+        :func:`pushseg.training.pyramid.camera_scales` of its camera and depth.
         """
         if isinstance(images, np.ndarray):
             raise InputError("Segmenter takes a list of images; for one image use Segmenter.segment(image)")
@@ -354,11 +357,15 @@ class Segmenter:
                 raise InputError(f"region {i} must be a bool array of the image's size {im.shape[:2]}, got "
                                  f"{getattr(reg, 'shape', type(reg).__name__)}")
         depths = self._check_depths(images, depths)
+        scales = [None] * len(images) if scales is None else list(scales)
+        if len(scales) != len(images):
+            raise InputError(f"{len(scales)} pyramids for {len(images)} images; give one per image (or None)")
+        scales = [self.cfg.scales if sc is None else parse_scales(sc) for sc in scales]
         if self.cfg.table_region and any(r is None for r in regions):
             raise InputError("table_region is on but no region was given; pass regions=[table_region(camera, depth)]"
                              " per image, or set table_region=False")
         results: list[list[Detection]] = [[] for _ in images]
-        for i, (levels, factor) in self._pyramid(images, regions, depths):
+        for i, (levels, factor) in self._pyramid(images, regions, depths, scales):
             h, w = images[i].shape[:2]
             results[i] = self._detections([c for cs in levels.values() for c in cs], h, w, factor)
         return results
@@ -380,14 +387,15 @@ class Segmenter:
         return [np.asarray(d, np.float32) for d in depths]
 
     def _pyramid(self, images: list[np.ndarray], regions: list[np.ndarray | None],
-                 depths: list[np.ndarray] | None = None):
+                 depths: list[np.ndarray] | None = None, scales: list[tuple[float, ...]] | None = None):
         """Yield (image index, ({scale: candidates}, resize factor)), images ``batch_size`` at a time."""
         work_w = self.model.config.work_width
-        # group same-size images so that they can share a forward pass
-        groups: dict[tuple[int, int], list[int]] = {}
+        scales = scales or [self.cfg.scales] * len(images)
+        # group same-size images with the same pyramid so that they can share a forward pass
+        groups: dict[tuple, list[int]] = {}
         for i, im in enumerate(images):
-            groups.setdefault(im.shape[:2], []).append(i)
-        for idxs in groups.values():
+            groups.setdefault((im.shape[:2], tuple(scales[i])), []).append(i)
+        for (_, pyramid), idxs in groups.items():
             for start in range(0, len(idxs), self.cfg.batch_size):
                 chunk = idxs[start:start + self.cfg.batch_size]
                 resized = [resize_to_width(images[i], work_w) for i in chunk]
@@ -396,7 +404,7 @@ class Segmenter:
                 regs = [None if regions[i] is None else regions[i].astype(bool) for i in chunk]
                 work_depths = None if depths is None else [resize_to_width(depths[i], work_w)[0] for i in chunk]
                 levels: list[dict[float, list[_Candidate]]] = [{} for _ in chunk]
-                for scale in self.cfg.scales:
+                for scale in pyramid:
                     for b, cs in enumerate(self._level(work, scale, factor, regs, work_depths)):
                         levels[b][scale] = cs
                 for b, i in enumerate(chunk):
