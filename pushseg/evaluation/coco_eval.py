@@ -320,6 +320,29 @@ def scene_depths(segmenter, images: list[dict[str, Any]], roots: list[Path], whe
     return [encoded_depth(im, roots, f"{where}: ") for im in images]
 
 
+def scene_pyramids(segmenter, images: list[dict[str, Any]], roots: list[Path]) -> list[tuple[float, ...] | None]:
+    """Per image entry, the camera pyramid (``cfg.pyramid == "camera"``) from its camera and depth; None where the
+    entry has neither (then the segmenter's ``scales``) or the pyramid is fixed."""
+    from pushseg.training.data import image_depth
+    from pushseg.training.pyramid import camera_scales
+
+    cfg = segmenter.cfg
+    if getattr(cfg, "pyramid", "fixed") != "camera":
+        return [None] * len(images)
+    out = []
+    for im in images:
+        if "depth_file" not in im or "camera" not in im:
+            out.append(None)
+            continue
+        camera, depth = image_depth(im, roots)
+        try:
+            out.append(camera_scales(segmenter.model.config, camera, depth, object_size_m=cfg.object_size_m,
+                                     span=cfg.pyramid_span, seed=int(im.get("id", 0))))
+        except InputError:
+            out.append(None)  # no table found in this frame: the fixed scales
+    return out
+
+
 def _scene_images(scenes_json: Path, image_root: str | os.PathLike | None):
     gt = load_coco(scenes_json)
     if not gt["annotations"]:
@@ -353,7 +376,8 @@ def choose_scales(segmenter, scenes_json: str | os.PathLike, image_root: str | o
     for im in tqdm(gt["images"], desc="levels", disable=not progress, leave=False):
         rgb = read_rgb(find_image(im["file_name"], roots))
         region = scene_table_region(im, roots) if segmenter.cfg.table_region else None
-        for _, (per_scale, factor) in segmenter._pyramid([rgb], [region]):
+        depths = scene_depths(segmenter, [im], roots, Path(scenes_json))
+        for _, (per_scale, factor) in segmenter._pyramid([rgb], [region], depths):
             levels.append((im, per_scale, factor, rgb.shape[:2]))
     table = []
     ev = CocoEvaluator()
@@ -400,7 +424,8 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
             regions = ([scene_table_region(im, roots) for im in chunk] if getattr(segmenter.cfg, "table_region", False)
                        else None)
             depths = scene_depths(segmenter, chunk, roots, scenes_json)
-            for im, dets in zip(chunk, segmenter(rgbs, regions, depths)):
+            pyramids = scene_pyramids(segmenter, chunk, roots)
+            for im, dets in zip(chunk, segmenter(rgbs, regions, depths, pyramids)):
                 _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
                 if keep_detections:
                     per_image[int(im["id"])] = dets
