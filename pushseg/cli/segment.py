@@ -22,12 +22,39 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
 
 def inference_config(args: argparse.Namespace, model=None) -> InferenceConfig:
     """The resolved inference settings; pyramid scales from the model unless given."""
-    cfg = resolve(args)["inference"]
-    if "scales" not in explicit(args, "inference") and model is not None and getattr(model, "meta", {}).get("scales"):
-        from pushseg.config import replace
+    from pushseg.config import replace
 
-        cfg = replace(cfg, scales=tuple(model.meta["scales"]))
+    cfg = resolve(args)["inference"]
+    given = explicit(args, "inference")
+    if "scales" not in given and model is not None and getattr(model, "meta", {}).get("scales"):
+        cfg = replace(cfg, scales=tuple(model.meta["scales"]))  # where an image has no depth and camera
+    if "scales" in given and "pyramid" not in given:
+        cfg = replace(cfg, pyramid="fixed")  # scales asked for are the scales used
     return cfg
+
+
+def frame_depth(args: argparse.Namespace, model, cfg: InferenceConfig, rgb):
+    """--depth and --camera -> (the encoded depth or None, the camera pyramid or None)."""
+    from pushseg.data.real_frames import FramesCamera, frame_from_arrays, read_depth_png
+    from pushseg.errors import InputError
+    from pushseg.training.depth_input import encode_depth
+    from pushseg.training.pyramid import camera_scales
+
+    if args.depth is None and args.camera is None:
+        if model.needs_depth:
+            raise InputError(f"this model takes {model.config.input} input: give --depth DEPTH.png and --camera "
+                             "camera.json, or use an rgb model")
+        return None, None
+    if args.depth is None or args.camera is None:
+        raise InputError("--depth and --camera go together: the depth image needs the camera's intrinsics and units")
+    cam = FramesCamera.read(Path(args.camera))
+    camera, depth, plane = frame_from_arrays(cam, rgb, read_depth_png(Path(args.depth), cam), args.depth)
+    encoded = encode_depth(camera, depth, plane) if model.needs_depth else None
+    scales = None
+    if cfg.pyramid == "camera":
+        scales = camera_scales(model.config, camera, depth, plane, object_size_m=cfg.object_size_m,
+                               span=cfg.pyramid_span)
+    return encoded, scales
 
 
 def add_parser(subparsers) -> None:
@@ -39,6 +66,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default=str(PRETRAINED_PATH), help="model file (pushseg pretrain/finetune)")
     p.add_argument("--out", required=True, help="overlay PNG to write")
     p.add_argument("--json", default=None, help="also write the detections (COCO results, RLE) here")
+    p.add_argument("--depth", default=None, help="the image's depth PNG (16-bit; units from --camera): depth and rgbd "
+                   "models need it; with it the pyramid follows the camera")
+    p.add_argument("--camera", default=None, help="camera.json of the frame (width, height, fx, fy, cx, cy, "
+                   "depth_png_units_per_metre, optional T_base_camera), as import-frames reads it")
     add_inference_args(p)
     p.set_defaults(func=run)
 
@@ -54,7 +85,10 @@ def run(args: argparse.Namespace) -> int:
     rgb = read_image_rgb(args.image, flag="IMAGE")  # colour, at least 16 px a side
     device = pick_device(args.device)
     model = load_model(args.model, device=device)
-    dets = Segmenter(model, inference_config(args, model), device).segment(rgb)
+    cfg = inference_config(args, model)
+    depth, scales = frame_depth(args, model, cfg, rgb)
+    dets = Segmenter(model, cfg, device)([rgb], None, None if depth is None else [depth],
+                                         None if scales is None else [scales])[0]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_image_file(out, overlay(rgb, dets))  # raises instead of returning False

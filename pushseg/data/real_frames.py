@@ -136,32 +136,50 @@ def read_frame(folder: Path, name: str, cam: FramesCamera, seed: int = 0) -> Rea
     if color.ndim != 3 or color.shape[2] not in (3, 4) or color.dtype != np.uint8:
         raise InputError(f"{folder / (name + COLOR)} must be 8-bit RGB, got shape {color.shape} {color.dtype}")
     rgb = cv2.cvtColor(color, cv2.COLOR_BGRA2RGB if color.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    if depth_png.ndim != 2 or depth_png.dtype != np.uint16:
-        raise InputError(f"{folder / (name + DEPTH)} must be a one-channel 16-bit PNG, got shape {depth_png.shape} "
-                         f"{depth_png.dtype}")
     if labels.ndim != 2 or labels.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{folder / (name + LABEL)} must be a one-channel 8- or 16-bit PNG of instance labels, "
                          f"got shape {labels.shape} {labels.dtype}")
-    size = (cam.height, cam.width)
-    for suffix, img in ((COLOR, rgb), (DEPTH, depth_png), (LABEL, labels)):
-        if img.shape[:2] != size:
-            raise InputError(f"{folder / (name + suffix)} is {img.shape[1]}x{img.shape[0]} px but camera.json says "
-                             f"{cam.width}x{cam.height}: the frames and the intrinsics must agree")
+    if labels.shape != (cam.height, cam.width):
+        raise InputError(f"{folder / (name + LABEL)} is {labels.shape[1]}x{labels.shape[0]} px but camera.json says "
+                         f"{cam.width}x{cam.height}: the frames and the intrinsics must agree")
+    depth = depth_metres(depth_png, cam, folder / (name + DEPTH))
+    camera, depth, plane = frame_from_arrays(cam, rgb, depth, folder / (name + COLOR), seed)
+    return RealFrame(name, rgb, depth, labels.astype(np.int32), camera, plane)
+
+
+def depth_metres(depth_png: np.ndarray, cam: FramesCamera, path) -> np.ndarray:
+    """A 16-bit depth PNG's values -> metres (NaN = no reading), checked against the camera's units."""
+    if depth_png.ndim != 2 or depth_png.dtype != np.uint16:
+        raise InputError(f"{path} must be a one-channel 16-bit depth PNG, got shape {depth_png.shape} {depth_png.dtype}")
     depth = depth_png.astype(np.float32) / np.float32(cam.units_per_metre)
     depth[depth_png == cam.missing] = np.nan
     valid = np.isfinite(depth)
     if valid.any() and not 0.05 < float(np.median(depth[valid])) < 20.0:
-        raise InputError(f"{folder / (name + DEPTH)}: median depth {float(np.median(depth[valid])):.3g} m with "
+        raise InputError(f"{path}: median depth {float(np.median(depth[valid])):.3g} m with "
                          f"{cam.units_per_metre:g} units per metre is not a tabletop camera's range; is "
                          "depth_png_units_per_metre right (1000 for millimetres)?")
+    return depth
+
+
+def read_depth_png(path: Path, cam: FramesCamera) -> np.ndarray:
+    """A depth PNG file -> metres (NaN = no reading)."""
+    return depth_metres(_read_png(Path(path)), cam, path)
+
+
+def frame_from_arrays(cam: FramesCamera, rgb: np.ndarray, depth: np.ndarray, what, seed: int = 0):
+    """Sizes checked against camera.json; -> (CameraInfo with its pose, depth, the table plane)."""
+    size = (cam.height, cam.width)
+    for kind, img in (("colour image", rgb), ("depth image", depth)):
+        if img.shape[:2] != size:
+            raise InputError(f"{what}: the {kind} is {img.shape[1]}x{img.shape[0]} px but camera.json says "
+                             f"{cam.width}x{cam.height}: the frames and the intrinsics must agree")
     camera = CameraInfo(cam.width, cam.height, cam.K, np.eye(4), frame_id=REAL_FRAME_ID)
     try:
         plane = fit_plane_without_pose(camera, depth, rng=seed)
     except InputError as e:
-        raise InputError(f"{folder / (name + DEPTH)}: {e}") from None
+        raise InputError(f"{what}: {e}") from None
     T = cam.T_base_camera if cam.T_base_camera is not None else table_frame_pose(plane)
-    camera = CameraInfo(cam.width, cam.height, cam.K, T, frame_id=REAL_FRAME_ID)
-    return RealFrame(name, rgb, depth, labels.astype(np.int32), camera, plane)
+    return CameraInfo(cam.width, cam.height, cam.K, T, frame_id=REAL_FRAME_ID), depth, plane
 
 
 def table_frame_pose(plane: Plane) -> np.ndarray:

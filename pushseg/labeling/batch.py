@@ -212,6 +212,14 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, ex
     return summary
 
 
+def _depth_entry(reader, index: int) -> dict:
+    """The before frame's depth file (absolute) and camera, so that depth and rgbd models can train on the label."""
+    before = reader.records[index].before
+    if "depth" not in before.paths:
+        return {}
+    return {"depth_file": str(reader.root.resolve() / before.paths["depth"]), "camera": before.camera.to_dict()}
+
+
 def _consume(items, coco: CocoBuilder, rows: list, reader, bar) -> None:
     for item in items:
         rows.append(item.row)
@@ -227,6 +235,7 @@ def _consume(items, coco: CocoBuilder, rows: list, reader, bar) -> None:
                 episode=item.row["episode"],
                 step=item.row["step"],
                 sha256=reader.records[item.index].before.digests.get("rgb"),  # checked when training reads it
+                **_depth_entry(reader, item.index),
             )
             coco.add_mask(image_id, mask, score=item.row["score"])
         bar.update(1)
