@@ -119,8 +119,8 @@ class LabelConfig:
     large_motion_m3: float = 0.025
     # Masks seen face-on smaller or larger than this (reference implementation: 100 px
     # and 2.5 % of the qhd image, i.e. 3.6 cm^2 and 470 cm^2 at 1.03 m).
-    min_area_m2: float = 3.6e-4
-    max_area_m2: float = 0.047
+    min_area_m2: float = 3.6e-4  # smallest mask area seen face-on, m^2
+    max_area_m2: float = 0.047  # largest mask area seen face-on, m^2
     # Action prior fallback: nearest segment within this distance of the push pixel
     # (20 px at qhd and 1.03 m), at the push pixel's depth.
     prior_radius_m: float = 0.038
