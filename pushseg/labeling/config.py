@@ -62,8 +62,8 @@ class LabelConfig:
     # more than flow_guide_min_px in the image (px at 960x540): a 3-6 cm push moves
     # 50-110 px on a narrow camera at 0.6 m, beyond what DIS follows on real images.
     flow_guided: bool = True
-    flow_guide_min_px: float = 20.0
-    flow_guide_fractions: tuple[float, ...] = (0.5, 1.0)
+    flow_guide_min_px: float = 20.0  # expected push motion (px at 960x540) above which the flow is guided by the push
+    flow_guide_fractions: tuple[float, ...] = (0.5, 1.0)  # shares of the push length tried as the guiding motion
 
     # --- table plane (RANSAC on the before depth) -------------------------------------
     # A pixel less than this high above the fitted plane is table; its flow is
