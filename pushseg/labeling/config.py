@@ -45,8 +45,10 @@ class LabelConfig:
     # Shifts under the minimum are sub-pixel noise and left alone; over the
     # maximum they are not a settling head (the push would be suspect anyway).
     align_head_shift: bool = True
-    min_head_shift_px: float = 0.35  # smaller head shifts (px at 960x540) are left alone
-    max_head_shift_px: float = 6.0  # larger ones are not undone (px at 960x540)
+    # Both in pixels of the reference camera (the Kinect2 at qhd, fx 540.7), scaled
+    # by the focal length: a head turn of 0.65 mrad and 11 mrad on any camera.
+    min_head_shift_px: float = 0.35  # smaller head shifts are left alone
+    max_head_shift_px: float = 6.0  # larger ones are not undone
 
     # --- optical flow (paper: FlowNet2; here OpenCV, see flow.py) ---------------------
     flow: str = "dis"  # optical flow method: "dis" (OpenCV DIS) or "farneback"
@@ -54,6 +56,18 @@ class LabelConfig:
     # Flow is computed on images resized by this factor and upsampled: objects
     # move tens of pixels, so half resolution keeps the motion and costs 1/4.
     flow_scale: float = 0.5
+    # Push-guided flow (flow.guided_flow): the flow is also computed around the image
+    # motion the push would give its object (half and all of its length), and each
+    # pixel where the plain flow fails keeps what matches best. Used when the push's
+    # whole length spans more than flow_guide_min_px in the image (px at 960x540):
+    # 70 px is 35 px at the flow's half resolution, about the longest motion DIS
+    # followed on simulated pushes; a 3-6 cm push seen by a narrow camera at 0.6 m
+    # moves 50-110 px (65-145 px at 960x540), where DIS on real images follows only
+    # part of the motion. Guiding the shorter simulated pushes too lost labels
+    # (a half-followed long slide reads as a turn), so it stays off there.
+    flow_guided: bool = True
+    flow_guide_min_px: float = 70.0
+    flow_guide_fractions: tuple[float, ...] = (0.5, 1.0)
 
     # --- table plane (RANSAC on the before depth) -------------------------------------
     # A pixel less than this high above the fitted plane is table; its flow is
@@ -117,6 +131,10 @@ class LabelConfig:
     # sum over the image of area times motion of everything above the table
     # (m^2 * m): 7 px over the whole qhd image at 1.03 m. See gates.py for why a sum.
     large_motion_m3: float = 0.025
+    # A label's object must have moved at least this far on average (gates.py,
+    # ``small_motion``): below 5 mm, where the simulation counts an object as moved,
+    # and far above what flow noise and a slightly moved camera give (< 1 mm).
+    min_motion_m: float = 0.003
     # Masks seen face-on smaller or larger than this (reference implementation: 100 px
     # and 2.5 % of the qhd image, i.e. 3.6 cm^2 and 470 cm^2 at 1.03 m).
     min_area_m2: float = 3.6e-4  # smallest mask area seen face-on, m^2
@@ -179,6 +197,8 @@ class LabelConfig:
         for name in ("rotation_std_m", "large_motion_m3", "max_area_m2", "prior_radius_m"):
             if not getattr(self, name) > 0.0:
                 raise InputError(f"LabelConfig.{name} must be positive, got {getattr(self, name)}")
+        if not self.min_motion_m >= 0.0:
+            raise InputError(f"LabelConfig.min_motion_m must be >= 0, got {self.min_motion_m}")
         if not 0.0 <= self.min_area_m2 < self.max_area_m2:
             raise InputError(f"LabelConfig.min_area_m2 must be in [0, max_area_m2), got {self.min_area_m2}")
 

@@ -114,6 +114,60 @@ def make_flow_estimator(cfg: LabelConfig) -> FlowEstimator:
     raise InputError(f"unknown flow method {cfg.flow!r}; choose 'dis' or 'farneback'")
 
 
+def guided_flow(
+    estimator: FlowEstimator,
+    before_rgb: np.ndarray,
+    after_rgb: np.ndarray,
+    shifts: list[tuple[float, float]],
+    window_px: int = 15,
+    margin: float = 2.0,
+    fail_level: float = 8.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flow that follows motions beyond the estimator's reach, guided by the motions a push can make.
+
+    A coarse-to-fine flow follows a few tens of pixels; a 3-6 cm push seen by a
+    narrow camera close to the table moves an object 50-110 px. For each
+    expected image motion ``(dx, dy)`` (from the push's direction and length at
+    the push pixel's depth), the flow is also computed against the after image
+    shifted back by it, and the shift added again; each pixel keeps the
+    hypothesis whose warped after image matches the before image best (mean
+    absolute grey difference over a ``window_px`` box). A pixel leaves the plain
+    flow only where that flow fails (its difference is over ``fail_level`` grey
+    levels, several times the sensor noise) and another hypothesis is better by
+    more than ``margin``: where the plain flow explains the images (a short
+    motion, a textureless table on which every hypothesis fits) it stays. Returns the flow and the index of the hypothesis
+    kept per pixel (0 = plain).
+    """
+    h, w = before_rgb.shape[:2]
+    flows = [estimator(before_rgb, after_rgb)]
+    for dx, dy in shifts:
+        M = np.float32([[1, 0, dx], [0, 1, dy]])  # shifted(x) = after(x + d), so before ~ shifted
+        shifted = cv2.warpAffine(after_rgb, M, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        f = estimator(before_rgb, shifted)
+        f[..., 0] += np.float32(dx)
+        f[..., 1] += np.float32(dy)
+        flows.append(f)
+    if len(flows) == 1:
+        return flows[0], np.zeros((h, w), np.uint8)
+    g0 = cv2.cvtColor(before_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    g1 = cv2.cvtColor(after_rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    k = max(3, int(window_px) | 1)
+    errs = []
+    for i, f in enumerate(flows):
+        warped = cv2.remap(g1, gx + f[..., 0], gy + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        e = cv2.blur(np.abs(warped - g0), (k, k))
+        errs.append(e + (margin if i else 0.0))
+    best = np.argmin(np.stack(errs), axis=0).astype(np.uint8)
+    best[errs[0] <= fail_level] = 0
+    out = flows[0].copy()
+    for i in range(1, len(flows)):
+        sel = best == i
+        out[sel] = flows[i][sel]
+    return out, best
+
+
 def flow_magnitude(flow: np.ndarray) -> np.ndarray:
     """|(u, v)| per pixel, for any leading shape (..., 2)."""
     f = np.asarray(flow, dtype=np.float32)
