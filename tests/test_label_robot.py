@@ -22,10 +22,12 @@ def test_a_push_that_only_changed_the_exposure_is_rejected():
     res = Labeler(LabelConfig()).label_transition(t)
     assert not res.label.accepted, res.stats
     # At most specks of residual change remain, never a segment at the push.
-    assert res.label.reason in ("no_motion", "no_segment_at_push", "too_small"), res.label.reason
-    # Without the colour matching the same pair gives a (wrong) label: the test can fail.
-    raw = Labeler(LabelConfig(normalize_colours=False)).label_transition(t)
+    assert res.label.reason in ("no_motion", "no_segment_at_push", "small_motion", "too_small"), res.label.reason
+    # Without the colour matching and the minimum motion the same pair gives a (wrong) label: the test can fail.
+    raw = Labeler(LabelConfig(normalize_colours=False, min_motion_m=0.0)).label_transition(t)
     assert raw.label.accepted
+    # The minimum motion alone refuses it: the changed colours did not move.
+    assert Labeler(LabelConfig(normalize_colours=False)).label_transition(t).label.reason == "small_motion"
 
 
 def test_robot_world_pushes_give_a_label_on_the_pushed_object():
