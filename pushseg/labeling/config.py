@@ -56,18 +56,16 @@ class LabelConfig:
     # Flow is computed on images resized by this factor and upsampled: objects
     # move tens of pixels, so half resolution keeps the motion and costs 1/4.
     flow_scale: float = 0.5
-    # Push-guided flow (flow.guided_flow): the flow is also computed around the image
-    # motion the push would give its object (half and all of its length), and each
-    # pixel where the plain flow fails keeps what matches best. Used when the push's
-    # whole length spans more than flow_guide_min_px in the image (px at 960x540):
-    # 70 px is 35 px at the flow's half resolution, about the longest motion DIS
-    # followed on simulated pushes; a 3-6 cm push seen by a narrow camera at 0.6 m
-    # moves 50-110 px (65-145 px at 960x540), where DIS on real images follows only
-    # part of the motion. Guiding the shorter simulated pushes too lost labels
-    # (a half-followed long slide reads as a turn), so it stays off there.
+    # Push guided flow (flow.guided_flow): the flow is also computed around the image
+    # motion the push would give its object (the fractions of its length below), and
+    # each pixel where the plain flow fails keeps what matches best. Only for pushes
+    # whose whole length spans more than flow_guide_min_px in the image (px at 960x540;
+    # 70 px is about the longest motion DIS followed on simulated pushes). A narrow
+    # camera at 0.6 m sees a 5 cm push move 90 px, beyond what DIS follows on real
+    # images. See the labeling README for what was measured.
     flow_guided: bool = True
-    flow_guide_min_px: float = 70.0
-    flow_guide_fractions: tuple[float, ...] = (0.5, 1.0)
+    flow_guide_min_px: float = 70.0  # pushes spanning fewer image pixels (at 960x540) are not guided
+    flow_guide_fractions: tuple[float, ...] = (0.5, 1.0)  # shares of the push length tried as motions
 
     # --- table plane (RANSAC on the before depth) -------------------------------------
     # A pixel less than this high above the fitted plane is table; its flow is
