@@ -176,7 +176,7 @@ def _agent(cls, backend, seed):
 # Which gates each labeler can apply. Frame differencing has no flow, so the
 # rotation and large-motion gates and the flow terms of the score cannot apply.
 GATES = {
-    "flow": ["large_motion", "no_motion", "no_segment_at_push", "rotation", "too_small", "too_large", "low_score"],
+    "flow": ["large_motion", "no_motion", "no_segment_at_push", "rotation", "small_motion", "too_small", "too_large", "low_score"],
     "framediff": ["no_motion", "no_segment_at_push", "too_small", "too_large", "low_score"],
 }
 

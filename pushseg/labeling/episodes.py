@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
-from pushseg.labeling import baselines, photometric, table
+from pushseg.labeling import baselines, metric, photometric, table
 from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.flow import flow_magnitude
 from pushseg.labeling.labeler import Labeler, LabelResult
@@ -115,7 +115,8 @@ def transition_motion(labeler: Labeler, t: Transition) -> Motion:
     dx = dy = 0.0
     if cfg.align_head_shift:
         ex, ey, gain = photometric.global_shift(before, after)
-        if cfg.min_head_shift_px * sc.s <= np.hypot(ex, ey) <= cfg.max_head_shift_px * sc.s and gain >= 0.2:
+        turn = metric.angle_scale(t.before.camera)  # head shifts are turns of the camera (config.py)
+        if cfg.min_head_shift_px * turn <= np.hypot(ex, ey) <= cfg.max_head_shift_px * turn and gain >= 0.2:
             dx, dy = ex, ey
     assert labeler.flow is not None, "episode labels need a flow labeler"
     fwd = labeler.flow(before, after)

@@ -33,7 +33,7 @@ from pushseg.errors import InputError
 from pushseg.geometry import base_to_pixel, pixel_to_base
 from pushseg.labeling import baselines, gates, metric, photometric, prior, segments, table
 from pushseg.labeling.config import LabelConfig, scaled
-from pushseg.labeling.flow import FlowEstimator, check_pair, flow_magnitude, make_flow_estimator
+from pushseg.labeling.flow import FlowEstimator, check_pair, flow_magnitude, guided_flow, make_flow_estimator
 from pushseg.types import CameraInfo, Label, Push, Transition
 
 
@@ -67,6 +67,22 @@ class Labeler:
         self.flow = flow if flow is not None else (make_flow_estimator(self.cfg) if self.cfg.method == "flow" else None)
 
     # -- public API --------------------------------------------------------------------
+
+    def _guide_shifts(self, camera: CameraInfo, depth: np.ndarray | None, push: Push, s: float) -> list[tuple[float, float]]:
+        """The image motions the push would give its object, when long enough to guide the flow (config.py)."""
+        cfg = self.cfg
+        if not cfg.flow_guided or depth is None or push.length <= 0:
+            return []
+        try:
+            p = pixel_to_base(camera, depth, push.u, push.v, radius=4)
+        except InputError:
+            return []
+        step = np.array([np.cos(push.angle), np.sin(push.angle), 0.0]) * push.length
+        start = base_to_pixel(camera, p)
+        full = base_to_pixel(camera, p + step) - start
+        if not np.all(np.isfinite(full)) or float(np.hypot(*full)) < cfg.flow_guide_min_px * s:
+            return []
+        return [tuple(float(x) for x in base_to_pixel(camera, p + f * step) - start) for f in cfg.flow_guide_fractions]
 
     def label_transition(self, t: Transition, keep: bool = False) -> LabelResult:
         return self.label(
@@ -105,8 +121,8 @@ class Labeler:
                 after_rgb,
                 colours=cfg.normalize_colours,
                 shift=cfg.align_head_shift,
-                min_shift_px=cfg.min_head_shift_px * sc.s,
-                max_shift_px=cfg.max_head_shift_px * sc.s,
+                min_shift_px=cfg.min_head_shift_px * metric.angle_scale(camera),
+                max_shift_px=cfg.max_head_shift_px * metric.angle_scale(camera),
             )
             res.stats["colour_change"] = round(align.lut_shift, 2)
             res.stats["head_shift_px"] = [round(align.shift_px[0], 2), round(align.shift_px[1], 2)] if align.shifted else [0.0, 0.0]
@@ -116,7 +132,12 @@ class Labeler:
         flow = None
         if cfg.method == "flow":
             assert self.flow is not None
-            flow = self.flow(before_rgb, after_rgb)
+            shifts = self._guide_shifts(camera, before_depth, push, sc.s)
+            if shifts:
+                flow, _ = guided_flow(self.flow, before_rgb, after_rgb, shifts, window_px=int(round(15 * sc.s)))
+                res.stats["flow_guide_px"] = [round(float(np.hypot(*d)), 1) for d in shifts]
+            else:
+                flow = self.flow(before_rgb, after_rgb)
             if keep:
                 res.flow = flow
             clock.lap("flow")

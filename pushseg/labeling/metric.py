@@ -31,6 +31,14 @@ def focal_px(camera: CameraInfo) -> float:
     return math.sqrt(camera.fx * camera.fy)
 
 
+def angle_scale(camera: CameraInfo) -> float:
+    """Pixels per pixel of the reference camera for the same turn of the camera (f / 540.7).
+
+    A head that settles differently turns by an angle; that angle spans f * angle pixels.
+    """
+    return focal_px(camera) / REFERENCE_FOCAL_PX
+
+
 def depth_or(depth: np.ndarray | None, fallback: float) -> np.ndarray:
     """Depth with missing readings (NaN, <= 0) replaced by ``fallback`` metres."""
     if depth is None:
