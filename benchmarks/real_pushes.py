@@ -21,7 +21,7 @@ Measured:
   object: the share that gets a label (a false accept).
 
 Frames come from ``--frames``, else ``$PUSHSEG_REAL_FRAMES``, else
-``<repo>/../shared/data/real/ycbv-dev``. Real frames are for measuring only.
+the development frames set beside the repository. Real frames are for measuring only.
 Prints the json and writes OUT/real_pushes.json (default out/bench_real_pushes).
 """
 
@@ -168,8 +168,8 @@ def run(frames_dir: Path, seed: int, per_object: int, cfg: LabelConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--frames", type=Path, default=None, help="frames folder (default $PUSHSEG_REAL_FRAMES or "
-                    "<repo>/../shared/data/real/ycbv-dev)")
+    ap.add_argument("--frames", type=Path, default=None, help="frames folder (default $PUSHSEG_REAL_FRAMES, else the "
+                    "development frames beside the repository)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pushes-per-object", type=int, default=2)
     ap.add_argument("--out", type=Path, default=REPO / "out" / "bench_real_pushes")

@@ -263,28 +263,39 @@ def fit_table_plane(
         )
     sel_cam = pts_cam[patch]
     up = camera.T_base_camera[:3, :3].T @ np.array([0.0, 0.0, 1.0])  # base z in the optical frame
-    n = len(sel_cam)
-    samples = sel_cam[rng.integers(0, n, size=(iterations, 3))]
+
+    def horizontal(normals: np.ndarray, norms: np.ndarray, a: np.ndarray) -> np.ndarray:
+        return np.abs(normals @ up) / np.where(norms >= 1e-9, norms, 1.0) >= np.cos(np.radians(max_tilt_deg))
+
+    inliers = _ransac_plane(sel_cam, rng, iterations, inlier_threshold, horizontal)
+    if inliers is None or inliers.sum() < 3:
+        raise InputError(f"could not fit a horizontal table plane to the surface found{where}")
+    return _refit_facing_camera(sel_cam[inliers])
+
+
+def _ransac_plane(pts: np.ndarray, rng: np.random.Generator, iterations: int, threshold: float,
+                  accept) -> np.ndarray | None:
+    """Inliers of the plane through 3 random points with the most points within ``threshold``, among the
+    ``iterations`` hypotheses that ``accept(normals, norms, a)`` lets through (normals not yet unit)."""
+    samples = pts[rng.integers(0, len(pts), size=(iterations, 3))]
     a = samples[:, 0]
     normals = np.cross(samples[:, 1] - a, samples[:, 2] - a)
     norms = np.linalg.norm(normals, axis=1)
-    ok = norms >= 1e-9
-    cos_tilt = np.abs(normals @ up) / np.where(ok, norms, 1.0)
-    ok &= cos_tilt >= np.cos(np.radians(max_tilt_deg))
-    best_count, best_inliers = -1, None
+    ok = (norms >= 1e-9) & accept(normals, norms, a)
+    best_count, best = -1, None
     for i in np.flatnonzero(ok):
-        normal = normals[i] / norms[i]
-        inliers = np.abs((sel_cam - a[i]) @ normal) < inlier_threshold
+        inliers = np.abs((pts - a[i]) @ (normals[i] / norms[i])) < threshold
         count = int(inliers.sum())
         if count > best_count:
-            best_count, best_inliers = count, inliers
-    if best_inliers is None or best_count < 3:
-        raise InputError(f"could not fit a horizontal table plane to the surface found{where}")
-    inl = sel_cam[best_inliers]
+            best_count, best = count, inliers
+    return best
+
+
+def _refit_facing_camera(inl: np.ndarray) -> Plane:
+    """Least-squares plane through the inliers, its normal towards the camera (the optical frame's origin)."""
     centroid = inl.mean(axis=0)
-    _, _, vt = np.linalg.svd(inl - centroid, full_matrices=False)
-    normal = vt[-1]
-    if normal @ (-centroid) < 0:  # face the camera (origin of the optical frame)
+    normal = np.linalg.svd(inl - centroid, full_matrices=False)[2][-1]
+    if normal @ (-centroid) < 0:
         normal = -normal
     return Plane(normal=normal, offset=float(-normal @ centroid))
 
@@ -467,28 +478,15 @@ def fit_plane_without_pose(
     pts, _ = depth_to_points(camera, np.asarray(depth, dtype=np.float32), stride=stride)
     if len(pts) < 3:
         raise InputError("the depth image has fewer than 3 valid readings: cannot fit the table plane")
-    samples = pts[rng.integers(0, len(pts), size=(iterations, 3))]
-    a = samples[:, 0]
-    normals = np.cross(samples[:, 1] - a, samples[:, 2] - a)
-    norms = np.linalg.norm(normals, axis=1)
-    ok = norms >= 1e-9
-    normals = normals / np.where(ok, norms, 1.0)[:, None]
-    normals *= np.where(np.einsum("ij,ij->i", normals, a) > 0, -1.0, 1.0)[:, None]  # face the camera
-    if up is None:
-        ok &= normals[:, 1] < 0.2
-    else:
-        ok &= normals @ np.asarray(up, np.float64) >= np.cos(np.radians(max_tilt_deg))
-    best_count, best = -1, None
-    for i in np.flatnonzero(ok):
-        inliers = np.abs((pts - a[i]) @ normals[i]) < inlier_threshold
-        count = int(inliers.sum())
-        if count > best_count:
-            best_count, best = count, inliers
-    if best is None or best_count < max(3, min_support * len(pts)):
+
+    def table_like(normals: np.ndarray, norms: np.ndarray, a: np.ndarray) -> np.ndarray:
+        unit = normals / np.where(norms >= 1e-9, norms, 1.0)[:, None]
+        unit *= np.where(np.einsum("ij,ij->i", unit, a) > 0, -1.0, 1.0)[:, None]  # face the camera
+        if up is None:
+            return unit[:, 1] < 0.2
+        return unit @ np.asarray(up, np.float64) >= np.cos(np.radians(max_tilt_deg))
+
+    inliers = _ransac_plane(pts, rng, iterations, inlier_threshold, table_like)
+    if inliers is None or inliers.sum() < max(3, min_support * len(pts)):
         raise InputError(f"no plane holds {min_support:.0%} of the depth readings: is a table in view?")
-    inl = pts[best]
-    centroid = inl.mean(axis=0)
-    normal = np.linalg.svd(inl - centroid, full_matrices=False)[2][-1]
-    if normal @ (-centroid) < 0:
-        normal = -normal
-    return Plane(normal=normal, offset=float(-normal @ centroid))
+    return _refit_facing_camera(pts[inliers])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -36,6 +39,13 @@ def synthetic_transition(rng: np.random.Generator, episode: int, step: int, **fr
         episode=episode,
         step=step,
     )
+
+
+# The labelled real development frames live beside the repository, never in it (they are for measuring only).
+REAL_FRAMES = Path(os.environ.get("PUSHSEG_REAL_FRAMES",
+                                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ycbv-dev"))
+needs_real_frames = pytest.mark.skipif(not (REAL_FRAMES / "camera.json").is_file(),
+                                       reason=f"the development frames are not at {REAL_FRAMES} (set PUSHSEG_REAL_FRAMES)")
 
 
 @pytest.fixture

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import REAL_FRAMES as FRAMES, needs_real_frames as needs_frames
 
 from pushseg.geometry import transform
 from pushseg.labeling import LabelConfig, Labeler
 from pushseg.labeling import gates
 from pushseg.types import CameraInfo, Outcome, Push, PushResult, Transition
 
-FRAMES = Path(os.environ.get("PUSHSEG_REAL_FRAMES",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ycbv-dev"))
-needs_frames = pytest.mark.skipif(not FRAMES.is_dir(),
-                                  reason=f"the development frames are not at {FRAMES} (set PUSHSEG_REAL_FRAMES)")
 
 
 # --- the same object seen by two cameras -------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_pushseg
+from conftest import REAL_FRAMES as FRAMES, needs_real_frames as needs_frames, run_pushseg
 from pushseg.data.real_frames import FramesCamera, import_frames, read_frames
 from pushseg.errors import InputError
 from pushseg.geometry import transform
@@ -20,10 +19,6 @@ from pushseg.training.depth_input import encode_depth
 from pushseg.training.pyramid import camera_scales, scales_for_pixel_size
 from pushseg.types import CameraInfo
 
-FRAMES = Path(os.environ.get("PUSHSEG_REAL_FRAMES",
-                             Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ycbv-dev"))
-needs_frames = pytest.mark.skipif(not (FRAMES / "camera.json").is_file(),
-                                  reason=f"the development frames are not at {FRAMES} (set PUSHSEG_REAL_FRAMES)")
 
 
 # --- a synthetic frames folder: a ball on a table, seen by a pinhole camera ----------------------

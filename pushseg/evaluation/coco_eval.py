@@ -310,37 +310,46 @@ def scene_table_region(image: dict[str, Any], roots: list[Path]) -> np.ndarray:
     return table_region(CameraInfo.from_dict(image["camera"]), depth)
 
 
-def scene_depths(segmenter, images: list[dict[str, Any]], roots: list[Path], where: Path) -> list[np.ndarray] | None:
-    """The encoded depth of each image entry, for a segmenter whose model takes depth; else None."""
-    from pushseg.training.data import encoded_depth
-
-    model = getattr(segmenter, "model", None)
-    if model is None or not getattr(model, "needs_depth", False):
-        return None
-    return [encoded_depth(im, roots, f"{where}: ") for im in images]
-
-
-def scene_pyramids(segmenter, images: list[dict[str, Any]], roots: list[Path]) -> list[tuple[float, ...] | None]:
-    """Per image entry, the camera pyramid (``cfg.pyramid == "camera"``) from its camera and depth; None where the
-    entry has neither (then the segmenter's ``scales``) or the pyramid is fixed."""
+def scene_inputs(segmenter, images: list[dict[str, Any]], roots: list[Path], where: Path):
+    """Per image entry, what its depth gives the segmenter, each frame's depth read and its table fitted once:
+    the encoded depth (None for the whole list when the model takes rgb only) and the camera pyramid (None where
+    the entry has no depth or camera, no table is found, or ``cfg.pyramid`` is fixed: then ``cfg.scales``)."""
     from pushseg.training.data import image_depth
+    from pushseg.training.depth_input import encode_depth, table_plane
     from pushseg.training.pyramid import camera_scales
 
-    cfg = segmenter.cfg
-    if getattr(cfg, "pyramid", "fixed") != "camera":
-        return [None] * len(images)
-    out = []
+    cfg, model = segmenter.cfg, segmenter.model
+    wants_depth = bool(getattr(model, "needs_depth", False))
+    wants_pyramid = getattr(cfg, "pyramid", "fixed") == "camera"
+    depths, pyramids = [], []
     for im in images:
-        if "depth_file" not in im or "camera" not in im:
-            out.append(None)
+        has = "depth_file" in im and "camera" in im
+        if not (wants_depth or (wants_pyramid and has)):
+            pyramids.append(None)
             continue
-        camera, depth = image_depth(im, roots)
+        camera, depth = image_depth(im, roots, f"{where}: ")  # a depth model without depth: a clear error
+        seed = int(im.get("id", 0))
         try:
-            out.append(camera_scales(segmenter.model.config, camera, depth, object_size_m=cfg.object_size_m,
-                                     span=cfg.pyramid_span, seed=int(im.get("id", 0))))
-        except InputError:
-            out.append(None)  # no table found in this frame: the fixed scales
-    return out
+            plane = table_plane(camera, depth, seed)
+        except InputError as e:
+            if wants_depth:
+                raise InputError(f"{where}: image {im.get('id')} ({im.get('depth_file')}): {e}") from None
+            pyramids.append(None)  # no table found in this frame: the fixed scales
+            continue
+        if wants_depth:
+            try:
+                depths.append(encode_depth(camera, depth, plane))
+            except InputError as e:
+                raise InputError(f"{where}: image {im.get('id')} ({im.get('depth_file')}): {e}") from None
+        scales = None
+        if wants_pyramid:
+            try:
+                scales = camera_scales(model.config, camera, depth, plane, object_size_m=cfg.object_size_m,
+                                       span=cfg.pyramid_span)
+            except InputError:
+                pass
+        pyramids.append(scales)
+    return (depths if wants_depth else None), pyramids
 
 
 def _scene_images(scenes_json: Path, image_root: str | os.PathLike | None):
@@ -376,7 +385,7 @@ def choose_scales(segmenter, scenes_json: str | os.PathLike, image_root: str | o
     for im in tqdm(gt["images"], desc="levels", disable=not progress, leave=False):
         rgb = read_rgb(find_image(im["file_name"], roots))
         region = scene_table_region(im, roots) if segmenter.cfg.table_region else None
-        depths = scene_depths(segmenter, [im], roots, Path(scenes_json))
+        depths, _ = scene_inputs(segmenter, [im], roots, Path(scenes_json))
         for _, (per_scale, factor) in segmenter._pyramid([rgb], [region], depths):
             levels.append((im, per_scale, factor, rgb.shape[:2]))
     table = []
@@ -423,8 +432,7 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
             rgbs = [read_rgb(find_image(im["file_name"], roots)) for im in chunk]
             regions = ([scene_table_region(im, roots) for im in chunk] if getattr(segmenter.cfg, "table_region", False)
                        else None)
-            depths = scene_depths(segmenter, chunk, roots, scenes_json)
-            pyramids = scene_pyramids(segmenter, chunk, roots)
+            depths, pyramids = scene_inputs(segmenter, chunk, roots, scenes_json)
             for im, dets in zip(chunk, segmenter(rgbs, regions, depths, pyramids)):
                 _feed_gt(ev, anns.get(int(im["id"]), []), int(im["id"]), im, dets)
                 if keep_detections:
