@@ -25,7 +25,11 @@ ALL = (CollectConfig, ScenesConfig, LabelConfig, TrainConfig, SamplerConfig, Mod
 def _help(command: str) -> str:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return " ".join(sub.choices[command].format_help().split())  # undo line wrapping
+    command_parser = sub.choices[command]
+    formatter = command_parser.formatter_class
+    # Wide enough that no line wraps: argparse also breaks lines after hyphens ("target-" / "test").
+    command_parser.formatter_class = lambda prog: formatter(prog, width=100_000)
+    return " ".join(command_parser.format_help().split())
 
 
 @pytest.mark.parametrize("command, classes", [

@@ -12,11 +12,14 @@ from pushseg.errors import InputError
 
 
 def test_sets_are_big_enough_and_disjoint():
-    assert set(OBJECT_SETS) == {"source", "target-train", "target-test"}
+    assert set(OBJECT_SETS) == {"source", "transfer", "target-train", "target-test"}
     train, test = object_set("target-train"), object_set("target-test")
     assert len(train) >= 40 and len(test) >= 16
     assert not set(train.names) & set(test.names)
     assert not {o.urdf for o in train.objects if o.urdf} & {o.urdf for o in test.objects if o.urdf}
+    # The pretraining sets are drawn at run time and never hold a target object.
+    assert object_set("source").procedural and object_set("transfer").procedural
+    assert not object_set("source").objects and not object_set("transfer").objects
     assert len(set(train.names)) == len(train) and len(set(test.names)) == len(test)
 
 
@@ -30,7 +33,7 @@ def test_source_draws_new_primitives_from_the_seed():
 
 
 def test_unknown_set_names_the_valid_ones():
-    with pytest.raises(InputError, match="unknown object set 'kitchen': choose one of source, target-test, target-train"):
+    with pytest.raises(InputError, match="unknown object set 'kitchen': choose one of source, target-test, target-train, transfer"):
         object_set("kitchen")
 
 

@@ -15,13 +15,18 @@ the files depend on the settings only, not on ``workers``.
 Named splits (``split=``) fix the object set and the seed stream:
 
 * ``source``      -- the ``source`` objects (pretraining and source validation);
+* ``transfer-source`` -- the ``transfer`` objects in the ``transfer`` world:
+  household-like meshes, procedural textures, any common RGB-D camera at any
+  table (pretraining meant to transfer to real cameras; each image records
+  its own camera);
 * ``target-test`` -- novel ``target-test`` objects, scene seeds below 2**32;
 * ``target-val``  -- the same novel objects in other scenes: scene seeds are
   ``2**32 + x`` with ``x`` from ``SeedSequence(seed, spawn_key=(1,))``, so no
   target-val scene can be a target-test scene, whatever the master seeds. Both
   are disjoint from ``target-train`` by their objects.
 
-Target splits default to the ``robot`` world, ``source`` to ``ideal`` (see
+Target splits default to the ``robot`` world, ``source`` to ``ideal``,
+``transfer-source`` to ``transfer`` (see
 envs.world); meta.json records the world used. ``annotations.json``
 and then ``meta.json`` are written last: a folder without meta.json is unfinished.
 """
@@ -50,6 +55,7 @@ SCHEMA_VERSION = 1
 # split -> (object set, seed-stream tag); tag 0 is the plain SeedSequence(seed).spawn(count).
 SPLITS: dict[str, tuple[str, int]] = {
     "source": ("source", 0),
+    "transfer-source": ("transfer", 0),
     "target-test": ("target-test", 0),
     "target-val": ("target-test", 1),
 }
@@ -57,7 +63,7 @@ SPLITS: dict[str, tuple[str, int]] = {
 
 @dataclass(frozen=True)
 class ScenesConfig:
-    objects: str | None = None  # object set: source, target-train or target-test (default: the split's, else target-test)
+    objects: str | None = None  # object set: source, transfer, target-train or target-test (default: the split's, else target-test)
     count: int = 50  # number of scenes
     seed: int = 0  # master seed; scene seeds are derived from it
     width: int = 960  # image width in pixels
@@ -65,8 +71,8 @@ class ScenesConfig:
     min_objects: int = 6  # fewest objects per scene
     max_objects: int = 8  # most objects per scene
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
-    split: str | None = None  # named split: source, target-val or target-test (fixes objects and the seed stream)
-    world: str | None = None  # world profile: ideal, robot or harsh (default: robot for target sets, ideal for source)
+    split: str | None = None  # named split: source, transfer-source, target-val or target-test (fixes objects and the seed stream)
+    world: str | None = None  # world profile: ideal, robot, harsh or transfer (default: robot for target sets, ideal for source, transfer for transfer)
 
     def __post_init__(self) -> None:
         if self.split is not None:

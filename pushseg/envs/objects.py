@@ -5,6 +5,11 @@ Three sets, disjoint by construction:
 * ``source`` -- the "COCO" of this world: procedural boxes, cylinders and
   prisms with random sizes, colours and textures, drawn afresh for every
   scene. Used to pretrain the segmentation network.
+* ``transfer`` -- a source built to transfer to real tables: household-like
+  meshes made at run time (convex hulls, bottles, cans, bevelled boxes, mugs,
+  bowls, flat items; :mod:`pushseg.envs.shapes`) and the ``source``
+  primitives, drawn afresh for every scene; most carry a procedural texture
+  made from the scene seed (see the ``transfer`` world).
 * ``target-train`` -- the objects the robot pushes while it learns: meshes
   that ship with ``pybullet_data`` (random blobs, lego, jenga, teddy, cube)
   plus a few fixed procedural household-like shapes.
@@ -29,7 +34,7 @@ import numpy as np
 
 from pushseg.errors import InputError
 
-ShapeKind = Literal["urdf", "box", "cylinder", "prism"]
+ShapeKind = Literal["urdf", "box", "cylinder", "prism", "hull", "bottle", "can", "bevel_box", "mug", "bowl", "flat"]
 
 # Blobs from pybullet_data/random_urdfs that stand stably (see module doc).
 _STABLE_BLOBS = (
@@ -49,7 +54,9 @@ class ObjectSpec:
 
     ``size`` means: box -> half extents (x, y, z); cylinder -> (radius, radius,
     half height); prism (an upright triangular prism) -> (circumradius,
-    circumradius, half height). ``rgba`` None keeps the URDF's own colour.
+    circumradius, half height); the meshes of :mod:`pushseg.envs.shapes` -> the
+    half extents of their bounding box (mug: of its body, without the handle),
+    built from ``shape_seed``. ``rgba`` None keeps the URDF's own colour.
     ``texture`` indexes the backend's procedural textures (None: plain colour).
     """
 
@@ -64,13 +71,16 @@ class ObjectSpec:
     mass: float = 0.15
     friction: float = 0.5
     radius: float = 0.082  # URDFs: a circle holding the unscaled footprint (blobs are ~0.10 x 0.13 m)
+    shape_seed: int = 0  # meshes: the seed of their random shape
 
     @property
     def footprint_radius(self) -> float:
         """Radius of a circle that holds the object's footprint (metres), for placement."""
         if self.kind == "urdf":
             return self.radius * self.scale
-        if self.kind == "box":
+        if self.kind == "mug":
+            return float(1.4 * self.size[0])  # the handle sticks out
+        if self.kind in ("box", "hull", "bevel_box", "flat"):
             return float(np.hypot(self.size[0], self.size[1]))
         return float(self.size[0])
 
@@ -101,6 +111,7 @@ class ObjectSet:
     objects: tuple[ObjectSpec, ...] = ()
     procedural: bool = False
     description: str = ""
+    shapes: str = "primitives"  # procedural sets: "primitives" (random_primitive) or "household" (random_household)
 
     def __len__(self) -> int:
         return len(self.objects)
@@ -111,6 +122,8 @@ class ObjectSet:
 
     def sample(self, rng: np.random.Generator, count: int) -> list[ObjectSpec]:
         """``count`` objects for one scene, without repeats while the set allows."""
+        if self.procedural and self.shapes == "household":
+            return [random_household(rng, f"obj{i}") for i in range(count)]
         if self.procedural:
             return [random_primitive(rng, f"prim{i}") for i in range(count)]
         idx = rng.choice(len(self.objects), size=count, replace=count > len(self.objects))
@@ -142,6 +155,49 @@ def random_primitive(rng: np.random.Generator, name: str) -> ObjectSpec:
     return ObjectSpec(name=f"{name}_{kind}", kind=kind, size=size, rgba=rgba, texture=texture, mass=0.2)
 
 
+# Half extents (x, y, z) in metres, low and high, per household kind: spans of YCB-like objects
+# (a soup can is 0.033 x 0.033 x 0.05, a cracker box 0.08 x 0.03 x 0.105, a bowl 0.08 x 0.08 x 0.028).
+_HOUSEHOLD_SIZES: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "hull": ((0.025, 0.025, 0.02), (0.07, 0.07, 0.06)),
+    "bottle": ((0.025, 0.025, 0.06), (0.045, 0.045, 0.12)),
+    "can": ((0.025, 0.025, 0.025), (0.06, 0.06, 0.08)),
+    "bevel_box": ((0.02, 0.02, 0.015), (0.10, 0.08, 0.11)),
+    "mug": ((0.035, 0.035, 0.035), (0.05, 0.05, 0.055)),
+    "bowl": ((0.05, 0.05, 0.02), (0.09, 0.09, 0.04)),
+    "flat": ((0.04, 0.03, 0.005), (0.12, 0.08, 0.015)),
+}
+HOUSEHOLD_KINDS = (*_HOUSEHOLD_SIZES, "box", "cylinder", "prism")
+
+
+def random_household(rng: np.random.Generator, name: str) -> ObjectSpec:
+    """A transfer-source object: one of HOUSEHOLD_KINDS (each as likely), random size, colour and shape.
+
+    70 % carry a procedural texture (``texture`` then picks one of the scene's
+    textures, made by the transfer world) under a light tint; the rest a plain
+    colour.
+    """
+    kind = HOUSEHOLD_KINDS[int(rng.integers(len(HOUSEHOLD_KINDS)))]
+    u = rng.random(3)
+    shape_seed = int(rng.integers(2**31))
+    colour = rng.uniform(0.05, 1.0, size=3)
+    tint = rng.uniform(0.75, 1.0, size=3)
+    texture = int(rng.integers(2**16))
+    if kind in _HOUSEHOLD_SIZES:
+        lo, hi = (np.array(b) for b in _HOUSEHOLD_SIZES[kind])
+        size = lo + u * (hi - lo)
+        if kind in ("bottle", "can", "mug", "bowl"):
+            size[1] = size[0]
+        spec = ObjectSpec(name=f"{name}_{kind}", kind=kind, size=tuple(float(round(x, 4)) for x in size),
+                          shape_seed=shape_seed, mass=0.2)  # fmt: skip
+    else:
+        spec = random_primitive(rng, name)
+        spec = ObjectSpec(name=f"{name}_{spec.kind}", kind=spec.kind, size=spec.size, mass=0.2)
+    textured = rng.random() < 0.7
+    rgba = (*(float(c) for c in (tint if textured else colour)), 1.0)
+    return ObjectSpec(name=spec.name, kind=spec.kind, size=spec.size, rgba=rgba,
+                      texture=texture if textured else None, mass=spec.mass, shape_seed=spec.shape_seed)  # fmt: skip
+
+
 def _build_sets() -> dict[str, ObjectSet]:
     blobs = [_blob(i) for i in _STABLE_BLOBS]
     test_blobs = blobs[2::3]  # every third blob is novel at test time
@@ -161,6 +217,11 @@ def _build_sets() -> dict[str, ObjectSet]:
         "source": ObjectSet(
             "source", procedural=True,
             description="procedural boxes/cylinders/prisms, random colours and textures (pretraining)",
+        ),
+        "transfer": ObjectSet(
+            "transfer", procedural=True, shapes="household",
+            description="procedural household-like meshes and primitives with procedural textures (pretraining "
+                        "to transfer to real cameras)",
         ),
         "target-train": ObjectSet("target-train", train, description=f"{len(train)} objects pushed in training"),
         "target-test": ObjectSet("target-test", test, description=f"{len(test)} novel objects for testing"),

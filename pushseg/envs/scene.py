@@ -17,6 +17,7 @@ import pybullet_data
 
 from pushseg.envs.objects import NUM_TEXTURES, ObjectSpec
 from pushseg.envs.rendering import Lighting
+from pushseg.envs.shapes import MESH_KINDS, make_mesh
 from pushseg.geometry import pr2_head_camera_pose
 
 FLOOR_Z = -0.051  # base_footprint in base_link (docs/pr2.md)
@@ -167,6 +168,11 @@ def _primitive_shapes(client: int, spec: ObjectSpec) -> tuple[int, int]:
         col = pb.createCollisionShape(pb.GEOM_MESH, vertices=verts, physicsClientId=client)
         faces = [0, 2, 1, 3, 4, 5, 0, 1, 4, 0, 4, 3, 1, 2, 5, 1, 5, 4, 2, 0, 3, 2, 3, 5]
         vis = pb.createVisualShape(pb.GEOM_MESH, vertices=verts, indices=faces, physicsClientId=client)
+    elif spec.kind in MESH_KINDS:
+        mesh = make_mesh(spec.kind, spec.size, spec.shape_seed)
+        # PyBullet collides a moving mesh by the convex hull of its vertices.
+        col = pb.createCollisionShape(pb.GEOM_MESH, vertices=mesh.vertices.tolist(), physicsClientId=client)
+        vis = pb.createVisualShape(pb.GEOM_MESH, physicsClientId=client, **mesh.lists())
     else:
         raise ValueError(f"not a primitive: {spec.kind}")
     return col, vis

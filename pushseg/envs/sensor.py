@@ -103,7 +103,12 @@ def _blobs(shape: tuple[int, int], rng: np.random.Generator, scale: int = 6) -> 
 
 
 def dropout(
-    depth: np.ndarray, theta: np.ndarray, looks: SurfaceLooks, strength: float, rng: np.random.Generator
+    depth: np.ndarray,
+    theta: np.ndarray,
+    looks: SurfaceLooks,
+    strength: float,
+    rng: np.random.Generator,
+    depth_range: tuple[float, float] = KINECT2_RANGE_M,
 ) -> np.ndarray:
     """Missing returns (NaN): out of range, grazing angles, dark and shiny surfaces, a few at random.
 
@@ -111,11 +116,12 @@ def dropout(
     chance of a return falls linearly to none at 88 deg; dark surfaces lose
     about 40 % of their pixels in patches, shiny ones everything within 12 deg
     of a mirror reflection back into the camera plus 10 % in patches; 0.1 % of
-    all pixels at random.
+    all pixels at random. ``depth_range`` is the sensor's operating range
+    (the Kinect v2's by default).
     """
     s = strength
     out = depth.copy()
-    lo, hi = KINECT2_RANGE_M
+    lo, hi = depth_range
     with np.errstate(invalid="ignore"):
         out[(depth < lo) | (depth > hi)] = np.nan
         grazing = np.clip(s * (theta - np.radians(70.0)) / np.radians(18.0), 0.0, 1.0)
@@ -129,6 +135,19 @@ def dropout(
     drop |= rng.random(depth.shape) < 0.001 * s
     out[drop] = np.nan
     return out
+
+
+def auto_exposure(rgb: np.ndarray, rng: np.random.Generator, target: tuple[float, float] = (90.0, 140.0),
+                  gain_range: tuple[float, float] = (0.6, 2.5)) -> np.ndarray:
+    """A camera's auto exposure: the image is scaled so that its mean lands on a metering target.
+
+    Consumer RGB-D cameras meter the whole frame towards a mid grey (about 118 in sRGB for 18 %
+    grey); where the target lands depends on the scene, so it is drawn in ``target``. The
+    renderer's own brightness follows its light coefficients, not a sensor's exposure time.
+    """
+    mean = float(rgb.mean()) if rgb.size else 0.0
+    gain = float(np.clip(rng.uniform(*target) / max(mean, 1.0), *gain_range))
+    return np.clip(np.round(rgb.astype(np.float32) * np.float32(gain)), 0, 255).astype(np.uint8)
 
 
 def exposure(rgb: np.ndarray, strength: float, rng: np.random.Generator) -> np.ndarray:

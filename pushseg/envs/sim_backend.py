@@ -15,6 +15,7 @@ import pybullet as pb
 
 from pushseg.envs import scene as sc
 from pushseg.envs import sensor
+from pushseg.envs import transfer as tr
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
@@ -32,7 +33,7 @@ NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
 class SimConfig:
     """Everything that shapes the simulated world. Defaults: the robot's own table at qhd."""
 
-    objects: str | ObjectSet = "target-train"  # object set: source, target-train or target-test
+    objects: str | ObjectSet = "target-train"  # object set: source, transfer, target-train or target-test
     width: int = 960  # image width in pixels
     height: int = 540  # image height in pixels
     num_objects: tuple[int, int] = (1, 8)  # inclusive range per scene
@@ -43,7 +44,8 @@ class SimConfig:
     depth_noise: DepthNoise | None = None  # legacy extra depth noise on top of the world's (None: none)
     shadows: bool = True  # render shadows
     # The world profile (envs.world): "ideal", "robot" or "harsh", or a WorldProfile.
-    # None: "ideal" for the source set (it stands for photographs), "robot" for the target sets.
+    # None: "ideal" for the source set (it stands for photographs), "transfer" for the transfer set,
+    # "robot" for the target sets.
     world: str | WorldProfile | None = None
     world_overrides: dict[str, float] | None = None  # per-nuisance strengths, e.g. {"calibration": 0}
     time_step: float = 1.0 / 240.0  # physics step, seconds
@@ -58,8 +60,8 @@ class SimConfig:
         check_sim_config(self)  # types and ranges of every field, with the field's name
         if self.jitter is None:
             self.jitter = sc.SOURCE_JITTER if self.objects.name == "source" else sc.TARGET_JITTER
-        if self.world is None:
-            self.world = "ideal" if self.objects.name == "source" else "robot"
+        if self.world is None:  # source: photographs; transfer: any camera; targets: the PR2's lab
+            self.world = {"source": "ideal", "transfer": "transfer"}.get(self.objects.name, "robot")
         self.profile: WorldProfile = world_profile(self.world, self.world_overrides)
 
 
@@ -117,6 +119,8 @@ class SimBackend:
         self._noise_rng = np.random.default_rng(0)
         self._lut = np.zeros(1, dtype=np.uint16)
         self._pusher: Pusher | None = None
+        self._scenery: tr.Scenery | None = None  # the varied scene's draws (a varied world only)
+        self._depth_range = sensor.KINECT2_RANGE_M
         self._seed: int | None = None
         self._sim_steps = 0
 
@@ -136,7 +140,9 @@ class SimBackend:
             raise BackendError("the simulation has no scene yet: call reset() first")
         if self._frame is None:
             self._frame = self._render()
-            if self._renders_in_scene == 1 and not self.profile.ideal:
+            # A varied world is a source of labelled images, not the PR2 at its table: its robot is
+            # told the table height rather than fitting it (the view may show little table).
+            if self._renders_in_scene == 1 and not self.profile.ideal and not self.profile.varied:
                 self.table_z = self._fit_table_z(self._frame)
         return self._frame
 
@@ -253,10 +259,19 @@ class SimBackend:
         # The draw order is fixed: camera, light, room, objects, depth-noise seed. The world's
         # nuisances draw from their own streams (self._streams), never from ``rng``.
         nz = self.profile.nuisances
-        T = sc.sample_camera_pose(rng, cfg.jitter)
-        self._T_true = T
-        self.camera = kinect2_camera(cfg.width, cfg.height, T @ self._T_calib if nz.calibration > 0 else T)
-        self.lighting = sc.sample_lighting(rng, cfg.jitter, cfg.shadows)
+        if self.profile.varied:  # any camera at any table (envs.transfer)
+            self._scenery = tr.sample_scenery(rng, cfg.width, cfg.height)
+            T = self._scenery.camera.T_base_camera
+            self._T_true = T
+            self.camera = replace(self._scenery.camera, T_base_camera=T @ self._T_calib if nz.calibration > 0 else T)
+            self.lighting = replace(self._scenery.lighting, shadow=cfg.shadows)
+            self._depth_range = self._scenery.depth_range
+        else:
+            self._scenery = None
+            T = sc.sample_camera_pose(rng, cfg.jitter)
+            self._T_true = T
+            self.camera = kinect2_camera(cfg.width, cfg.height, T @ self._T_calib if nz.calibration > 0 else T)
+            self.lighting = sc.sample_lighting(rng, cfg.jitter, cfg.shadows)
         if nz.shadows > 0 and cfg.shadows:
             # Shadows that objects cast: a shadow map over the whole table, and a key light
             # stronger against the ambient (shadow contrast) with the strength.
@@ -267,12 +282,18 @@ class SimBackend:
         self._view = view_matrix(T)
         self._proj = projection_matrix(self.camera, NEAR, FAR)
         self._renders_in_scene = 0
-        if nz.surroundings > 0:
+        if self._scenery is not None:
+            self.table = self._scenery.table
+        elif nz.surroundings > 0:
             self.table = sample_table(self._streams["surroundings"], nz.surroundings)
         else:
             self.table = sc.IDEAL_TABLE
         self.table_z = self.table.top_z
-        floor, table = sc.build_room(c, rng, cfg.jitter, self._table_texture_files, self.table)
+        if self._scenery is not None:
+            floor, table = tr.build_room(c, rng, self._scenery)
+            textures = tr.object_textures(c, rng)  # this scene's own, made from its seed
+        else:
+            floor, table = sc.build_room(c, rng, cfg.jitter, self._table_texture_files, self.table)
         if nz.surroundings > 0:
             build_surroundings(c, self._streams["surroundings"], nz.surroundings, self.table, table, floor)
         self._pusher = Pusher(c, self._step, speed=cfg.push_speed, time_step=cfg.time_step)
@@ -300,6 +321,8 @@ class SimBackend:
         """Where objects go: the configured region, moved under the camera's optical axis for
         viewpoints that look elsewhere (source jitter), and kept on the table."""
         cfg = self.config
+        if self._scenery is not None:  # around where the varied camera looks
+            return self._scenery.region
         rx, ry = cfg.region_x, cfg.region_y
         T, tx, ty, tz = self._T_true, self.table.x, self.table.y, self.table.top_z
         axis, origin = T[:3, 2], T[:3, 3]
@@ -423,6 +446,8 @@ class SimBackend:
         depth = linearize_depth(np.reshape(depth_buf, (cam.height, cam.width)), NEAR, FAR)
         seg = np.reshape(seg, (cam.height, cam.width)).astype(np.int64)
         ids = self._lut[np.clip(seg + 1, 0, len(self._lut) - 1)]
+        if self.profile.varied:  # a real camera's exposure, before its noise (envs.sensor.auto_exposure)
+            rgb = sensor.auto_exposure(rgb, self._streams["auto_exposure"])
         if nz.any:
             rgb, depth = self._sensor(rgb, depth, ids)
         if self.config.depth_noise is not None:
@@ -446,7 +471,7 @@ class SimBackend:
             for iid, look in self.looks.items():
                 dark[iid], shiny[iid] = look.dark, look.shiny
             looks = sensor.SurfaceLooks(dark=dark[ids], shiny=shiny[ids])
-            depth = sensor.dropout(depth, theta, looks, nz.depth_dropout, st["depth_dropout"])
+            depth = sensor.dropout(depth, theta, looks, nz.depth_dropout, st["depth_dropout"], self._depth_range)
         if nz.exposure > 0:
             rgb = sensor.exposure(rgb, nz.exposure, st["exposure"])
         if nz.rgb_noise > 0:

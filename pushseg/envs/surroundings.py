@@ -181,8 +181,8 @@ class Look:
     colour_of: int | None = None  # instance id whose colour it copied (similar-coloured neighbours)
 
 
-# Kinds whose visual shape has texture coordinates (the pybullet_data blobs have none).
-_TEXTURABLE = ("box", "cylinder")
+# Kinds whose visual shape has texture coordinates (the pybullet_data blobs have none; the run-time meshes do).
+_TEXTURABLE = ("box", "cylinder", "hull", "bottle", "can", "bevel_box", "mug", "bowl", "flat")
 
 
 def apply_looks(

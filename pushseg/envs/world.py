@@ -8,6 +8,11 @@ cause; docs/world-profiles.md gives the cause and the source of each magnitude.
   (the same seed gives the same bytes). Kept for tests and as a control.
 * ``robot``  -- every nuisance at strength 1: the default of the target sets.
 * ``harsh``  -- every nuisance at strength 2.
+* ``transfer`` -- not the PR2's lab but any tabletop seen by any common RGB-D
+  camera: a varied scene (camera intrinsics and pose, table, room, textures,
+  distractors, lights; :mod:`pushseg.envs.transfer`) with the sensor
+  nuisances at strength 1. Made for pretraining that has to transfer to a
+  real camera.
 
 Any strength can be overridden one at a time, e.g.
 ``world_profile("robot", calibration=0)`` or ``SimConfig(world="robot",
@@ -28,7 +33,7 @@ import numpy as np
 
 from pushseg.errors import InputError
 
-WORLDS = ("ideal", "robot", "harsh")
+WORLDS = ("ideal", "robot", "harsh", "transfer")
 
 
 @dataclass(frozen=True)
@@ -71,19 +76,35 @@ class WorldProfile:
     # One robot, one calibration: the believed-pose error is the same for every
     # scene of a backend, drawn from this seed (and the calibration strength).
     calibration_seed: int = 0
+    # A varied scene (envs.transfer) instead of the PR2's head camera at its table.
+    varied: bool = False
+
+    def __post_init__(self) -> None:
+        if self.varied and self.nuisances.surroundings > 0:
+            raise InputError(f"world {self.name}: a varied world builds its own room; leave surroundings at 0")
 
     @property
     def ideal(self) -> bool:
-        return not self.nuisances.any
+        return not self.nuisances.any and not self.varied
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "nuisances": asdict(self.nuisances), "calibration_seed": self.calibration_seed}
+        out = {"name": self.name, "nuisances": asdict(self.nuisances), "calibration_seed": self.calibration_seed}
+        if self.varied:  # only then, so that the records of the other worlds stay as they were
+            out["varied"] = True
+        return out
 
 
 PROFILES: dict[str, WorldProfile] = {
     "ideal": WorldProfile("ideal", Nuisances.all(0.0)),
     "robot": WorldProfile("robot", Nuisances.all(1.0)),
     "harsh": WorldProfile("harsh", Nuisances.all(2.0)),
+    # The camera's own nuisances at strength 1; no hand-eye calibration or head to shift (the
+    # scenes are single labelled images) and no PR2 lab (the varied scene brings its own room).
+    "transfer": WorldProfile(
+        "transfer",
+        replace(Nuisances.all(1.0), calibration=0.0, head_shift=0.0, surroundings=0.0),
+        varied=True,
+    ),
 }
 
 
