@@ -1,4 +1,4 @@
-"""The committed pretrained checkpoint loads and scores on source validation; the demo runs end to end."""
+"""The committed pretrained checkpoints load and scores on source validation; the demo runs end to end."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pushseg.evaluation.coco_eval import evaluate_model
-from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
+from pushseg.training.checkpoint import PAPER_RGB_PATH, PRETRAINED_PATH, load_model
 from pushseg.training.config import InferenceConfig
 from pushseg.training.inference import Segmenter
 
@@ -22,10 +22,11 @@ def source_val(tmp_path_factory):
     return d
 
 
-def test_committed_checkpoint_loads_and_scores_on_source_validation(source_val):
-    assert PRETRAINED_PATH.is_file(), "the pretrained checkpoint must be committed"
-    assert PRETRAINED_PATH.stat().st_size <= 25 * 2**20
-    model = load_model(PRETRAINED_PATH, trunk="small")
+@pytest.mark.parametrize("path", [PRETRAINED_PATH, PAPER_RGB_PATH], ids=["default", "paper-rgb"])
+def test_committed_checkpoint_loads_and_scores_on_source_validation(source_val, path):
+    assert path.is_file(), "the pretrained checkpoint must be committed"
+    assert path.stat().st_size <= 25 * 2**20
+    model = load_model(path, trunk="small")
     assert "pushseg pretrain" in model.meta["command"]
     cfg = InferenceConfig(scales=tuple(model.meta["scales"]), nms_threshold=0.5)
     metrics = evaluate_model(Segmenter(model, cfg), source_val / "annotations.json", progress=False)["metrics"]

@@ -174,7 +174,7 @@ class Profile:
     top_k: int = 50
     scales: tuple[float, ...] | None = None  # inference pyramid; None: the model's own (stored at training)
     world: str | None = None  # simulated world profile, when the simulation offers them
-    model: str | None = None  # pretrained model file; None = the committed checkpoint
+    model: str | None = None  # pretrained model file; None = the committed rgb checkpoint (the paper's input)
     description: str = ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -50,9 +50,9 @@ def cell_dir(out: Path, cell: Cell) -> Path:
 
 
 def pretrained_path(profile: Profile) -> Path:
-    from pushseg.training.checkpoint import PRETRAINED_PATH
+    from pushseg.training.checkpoint import PAPER_RGB_PATH
 
-    return Path(profile.model) if profile.model else PRETRAINED_PATH
+    return Path(profile.model) if profile.model else PAPER_RGB_PATH
 
 
 def resolved_config(cell: Cell, profile: Profile, data_seed: int) -> dict[str, Any]:

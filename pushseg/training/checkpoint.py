@@ -26,8 +26,13 @@ from pushseg.training.model import DeepMask
 FORMAT = "pushseg-deepmask"
 VERSION = 1
 
-# The committed pretrained model, made by `pushseg pretrain` (see README).
-PRETRAINED_PATH = Path(__file__).resolve().parent.parent / "checkpoints" / "pretrained_small.pt"
+CHECKPOINTS = Path(__file__).resolve().parent.parent / "checkpoints"
+# The default start model: depth input, pretrained on the transfer source, so that it finds objects on
+# real RGB-D cameras as well as in simulation (recipe and figures: pushseg/checkpoints/README.md).
+PRETRAINED_PATH = CHECKPOINTS / "pretrained_transfer_depth.pt"
+# The paper's kind of model: colour only, pretrained on the source primitives. The paper's tables
+# (pushseg experiment) start from it, so that they compare like with like.
+PAPER_RGB_PATH = CHECKPOINTS / "pretrained_small.pt"
 
 
 def save_model(model: DeepMask, path: str | os.PathLike, meta: dict[str, Any] | None = None, half: bool = False) -> Path:

@@ -80,19 +80,24 @@ def _uprightness(camera: CameraInfo, depth: np.ndarray, normal: np.ndarray) -> n
     zs = cv2.boxFilter(z, -1, (k, k), normalize=False)
     ws = cv2.boxFilter(valid, -1, (k, k), normalize=False)
     z = np.where(ws > 0, zs / np.maximum(ws, 1e-6), 0.0).astype(np.float32)
-    u = (np.arange(w, dtype=np.float32) - camera.cx) / camera.fx
-    v = (np.arange(h, dtype=np.float32) - camera.cy) / camera.fy
-    X = z * u[None, :]
-    Y = z * v[:, None]
-    P = np.stack([X, Y, z], axis=-1)
-    du = np.zeros_like(P)
-    dv = np.zeros_like(P)
-    du[:, 1:-1] = P[:, 2:] - P[:, :-2]
-    dv[1:-1] = P[2:] - P[:-2]
-    n = np.cross(du, dv)
-    norm = np.linalg.norm(n, axis=-1)
+    u = ((np.arange(w, dtype=np.float32) - camera.cx) / camera.fx).astype(np.float32)[None, :]
+    v = ((np.arange(h, dtype=np.float32) - camera.cy) / camera.fy).astype(np.float32)[:, None]
+    # Central differences of the points (X, Y, Z) = (z u, z v, z) along u and v, component by component
+    # (no (H, W, 3) stacks: this runs on every frame a depth model sees).
+    zu = np.zeros_like(z)
+    zv = np.zeros_like(z)
+    zu[:, 1:-1] = z[:, 2:] - z[:, :-2]
+    zv[1:-1] = z[2:] - z[:-2]
+    xu = np.zeros_like(z)
+    xu[:, 1:-1] = z[:, 2:] * u[:, 2:] - z[:, :-2] * u[:, :-2]
+    yv = np.zeros_like(z)
+    yv[1:-1] = z[2:] * v[2:] - z[:-2] * v[:-2]
+    yu, xv = zu * v, zv * u  # v is constant along a row, u along a column
+    nx, ny, nz = yu * zv - zu * yv, zu * xv - xu * zv, xu * yv - yu * xv
+    a, b, c = (np.float32(x) for x in normal)
+    norm = np.sqrt(nx * nx + ny * ny + nz * nz)
     with np.errstate(invalid="ignore", divide="ignore"):
-        cos = np.abs(n @ np.asarray(normal, np.float32)) / norm
+        cos = np.abs(nx * a + ny * b + nz * c) / norm
     return np.where(norm > 0, cos, 0.0).astype(np.float32)
 
 
