@@ -98,7 +98,9 @@ def oracle_labels(labels_json: Path, out: Path, min_pixels: int = 30) -> dict[st
         ids = reader.load_frame(rec, "before").instance_ids
         if ids is None:
             raise InputError(f"{run}: the run has no ground-truth instance ids (real robot?); no oracle possible")
-        image_id = b.add_image(im["file_name"], im["width"], im["height"])
+        # The label's depth and camera come along: a depth model trains on the oracle's images too.
+        depth = {k: im[k] for k in ("depth_file", "camera") if k in im}
+        image_id = b.add_image(im["file_name"], im["width"], im["height"], **depth)
         for _, mask in instance_masks(ids, min_pixels)[0]:
             b.add_mask(image_id, mask)
     b.write(out)
