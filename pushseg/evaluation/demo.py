@@ -61,7 +61,7 @@ SEED_OFFSETS = {"source_scenes": 1000, "test_scenes": 2000, "collect": 3000, "la
 
 # The four evaluated models: (row of the AP table, short overlay title, model key, NMS on).
 MODELS = (
-    ("DeepMask (pretrained on source)", "DeepMask", "pretrained", False),
+    ("DeepMask (pretrained)", "DeepMask", "pretrained", False),
     ("DeepMask + NMS", "DeepMask + NMS", "pretrained", True),
     ("SelfDeepMask (self-made labels) + NMS", "SelfDeepMask + NMS", "selfdeepmask", True),
     ("oracle: ground-truth labels + NMS", "oracle + NMS", "oracle", True),
@@ -264,7 +264,8 @@ def report_markdown(cfg: DemoConfig, report: dict, scales: tuple[float, ...]) ->
         "## Mask AP on target-test (COCO, class-agnostic, %)", "", ap_table(report["metrics"]), "",
         f"*{SINGLE_RUN_NOTE}*", "",
         f"NMS threshold {cfg.nms} on mask IoU; masks above 10 % of the image dropped; top {cfg.top_k} proposals; "
-        f"pyramid scales {', '.join(f'{s:g}' for s in scales)}.", "",
+        f"pyramid from each image's camera and depth (where one is missing: scales "
+        f"{', '.join(f'{s:g}' for s in scales)}).", "",
         "## Labels", "",
         f"- self-made: {label_summary.get('accepted', '?')} accepted of {label_summary.get('transitions', '?')} pushes"
         + (f", mean IoU with ground truth {mean_iou:.2f}" if isinstance(mean_iou, (int, float)) else ""),
