@@ -41,7 +41,6 @@ from pushseg.training.config import InferenceConfig, parse_scales
 from pushseg.training.data import find_image
 from pushseg.training.inference import Segmenter
 
-DEFAULT_FRAMES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ycbv-dev"
 
 
 def scenes_of(frames: Path, tmp: Path) -> Path:
@@ -97,8 +96,8 @@ def score_model(path: str, gt: Path, overrides: dict, resamples: int, seed: int,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--frames", default=os.environ.get("PUSHSEG_REAL_FRAMES", str(DEFAULT_FRAMES)),
-                   help="real frames folder or imported scenes folder")
+    p.add_argument("--frames", default=os.environ.get("PUSHSEG_REAL_FRAMES"),
+                   help="real frames folder or imported scenes folder (default: $PUSHSEG_REAL_FRAMES)")
     p.add_argument("--models", required=True, help="comma-separated model files")
     p.add_argument("--set", action="append", default=[], help="inference.KEY=VALUE for every model")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over frames")
@@ -107,6 +106,8 @@ def main() -> None:
     p.add_argument("--overlays", default=None, help="folder for one overlay per model and frame")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    if not args.frames:
+        sys.exit("real_images.py: pass --frames DIR (real RGB-D frames, docs/real-frames.md) or set PUSHSEG_REAL_FRAMES")
     frames = Path(args.frames)
     if not frames.is_dir():
         sys.exit(f"real_images.py: {frames} is not a folder of frames; pass --frames DIR")

@@ -52,7 +52,9 @@ MIN_OBJECT_PX = 5000  # smaller labels are slivers of objects cut by the image b
 
 def default_frames() -> Path:
     env = os.environ.get("PUSHSEG_REAL_FRAMES")
-    return Path(env) if env else REPO / ".." / "shared" / "data" / "real" / "ycbv-dev"
+    if not env:
+        sys.exit("real_pushes.py: pass --frames DIR (real RGB-D frames, docs/real-frames.md) or set PUSHSEG_REAL_FRAMES")
+    return Path(env)
 
 
 def iou(a: np.ndarray | None, b: np.ndarray) -> float:

@@ -17,8 +17,8 @@ bootstrap over test images of the AP averaged over training seeds; the
 ``source`` row of the same input (the same resampled images for both). Nothing
 here is tuned on the test sets.
 
-    python benchmarks/transfer_table.py --work out/transfer-table \
-        --photos ../coco128/annotations.json --seeds 0,1
+    python benchmarks/transfer_table.py --work out/transfer-table --frames FRAMES \
+        --photos COCO_JSON --seeds 0,1
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from pushseg.training.checkpoint import load_model
 from pushseg.training.config import InferenceConfig
 from pushseg.training.inference import Segmenter
 
-DEFAULT_FRAMES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "ycbv-dev"
 SPLITS = {"source": "source", "transfer": "transfer-source"}
 SIZE = ("--width", "480", "--height", "270")
 
@@ -88,8 +87,8 @@ def row_interval(records: dict[int, list], metric: str, resamples: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", default="out/transfer-table", help="folder for scenes and models (reused when present)")
-    p.add_argument("--frames", default=os.environ.get("PUSHSEG_REAL_FRAMES", str(DEFAULT_FRAMES)),
-                   help="real frames folder (NAME-color/depth/label.png, camera.json)")
+    p.add_argument("--frames", default=os.environ.get("PUSHSEG_REAL_FRAMES"),
+                   help="real frames folder (NAME-color/depth/label.png, camera.json; default: $PUSHSEG_REAL_FRAMES)")
     p.add_argument("--inputs", default="rgb,depth,rgbd")
     p.add_argument("--sources", default="source,transfer,photos")
     p.add_argument("--photos", default=None, help="COCO json of real photos (needed for the photos source)")
@@ -104,6 +103,8 @@ def main() -> None:
     work = Path(a.work)
     inputs, sources = a.inputs.split(","), a.sources.split(",")
     seeds = [int(s) for s in a.seeds.split(",")]
+    if not a.frames or not Path(a.frames).is_dir():
+        sys.exit("transfer_table.py: pass --frames DIR (real RGB-D frames, docs/real-frames.md) or set PUSHSEG_REAL_FRAMES")
     if "photos" in sources and not a.photos:
         sys.exit("transfer_table.py: the photos source needs --photos COCO_JSON (or leave it out of --sources)")
     torch.set_num_threads(a.threads)

@@ -254,7 +254,6 @@ class SimBackend:
         pb.setTimeStep(cfg.time_step, physicsClientId=c)
         if cfg.gui:
             pb.configureDebugVisualizer(pb.COV_ENABLE_GUI, 0, physicsClientId=c)
-        textures = [pb.loadTexture(f, physicsClientId=c) for f in self._texture_files]
 
         # The draw order is fixed: camera, light, room, objects, depth-noise seed. The world's
         # nuisances draw from their own streams (self._streams), never from ``rng``.
@@ -293,6 +292,7 @@ class SimBackend:
             floor, table = tr.build_room(c, rng, self._scenery)
             textures = tr.object_textures(c, rng)  # this scene's own, made from its seed
         else:
+            textures = [pb.loadTexture(f, physicsClientId=c) for f in self._texture_files]
             floor, table = sc.build_room(c, rng, cfg.jitter, self._table_texture_files, self.table)
         if nz.surroundings > 0:
             build_surroundings(c, self._streams["surroundings"], nz.surroundings, self.table, table, floor)

@@ -21,6 +21,7 @@ import pybullet as pb
 
 from pushseg.envs.objects import ObjectSpec
 from pushseg.envs.scene import FLOOR_Z, IDEAL_TABLE, Table
+from pushseg.envs.shapes import MESH_KINDS
 
 # The table must hold the default placement region (x 0.50-0.95, y -0.35-0.35) with a margin.
 _MUST_COVER_X = (0.42, 1.03)
@@ -182,7 +183,7 @@ class Look:
 
 
 # Kinds whose visual shape has texture coordinates (the pybullet_data blobs have none; the run-time meshes do).
-_TEXTURABLE = ("box", "cylinder", "hull", "bottle", "can", "bevel_box", "mug", "bowl", "flat")
+_TEXTURABLE = ("box", "cylinder", *MESH_KINDS)
 
 
 def apply_looks(
