@@ -138,7 +138,7 @@ def collect_run(root: Path, episodes: int, pushes: int, seed: int, config, agent
             agent={"name": agent, "class": AGENTS[agent].__name__},
         )
         if written:
-            from pushseg.data.images import write_atomic
+            from pushseg.files import write_atomic
 
             write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2) + "\n").encode())  # the longer run
             writer, _ = RunWriter.resume(root)

@@ -2,7 +2,7 @@
 
 Fine-tunes the committed pretrained model (the paper's recipe: score head, SGD,
 bootstrapping) on synthetic shapes, once in one process and once under
-``torchrun --nproc_per_node N -m pushseg.training finetune``, and reports the
+``torchrun --nproc_per_node N -m pushseg finetune``, and reports the
 largest weight difference between the two results, the largest difference of the
 logged losses, the patches per second of the second (timed) epoch of each, and the
 CPU seconds of each whole command (start-up included, all processes).

@@ -42,6 +42,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pushseg import files
 from pushseg.errors import InputError
 
 CONFIG_FILE = "config.yaml"
@@ -60,7 +61,7 @@ SECTIONS: dict[str, str] = {
     "train": "pushseg.training.config:TrainConfig",
     "mix": "pushseg.training.mixing:MixConfig",
     "inference": "pushseg.training.config:InferenceConfig",
-    "demo": "pushseg.evaluation.demo:DemoConfig",
+    "demo": "pushseg.pipeline.demo:DemoConfig",
 }
 
 
@@ -283,10 +284,7 @@ def write_config(path: str | Path, configs: Mapping[str, Any]) -> Path:
     if p.is_dir():
         p = p / CONFIG_FILE
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
-    tmp.write_text(dump_yaml(configs))
-    tmp.replace(p)
-    return p
+    return files.write_text_atomic(p, dump_yaml(configs), sync_dir=False)
 
 
 def load_config(cls: type, path: str | Path | None = None, section: str | None = None,
@@ -299,13 +297,14 @@ def load_config(cls: type, path: str | Path | None = None, section: str | None =
         data = dict(raw.get(section, {}) if section else raw)
     hints = _hints(cls)
     for item in overrides:
-        key, value = _split_set(item)
+        key, value = split_set(item)
         key = key.removeprefix(f"{section}.") if section else key
         data[key] = _set_value(value, hints[key]) if key in hints else value  # unknown: from_dict names it
     return from_dict(cls, data, name)
 
 
-def _split_set(item: str) -> tuple[str, str]:
+def split_set(item: str) -> tuple[str, str]:
+    """``--set`` ``"section.key=value"`` -> ``("section.key", "value")``; anything else is an error naming it."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise InputError(f"--set {item!r}: write section.key=value, e.g. --set train.lr=0.01")
@@ -444,7 +443,7 @@ def resolve(args: argparse.Namespace, sections: list[Section] | None = None) -> 
         if dot and name in by_name:
             given[name][key] = value
     for item in getattr(args, "set_", []) or []:
-        key, value = _split_set(item)
+        key, value = split_set(item)
         name, dot, field_name = key.partition(".")
         if not dot or name not in by_name:
             raise InputError(f"--set {item!r}: '{name}' is not a section here; use one of {', '.join(by_name)}")
@@ -477,6 +476,6 @@ def explicit(args: argparse.Namespace, section: str) -> set[str]:
     if getattr(args, "config", None):
         keys |= set(read_yaml(args.config).get(section, {}) or {})
     keys |= {d.partition(".")[2] for d in vars(args) if d.startswith(section + ".")}
-    keys |= {_split_set(i)[0].partition(".")[2] for i in getattr(args, "set_", []) or []
-             if _split_set(i)[0].startswith(section + ".")}
+    keys |= {split_set(i)[0].partition(".")[2] for i in getattr(args, "set_", []) or []
+             if split_set(i)[0].startswith(section + ".")}
     return keys

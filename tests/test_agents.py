@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pushseg.agents import RandomPushAgent, SeparationPushAgent, make_agent
-from pushseg.agents.evaluate import evaluate_agent
+from pushseg.pipeline.agent_eval import evaluate_agent
 from pushseg.envs import SimBackend
 from pushseg.errors import InputError
 from pushseg.types import Push

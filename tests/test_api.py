@@ -17,5 +17,5 @@ def test_import_pushseg_stays_cheap():
 def test_every_export_resolves():
     for name in pushseg.__all__:
         assert getattr(pushseg, name) is not None, name
-    assert pushseg.finetune.__module__ == "pushseg.stages"
+    assert pushseg.finetune.__module__ == "pushseg.pipeline.stages"
     assert "Segmenter" in dir(pushseg)

@@ -15,7 +15,7 @@ from pushseg.data.collection import CollectConfig
 from pushseg.data.scenes import ScenesConfig
 from pushseg.envs.sim_backend import SimConfig
 from pushseg.errors import InputError, RunFolderError
-from pushseg.evaluation.demo import DemoConfig
+from pushseg.pipeline.demo import DemoConfig
 from pushseg.labeling.config import LabelConfig
 from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
 
@@ -126,7 +126,7 @@ def test_load_config_one_section_with_overrides(tmp_path):
 
 
 def test_label_stage_skips_finished_work_and_refuses_other_settings(tmp_path):
-    from pushseg.stages import label, label_record_path
+    from pushseg.pipeline.stages import label, label_record_path
     from test_label_cli import make_run
 
     run = make_run(tmp_path / "run")
@@ -142,30 +142,6 @@ def test_label_stage_skips_finished_work_and_refuses_other_settings(tmp_path):
     assert main_rc(["label", str(run), "--out", str(out), "--config", str(label_record_path(out)),
                     "--no-progress"]) == 0
     assert out.read_bytes() == before
-
-
-def test_experiment_spec_cells_and_folders(tmp_path):
-    from pushseg.experiments import cells, load_spec, prepare
-
-    spec = load_spec("smoke")
-    got = cells(spec, tmp_path)
-    assert [(c.variant, c.seed) for c in got] == [("nms-0.5", 0), ("nms-0.5", 1), ("nms-0.3", 0), ("nms-0.3", 1)]
-    cell = got[3]
-    assert cell.configs["demo"].nms == 0.3 and cell.configs["demo"].seed == 1 and cell.configs["demo"].episodes == 2
-    assert cell.folder == tmp_path / "nms-0.3" / "seed-1"
-    prepare(cell)
-    # the cell's config.yaml is what `pushseg demo --config` reads
-    args = build_parser().parse_args(["demo", "--config", str(cell.folder / "config.yaml")])
-    assert resolve(args)["demo"] == cell.configs["demo"]
-    prepare(cell)  # same settings: fine
-    other = dataclasses.replace(cell, configs={"demo": dataclasses.replace(cell.configs["demo"], nms=0.4)})
-    with pytest.raises(RunFolderError, match="demo.nms"):
-        prepare(other)
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("seeds: [0]\nvariants: [{name: a, set: {demo.epochs: 3}}]\n")
-    with pytest.raises(InputError, match=r"variant a: demo\.epochs: unknown setting"):
-        load_spec(bad)
-    load_spec("demo_seeds")
 
 
 def test_collect_again_from_its_config_yaml_gives_the_same_run(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import synthetic_frame, synthetic_transition
+from pushseg import files
 from pushseg.data import images as img
 from pushseg.data.run import RunMeta, RunReader, RunWriter, encode_transition, read_meta
 from pushseg.errors import InputError, RunFolderError
@@ -23,7 +24,7 @@ def _decode(data: bytes):
 def test_depth_png_keeps_millimetres_and_marks_missing_readings(tmp_path):
     depth = np.array([[0.5004, 1.23456, np.nan], [0.0, -1.0, 70.0], [65.535, 2.0005, np.inf]], np.float32)
     path = tmp_path / "d.png"
-    img.write_atomic(path, img.encode_depth(depth))
+    files.write_atomic(path, img.encode_depth(depth))
     back = img.read_depth(path)
     assert back.dtype == np.float32
     valid = np.isfinite(depth) & (depth > 0) & (depth <= 65.535)
@@ -36,7 +37,7 @@ def test_rgb_png_is_stored_rgb_not_bgr(tmp_path):
     rgb = np.zeros((4, 5, 3), np.uint8)
     rgb[..., 0] = 255  # pure red
     path = tmp_path / "c.png"
-    img.write_atomic(path, img.encode_rgb(rgb))
+    files.write_atomic(path, img.encode_rgb(rgb))
     assert np.array_equal(img.read_rgb(path), rgb)
     # What a viewer (and cv2, which is BGR) sees: red in the last channel.
     assert _decode(path.read_bytes())[0, 0].tolist() == [0, 0, 255]
@@ -45,7 +46,7 @@ def test_rgb_png_is_stored_rgb_not_bgr(tmp_path):
 def test_instance_ids_round_trip_16_bit(tmp_path):
     ids = np.array([[0, 1, 300], [65535, 7, 0]], np.int64)
     path = tmp_path / "i.png"
-    img.write_atomic(path, img.encode_instance_ids(ids))
+    files.write_atomic(path, img.encode_instance_ids(ids))
     back = img.read_instance_ids(path)
     assert back.dtype == np.uint16 and np.array_equal(back, ids)
     with pytest.raises(InputError, match="0..65535"):

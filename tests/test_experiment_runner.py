@@ -11,7 +11,7 @@ import pytest
 
 from pushseg.cli.main import main
 from pushseg.errors import InputError
-from pushseg.experiments.runner import plan, run_experiment
+from pushseg.pipeline.experiment import plan, run_experiment
 from pushseg.experiments.specs import PROFILES, SPECS, load_profile, load_spec
 from pushseg.experiments.splits import SPLITS, check_disjoint, episode_seeds, scene_seeds, split_seed
 
@@ -72,11 +72,13 @@ def test_bad_specs_and_profiles_are_clear_errors(tmp_path):
     with pytest.raises(InputError, match="unknown keys"):
         load_profile("smoke", {"epochz": 3})
     assert main(["experiment", "table1", "--profile", "nope", "--out", str(tmp_path / "o")]) == 2
-    assert main(["experiment", "table1", "--profile", "smoke", "--set", "epochz=1", "--out", str(tmp_path / "o")]) == 2
+    assert main(["experiment", "table1", "--profile", "smoke", "--set", "profile.epochz=1", "--out", str(tmp_path / "o")]) == 2
     from pushseg.experiments.specs import profile_overrides
 
-    over = profile_overrides("smoke", ["test_scenes=5", "finetune.epochs=3"])
+    over = profile_overrides("smoke", ["profile.test_scenes=5", "profile.finetune.epochs=3"])
     p = load_profile("smoke", over)
+    with pytest.raises(InputError, match=r"write profile\.key=value"):  # one --set syntax: section.key=value
+        profile_overrides("smoke", ["test_scenes=5"])
     assert p.test_scenes == 5 and p.finetune == {"epochs": 3, "batches_per_epoch": 4, "batch_size": 8}
 
 
@@ -191,7 +193,7 @@ def test_fig4_adds_the_interactive_curve_to_a_finished_cell(smoke):
 
 def test_oracle_training_sets_use_the_same_images(smoke):
     from pushseg.data.coco import decode_mask
-    from pushseg.experiments import data as D
+    from pushseg.pipeline import experiment_data as D
 
     out, _, _ = smoke
     prof, t1 = load_profile("smoke"), load_spec("table1")
@@ -216,7 +218,7 @@ def test_oracle_training_sets_use_the_same_images(smoke):
 
 
 def test_episode_label_training_set_covers_the_same_pushes_with_more_masks(smoke):
-    from pushseg.experiments import data as D
+    from pushseg.pipeline import experiment_data as D
 
     out, _, _ = smoke
     prof, t1 = load_profile("smoke"), load_spec("table1")

@@ -1,9 +1,13 @@
-"""The import graph: pushseg.envs (the simulation) and pushseg.real (the PR2) never import each other.
+"""The import graph: layers from the contracts up to the composition root, no cycles.
 
-Both are backends found by name in pushseg.backends; what they share sits beside
-the contracts (pushseg.types, pushseg.geometry, pushseg.workspace). Imports are
-read from the source with ast, wherever they are (top level, inside functions,
+Each package imports only packages of lower layers (``LAYERS``, lowest first) and its
+own modules; pushseg.envs (the simulation) and pushseg.real (the PR2) share a layer and
+never import each other -- both are backends found by name in pushseg.backends. No
+module reaches itself through its imports. Imports are read from the source with ast,
+wherever they are (top level, inside functions, under ``if TYPE_CHECKING``,
 ``importlib.import_module("...")`` with a literal name), so a lazy import counts too.
+The package's own ``__init__`` is a façade that names its exports by string and
+imports nothing of its own at module level.
 """
 
 from __future__ import annotations
@@ -17,6 +21,27 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pushseg"
 FORBIDDEN = {"pushseg.envs": "pushseg.real", "pushseg.real": "pushseg.envs"}
+
+# Lowest first; a package may import the packages of the layers before its own.
+LAYERS: list[tuple[str, ...]] = [
+    ("pushseg.errors",),
+    ("pushseg.files",),
+    ("pushseg.types",),
+    ("pushseg.geometry",),
+    ("pushseg.workspace",),
+    ("pushseg.config", "pushseg.executors"),
+    ("pushseg.backends",),
+    ("pushseg.agents",),
+    ("pushseg.envs", "pushseg.real"),
+    ("pushseg.data",),
+    ("pushseg.labeling",),
+    ("pushseg.training",),
+    ("pushseg.evaluation",),
+    ("pushseg.experiments",),
+    ("pushseg.pipeline",),  # the composition root
+    ("pushseg.cli",),
+    ("pushseg.__main__",),  # python -m pushseg: the training commands, ready for torchrun
+]
 
 
 def module_name(path: Path) -> str:
@@ -117,3 +142,104 @@ def test_importing_the_env_does_not_load_the_robot():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent)
     assert res.returncode == 0, res.stderr
+
+
+def unit(module: str) -> str:
+    """The layered unit a module belongs to: ``pushseg.X`` (a top-level module or subpackage)."""
+    return ".".join(module.split(".")[:2])
+
+
+def layer_of(module: str) -> int | None:
+    for i, units in enumerate(LAYERS):
+        if unit(module) in units:
+            return i
+    return None
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Imports that go up the layers or sideways into another package of the same layer."""
+    out = []
+    for module, imports in graph.items():
+        if module == "pushseg":
+            continue
+        mine = layer_of(module)
+        for name in sorted(imports):
+            if not _within(name, "pushseg") or name == "pushseg" or unit(name) == unit(module):
+                continue
+            theirs = layer_of(name)
+            if theirs is None or mine is None or theirs >= mine:
+                out.append(f"{module} (layer {mine}) imports {name} (layer {theirs})")
+    return out
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Cycles between modules (an import of a module's own parent package is not an edge: it runs first)."""
+    edges = {m: sorted(i for i in imps if i in graph and i != m and not m.startswith(i + ".")) for m, imps in graph.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_every_package_has_a_layer():
+    units = {unit(m) for m in all_modules()} - {"pushseg"}
+    assert not [u for u in sorted(units) if layer_of(u) is None], "add the new package to LAYERS"
+
+
+def test_imports_go_down_the_layers_only():
+    bad = layer_violations(all_modules())
+    assert not bad, "imports must go to lower layers (see LAYERS):\n" + "\n".join(bad)
+
+
+def test_no_import_cycles():
+    found = cycles(all_modules())
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_root_package_imports_nothing_of_its_own_at_module_level():
+    imports = imported_modules((PACKAGE / "__init__.py").read_text(), "pushseg", is_package=True)
+    assert not [m for m in imports if _within(m, "pushseg") and m != "pushseg"], imports
+
+
+@pytest.mark.parametrize(
+    "graph,layer_bad,cycle",
+    [
+        ({"pushseg.data.a": {"pushseg.training.b"}, "pushseg.training.b": set()}, True, False),
+        ({"pushseg.training.b": {"pushseg.data.a"}, "pushseg.data.a": set()}, False, False),
+        ({"pushseg.envs.a": {"pushseg.real.b"}, "pushseg.real.b": set()}, True, False),
+        ({"pushseg.data.a": {"pushseg.data.b"}, "pushseg.data.b": {"pushseg.data.a"}}, False, True),
+        ({"pushseg.data": {"pushseg.data.a"}, "pushseg.data.a": {"pushseg.data"}}, False, False),
+        ({"pushseg.cli.a": {"pushseg.pipeline.b"}, "pushseg.pipeline.b": {"pushseg.newthing.c"},
+          "pushseg.newthing.c": set()}, True, False),
+    ],
+)
+def test_the_layer_and_cycle_checks_can_fail(graph, layer_bad, cycle):
+    assert bool(layer_violations(graph)) == layer_bad
+    assert bool(cycles(graph)) == cycle

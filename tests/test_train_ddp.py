@@ -27,7 +27,7 @@ WORKER = '''
 import sys
 from pushseg.training.config import TrainConfig
 from pushseg.training.recipes import finetune
-from pushseg.training.__main__ import run
+from pushseg.__main__ import run
 
 start, data, out = sys.argv[1:4]
 cfg = lambda epochs, noise: TrainConfig(epochs=epochs, batches_per_epoch=3, batch_size=12, device="cpu", seed=2,

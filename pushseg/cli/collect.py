@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pushseg.data.collection import collect
-    from pushseg.stages import write_record
+    from pushseg.pipeline.record import write_record
 
     config = resolve(args)["collect"]
     summary = collect(

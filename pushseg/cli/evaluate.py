@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from pushseg.cli.segment import add_inference_args, inference_config
-from pushseg.stages import scenes_json
+from pushseg.pipeline.stages import scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH
 
 __all__ = ["add_parser", "run", "scenes_json"]
@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pushseg.evaluation.report import ap_table
-    from pushseg.stages import evaluate
+    from pushseg.pipeline.stages import evaluate
     from pushseg.training.checkpoint import load_model
 
     gt = scenes_json(args.scenes)

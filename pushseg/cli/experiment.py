@@ -21,8 +21,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("table", choices=[*SPECS, "all"], help="which table or figure (all: every one)")
     p.add_argument("--profile", default="quick",
                    help=f"sizes: {', '.join(PROFILES)}, or a profile .yaml file")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a profile setting, e.g. --set test_scenes=50 --set finetune.epochs=5 (repeatable)")
+    p.add_argument("--set", action="append", default=[], metavar="profile.KEY=VALUE",
+                   help="override a profile setting, e.g. --set profile.test_scenes=50 --set profile.finetune.epochs=5 "
+                        "(repeatable)")
     p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the profile's)")
     p.add_argument("--out", default="out/experiment", help="experiment folder (cells, data, reports)")
     p.add_argument("--workers", type=int, default=1,
@@ -41,7 +42,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pushseg.executors import ExecutorConfig
-    from pushseg.experiments.runner import run_experiment
+    from pushseg.pipeline.experiment import run_experiment
 
     from pushseg.experiments.specs import load_profile, profile_overrides
 

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.stages import label
+    from pushseg.pipeline.stages import label
 
     cfg = resolve(args)["label"]
     path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,

@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pushseg.data.scenes import write_scenes
-    from pushseg.stages import write_record
+    from pushseg.pipeline.record import write_record
 
     config = resolve(args)["scenes"]
     s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from pushseg.config import Section, add_config_args, resolve
-from pushseg.stages import PRETRAIN_SETTINGS, scenes_json
+from pushseg.pipeline.stages import PRETRAIN_SETTINGS, scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
@@ -108,7 +108,7 @@ def _command() -> str:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from pushseg.stages import pretrain
+    from pushseg.pipeline.stages import pretrain
     from pushseg.training.checkpoint import read_checkpoint, save_model
 
     cfg = resolve(args)
@@ -129,7 +129,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from pushseg.stages import finetune
+    from pushseg.pipeline.stages import finetune
 
     cfg = resolve(args)
     out = Path(args.out)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from pushseg import files
 from pushseg.errors import InputError
 
 OBJECT_CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
@@ -203,13 +204,7 @@ class CocoBuilder:
         """Write atomically (temp file + rename) so a crash never leaves half a json."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with open(tmp, "w") as f:
-            json.dump(self.to_dict(), f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return path
+        return files.write_text_atomic(path, json.dumps(self.to_dict()), sync_dir=False)
 
 
 def _bytes_rle(rle: dict[str, Any]) -> dict[str, Any]:
@@ -221,10 +216,7 @@ def load_coco(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such COCO json file")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid json ({e}); re-create it with pushseg scenes/label") from None
+    data = files.read_json(path, InputError, "COCO json file", advice="re-create it with pushseg scenes/label")
     if not isinstance(data, dict):
         raise InputError(f"{path}: a COCO json must be an object with images, annotations and categories")
     for key in ("images", "annotations", "categories"):

@@ -8,7 +8,7 @@
 * Instance ids (simulation ground truth): 16-bit, 0 = table or background.
 
 Encoding goes through ``cv2.imencode`` to bytes so that the caller decides how
-the bytes reach the disk (:func:`write_atomic`) and so that workers can encode
+the bytes reach the disk (:func:`pushseg.files.write_atomic`) and so that workers can encode
 in parallel while one process writes.
 """
 
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from pushseg.errors import InputError, RunFolderError
+from pushseg.files import write_atomic
 
 # Fixed so that the same image always gives the same bytes.
 PNG_COMPRESSION = 3
@@ -202,30 +203,3 @@ def write_image_file(path: str | os.PathLike, rgb: np.ndarray) -> Path:
 def digest(data: bytes) -> str:
     """Short content hash stored beside each image path, to detect corrupt or swapped files."""
     return hashlib.sha256(data).hexdigest()[:16]
-
-
-# --- crash-safe writes ----------------------------------------------------------------
-
-
-def write_atomic(path: Path, data: bytes, sync_dir: bool = True) -> None:
-    """Write ``data`` to ``path`` via a temp file, fsync and rename: the file is whole or absent."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    if sync_dir:
-        fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    """Make renames and new entries in ``path`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

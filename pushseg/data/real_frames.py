@@ -31,6 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pushseg import files
 from pushseg.errors import InputError
 from pushseg.geometry import Plane, fit_plane_without_pose
 from pushseg.types import CameraInfo
@@ -248,7 +249,7 @@ def import_frames(source: str | Path, out: str | Path, *, min_pixels: int = 30, 
             png = {"images": img.encode_rgb(frame.rgb), "depth": img.encode_depth(frame.depth),
                    "instances": img.encode_instance_ids(frame.labels.astype(np.uint16))}
             for sub, data in png.items():
-                img.write_atomic(out / sub / name, data, sync_dir=False)
+                files.write_atomic(out / sub / name, data, sync_dir=False)
             image_id = coco.add_image(f"images/{name}", frame.camera.width, frame.camera.height,
                                       depth_file=f"depth/{name}", instances_file=f"instances/{name}",
                                       camera=frame.camera.to_dict(), sha256=img.digest(png["images"]),
@@ -258,11 +259,11 @@ def import_frames(source: str | Path, out: str | Path, *, min_pixels: int = 30, 
                 coco.add_mask(image_id, mask, instance_id=iid, object_name=f"label {iid}")
             n_ann += len(masks)
         for sub in ("images", "depth", "instances"):
-            img.fsync_dir(out / sub)
+            files.fsync_dir(out / sub)
         coco.write(out / "annotations.json")
         meta = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "backend": "real-frames",
                 "source": {"folder": source.name, "frames": [f.name for f in frames]},
                 "camera": frames[0].camera.to_dict(), "annotations": "annotations.json",
                 "counts": {"images": len(frames), "annotations": n_ann}}
-        img.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+        files.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
     return ImportSummary(out, len(frames), n_ann)

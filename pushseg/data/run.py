@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pushseg import files
 from pushseg.data import images as img
 from pushseg.errors import RunFolderError
 from pushseg.types import CameraInfo, Frame, Push, PushResult, Transition
@@ -118,11 +119,7 @@ def read_meta(root: str | os.PathLike) -> RunMeta:
     path = root / META_FILE
     if not path.is_file():
         raise RunFolderError(f"{path}: missing meta.json; {root} is not a run folder (or its collection never started)")
-    try:
-        d = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunFolderError(f"{path}: not valid json ({e})") from None
-    return RunMeta.from_dict(d, where=str(path))
+    return RunMeta.from_dict(files.read_json(path, RunFolderError), where=str(path))
 
 
 # --- one transition, encoded ------------------------------------------------------------
@@ -496,8 +493,8 @@ class RunWriter:
         (root / IMAGES_DIR).mkdir(exist_ok=True)
         (root / TRANSITIONS_FILE).touch()
         # meta.json last: a folder with meta.json is a run a reader can open.
-        img.write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2, allow_nan=False) + "\n").encode())
-        img.fsync_dir(root.resolve().parent)  # the run folder's own entry
+        files.write_atomic(root / META_FILE, (json.dumps(meta.to_dict(), indent=2, allow_nan=False) + "\n").encode())
+        files.fsync_dir(root.resolve().parent)  # the run folder's own entry
         return cls(root, meta, [])
 
     @staticmethod
@@ -604,16 +601,16 @@ class RunWriter:
                 digests[kind] = dig
             frames[role] = _frame_line(paths, digests, ef, self._meta_camera)
         if written:
-            img.fsync_dir(written[0].parent)
+            files.fsync_dir(written[0].parent)
         return {**enc.header(), "before": frames["before"], "after": frames["after"]}
 
     def _write_image(self, rel: str, data: bytes) -> Path:
         path = self.root / rel
         if path.parent not in self._made_dirs:
             path.parent.mkdir(parents=True, exist_ok=True)
-            img.fsync_dir(path.parent.parent)
+            files.fsync_dir(path.parent.parent)
             self._made_dirs.add(path.parent)
-        img.write_atomic(path, data, sync_dir=False)
+        files.write_atomic(path, data, sync_dir=False)
         return path
 
     def mismatch(self, enc: EncodedTransition) -> str:

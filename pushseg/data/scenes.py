@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pushseg import files
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder, instance_masks
 from pushseg.errors import InputError, RunFolderError
@@ -152,7 +153,7 @@ class ScenesSummary:
     per_image: list[int] = field(default_factory=list)
 
 
-def _make_backend(config: ScenesConfig):
+def make_backend(config: ScenesConfig):
     from pushseg.envs.sim_backend import SimBackend
 
     return SimBackend(
@@ -192,7 +193,7 @@ def _render_all(config: ScenesConfig, seeds: list[int], executor: ExecutorConfig
     jobs = [(i, s) for i, s in enumerate(seeds) if i not in skip]
     if not jobs:
         return iter(())
-    return ordered_map(_make_backend, (config,), _render_job, jobs, executor)
+    return ordered_map(make_backend, (config,), _render_job, jobs, executor)
 
 
 STAGING = "staging"  # per-scene notes while the folder is unfinished; what --resume picks up
@@ -316,17 +317,17 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
     for scene, fresh in tqdm(_in_order(out, config, seeds, executor, done), total=config.count, unit="scene",
                              desc="scenes", disable=disable):
         name = f"{scene.index:06d}.png"
-        files = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}
+        paths = {"rgb": f"images/{name}", "depth": f"depth/{name}", "instances": f"instances/{name}"}
         if fresh:
-            for kind, rel in files.items():
-                img.write_atomic(out / rel, scene.png[kind], sync_dir=False)
+            for kind, rel in paths.items():
+                files.write_atomic(out / rel, scene.png[kind], sync_dir=False)
             for sub in ("images", "depth", "instances"):
-                img.fsync_dir(out / sub)
-            img.write_atomic(out / STAGING / f"{scene.index:06d}.json", _scene_note(scene, config))
+                files.fsync_dir(out / sub)
+            files.write_atomic(out / STAGING / f"{scene.index:06d}.json", _scene_note(scene, config))
         camera = camera or scene.camera
         image_id = coco.add_image(
-            files["rgb"], config.width, config.height,
-            depth_file=files["depth"], instances_file=files["instances"], seed=scene.seed,
+            paths["rgb"], config.width, config.height,
+            depth_file=paths["depth"], instances_file=paths["instances"], seed=scene.seed,
             camera=scene.camera.to_dict(), sha256=img.digest(scene.png["rgb"]),
         )  # fmt: skip
         masks, small = instance_masks(scene.instance_ids, config.min_pixels)
@@ -351,7 +352,7 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
         "annotations": "annotations.json",
         "counts": {"images": summary.images, "annotations": summary.annotations, "skipped_small": summary.skipped_small},
     }
-    img.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
+    files.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
     import shutil
 
     shutil.rmtree(out / STAGING)  # finished: the notes are in annotations.json now

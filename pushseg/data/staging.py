@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pushseg.data import images as img
+from pushseg import files
 from pushseg.data.run import STAGING_DIR, EncodedFrame, EncodedTransition
 from pushseg.errors import RunFolderError
 from pushseg.types import CameraInfo
@@ -79,13 +79,13 @@ class Staging:
         d = self._dir(enc.episode)
         if not d.is_dir():
             d.mkdir(parents=True, exist_ok=True)
-            img.fsync_dir(self.root)
-        img.write_atomic(d / f"s{enc.step:04d}.json", encode_staged(enc))
+            files.fsync_dir(self.root)
+        files.write_atomic(d / f"s{enc.step:04d}.json", encode_staged(enc))
 
     def done(self, episode: int, count: int) -> None:
         d = self._dir(episode)
         d.mkdir(parents=True, exist_ok=True)
-        img.write_atomic(d / DONE_FILE, f"{count}\n".encode())
+        files.write_atomic(d / DONE_FILE, f"{count}\n".encode())
 
     def complete(self, episode: int) -> list[EncodedTransition] | None:
         """The episode's transitions in step order if all of them are staged and it is done, else None."""

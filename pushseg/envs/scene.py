@@ -15,6 +15,7 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 
+from pushseg import files
 from pushseg.envs.objects import NUM_TEXTURES, ObjectSpec
 from pushseg.envs.rendering import Lighting
 from pushseg.envs.shapes import MESH_KINDS, make_mesh
@@ -119,9 +120,7 @@ def make_textures(folder: str | None = None, size: int = 64, table_tiles: int = 
             path = os.path.join(folder, name)
             out.append(path)
             if not os.path.exists(path):
-                tmp = path + f".{os.getpid()}.png"
-                cv2.imwrite(tmp, image)
-                os.replace(tmp, path)  # atomic: parallel workers may write the same file
+                files.write_atomic(path, cv2.imencode(".png", image)[1].tobytes(), sync_dir=False, shared=True)
     return objects, tables
 
 

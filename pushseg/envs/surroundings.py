@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 import pybullet as pb
 
+from pushseg import files
 from pushseg.envs.objects import ObjectSpec
 from pushseg.envs.scene import FLOOR_Z, IDEAL_TABLE, Table
 from pushseg.envs.shapes import MESH_KINDS
@@ -74,9 +75,8 @@ def lab_textures(folder: str | None = None, size: int = 256) -> list[str]:
         path = os.path.join(folder, f"lab{k}.png")
         paths.append(path)
         if not os.path.exists(path):
-            tmp = path + f".{os.getpid()}.png"
-            cv2.imwrite(tmp, np.clip(img, 0, 255).astype(np.uint8)[..., ::-1])
-            os.replace(tmp, path)
+            png = cv2.imencode(".png", np.clip(img, 0, 255).astype(np.uint8)[..., ::-1])[1].tobytes()
+            files.write_atomic(path, png, sync_dir=False, shared=True)
     return paths
 
 
@@ -112,9 +112,7 @@ def printed_textures(folder: str | None = None, size: int = 128) -> list[str]:
         path = os.path.join(folder, f"print{k}.png")
         paths.append(path)
         if not os.path.exists(path):
-            tmp = path + f".{os.getpid()}.png"
-            cv2.imwrite(tmp, img[..., ::-1])
-            os.replace(tmp, path)
+            files.write_atomic(path, cv2.imencode(".png", img[..., ::-1])[1].tobytes(), sync_dir=False, shared=True)
     return paths
 
 

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from pushseg.data.coco import is_polygon, load_coco, polygon_rle
 from pushseg.errors import InputError
+from pushseg.evaluation.bootstrap import bootstrap_draws, check_level
 
 METRICS = ("AP50", "AP75", "AP")
 
@@ -227,28 +228,24 @@ class CocoEvaluator:
     def bootstrap(self, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, Any]:
         """Percentile bootstrap over images: each resample draws as many images as were processed,
         with replacement, and is scored as a whole. Returns, per metric, [low, high] and the point value."""
-        if resamples < 1:
-            raise InputError(f"resamples must be >= 1, got {resamples}")
-        if not 0 < level < 1:
-            raise InputError(f"level must lie in (0, 1), got {level}")
+        check_level(level)
         ids = np.asarray(self.image_ids)
         if len(ids) == 0:
             raise InputError("no images to resample: process() some first")
-        rng = np.random.default_rng(seed)
-        vals: dict[str, list[float]] = {k: [] for k in METRICS}
-        for _ in range(resamples):
-            sample = rng.choice(ids, len(ids), replace=True)
+
+        def metrics(index: np.ndarray) -> list[float]:
             try:
-                m = self.evaluate(sample.tolist())
+                m = self.evaluate(ids[index].tolist())
             except InputError:  # a resample without any ground truth: AP is undefined, count it as 0
-                m = {k: 0.0 for k in METRICS}
-            for k in METRICS:
-                vals[k].append(m[k])
+                return [0.0] * len(METRICS)
+            return [m[k] for k in METRICS]
+
+        _, draws = bootstrap_draws(metrics, len(ids), n_boot=resamples, seed=seed)
         point = self.evaluate()
-        lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-        return {k: {"value": point[k], "low": round(float(np.percentile(vals[k], lo)), 2),
-                    "high": round(float(np.percentile(vals[k], hi)), 2)} for k in METRICS} | {
-            "resamples": resamples, "level": level, "seed": seed, "images": len(ids)}
+        lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+        return {k: {"value": point[k], "low": round(float(lo[j]), 2), "high": round(float(hi[j]), 2)}
+                for j, k in enumerate(METRICS)} | {"resamples": resamples, "level": level, "seed": seed,
+                                                   "images": len(ids)}
 
 
 def detections_to_results(image_id: int, detections: list) -> list[dict[str, Any]]:

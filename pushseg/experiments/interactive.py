@@ -10,7 +10,6 @@ refuses leaves the scene as it was, and the step still counts: the robot tried.
 after 0, 1, ..., ``pushes`` pushes, plus per-scene records for intervals.
 
 Layout of ``OUT/data/interactive``::
-
     images/s000_p00.png       scene 0 after 0 pushes (RGB)
     instances/s000_p00.png    its ground-truth instance ids (16-bit)
     step_00.json              COCO ground truth of every scene after 0 pushes
@@ -27,17 +26,18 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from pushseg import files
+from pushseg.agents import make_agent
+from pushseg.data import images as img
+from pushseg.data.coco import CocoBuilder
+from pushseg.data.scenes import make_backend
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
+from pushseg.experiments.scoring import apply_nms, scene_images, segment_images, to_results
 
 
 def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile, scenes_cfg,
                      *, progress: bool = False) -> Path:
     """``scenes_cfg``: the ScenesConfig the target-test scenes were made with (same objects, world, size)."""
-    from pushseg.agents import make_agent
-    from pushseg.data import images as img
-    from pushseg.data.coco import CocoBuilder
-    from pushseg.data.scenes import _make_backend  # the very backend the test scenes came from
-
     out_dir = Path(out_dir)
     if (out_dir / "meta.json").is_file():
         return out_dir
@@ -45,7 +45,7 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
     (out_dir / "images").mkdir(parents=True)
     (out_dir / "instances").mkdir()
     cfg = scenes_cfg
-    backend = _make_backend(cfg)
+    backend = make_backend(cfg)
     steps = [CocoBuilder(info={"description": f"interactive test scenes after {k} pushes"}) for k in range(pushes + 1)]
     log: list[dict[str, Any]] = []
     try:
@@ -62,8 +62,8 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
                     log.append({"scene": i, "push": k, "executed": bool(result.executed),
                                 "reason": getattr(result, "reason", "")})
                 name = f"s{i:03d}_p{k:02d}.png"
-                img.write_atomic(out_dir / "images" / name, img.encode_rgb(frame.rgb), sync_dir=False)
-                img.write_atomic(out_dir / "instances" / name, img.encode_instance_ids(frame.instance_ids),
+                files.write_atomic(out_dir / "images" / name, img.encode_rgb(frame.rgb), sync_dir=False)
+                files.write_atomic(out_dir / "instances" / name, img.encode_instance_ids(frame.instance_ids),
                                  sync_dir=False)
                 image_id = steps[k].add_image(f"images/{name}", profile.width, profile.height, scene=i, seed=seed)
                 ids, counts = np.unique(frame.instance_ids, return_counts=True)
@@ -82,13 +82,12 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
 
 def score_interactive(data_dir: Path, segmenter, nms: float | None) -> dict[str, Any]:
     """AP after each push for one model (NMS as chosen on target-val)."""
-    from pushseg.experiments.table_cell import _scene_images, apply_nms, segment_images, to_results
 
     meta = json.loads((Path(data_dir) / "meta.json").read_text())
     curve: dict[str, Any] = {"pushes": list(range(meta["pushes"] + 1)), "AP50": [], "AP75": [], "AP": [],
                              "scenes": []}
     for k in curve["pushes"]:
-        gt, ids, rgbs = _scene_images(Path(data_dir) / f"step_{k:02d}.json")
+        gt, ids, rgbs = scene_images(Path(data_dir) / f"step_{k:02d}.json")
         dets = [apply_nms(x, nms) for x in segment_images(segmenter, rgbs)]
         recs = scene_records(gt, to_results(ids, dets))
         m = ap_of(recs)

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from pushseg.config import split_set
 from pushseg.errors import InputError
 
 SPECS = ("table1", "table2", "table3", "fig4")
@@ -184,6 +185,9 @@ class Profile:
         return d
 
 
+PROFILE_SECTION = "profile"  # the section name of a profile's settings in --set
+
+
 def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     d = _read_yaml("profile", name)
     d = {**d, **(overrides or {})}
@@ -203,13 +207,19 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
 
 
 def profile_overrides(name: str, items: list[str]) -> dict[str, Any]:
-    """``["test_scenes=50", "finetune.epochs=5"]`` -> overrides for :func:`load_profile` (values read as YAML)."""
+    """``["profile.test_scenes=50", "profile.finetune.epochs=5"]`` -> overrides for :func:`load_profile`.
+
+    The same ``section.key=value`` form as every other command's ``--set``; the section is ``profile``
+    and values are read as YAML.
+    """
     base = _read_yaml("profile", name)
     out: dict[str, Any] = {}
     for item in items:
-        key, eq, text = item.partition("=")
-        if not eq or not key:
-            raise InputError(f"--set {item!r}: write KEY=VALUE, e.g. --set test_scenes=50")
+        key, text = split_set(item)
+        section, dot, key = key.partition(".")
+        if section != PROFILE_SECTION or not dot or not key:
+            raise InputError(f"--set {item!r}: write {PROFILE_SECTION}.key=value, e.g. --set "
+                             f"{PROFILE_SECTION}.test_scenes=50 or --set {PROFILE_SECTION}.finetune.epochs=5")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:

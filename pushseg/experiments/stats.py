@@ -13,13 +13,14 @@ Every resampling is seeded: the same inputs give the same interval.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
 from pushseg.errors import InputError
+from pushseg.evaluation.bootstrap import Interval, bootstrap
 from pushseg.experiments.scene_ap import SceneRecord, ap_of
 
 
@@ -42,17 +43,6 @@ def mean_std(values: Sequence[float]) -> MeanStd:
     if v.size == 0:
         return MeanStd(float("nan"), float("nan"), 0)
     return MeanStd(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size))
-
-
-@dataclass(frozen=True)
-class Interval:
-    estimate: float
-    low: float
-    high: float
-    level: float
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
 
 def verdict(interval: Interval | None) -> str:
@@ -102,21 +92,6 @@ def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float], level: flo
     else:
         interval = Interval(ms.mean, float("nan"), float("nan"), level)
     return Paired(seeds, tuple(float(x) for x in d), ms.mean, ms.std, interval, int((d > 0).sum()))
-
-
-def bootstrap(statistic: Callable[[np.ndarray], float], n_items: int, *, n_boot: int = 1000, seed: int = 0,
-              level: float = 0.95) -> Interval:
-    """Percentile bootstrap: ``statistic(index)`` on ``n_boot`` resamples (with replacement) of ``n_items``."""
-    if n_items < 1:
-        raise InputError("bootstrap: nothing to resample")
-    rng = np.random.default_rng(seed)
-    estimate = statistic(np.arange(n_items))
-    draws = np.array([statistic(rng.integers(0, n_items, n_items)) for _ in range(n_boot)], float)
-    draws = draws[~np.isnan(draws)]
-    if draws.size == 0:
-        return Interval(estimate, float("nan"), float("nan"), level)
-    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
-    return Interval(float(estimate), float(lo), float(hi), level)
 
 
 def _same_scenes(rows: Sequence[Sequence[SceneRecord]]) -> bool:

@@ -12,7 +12,7 @@
 * engine     -- TrainerBase (the loop, hooks, state of any number of models) and Trainer (DeepMask's step)
 * hooks      -- progress, checkpoint, evaluation hooks
 * coteaching -- CoTeachingTrainer: two networks selecting samples for each other
-* distributed -- DDP under torchrun (python -m pushseg.training)
+* distributed -- DDP under torchrun (python -m pushseg)
 * recipes    -- pretrain / finetune as functions taking the trainer class
 * inference  -- Segmenter: multi-scale sliding window, paste, max-area filter, NMS
 """

@@ -13,12 +13,14 @@ not match the config, and weights that are NaN or infinite (a diverged training)
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from pushseg import files
 from pushseg.errors import InputError
 from pushseg.training.config import ModelConfig
 from pushseg.training.model import DeepMask
@@ -35,6 +37,13 @@ PRETRAINED_PATH = CHECKPOINTS / "pretrained_transfer_depth.pt"
 PAPER_RGB_PATH = CHECKPOINTS / "pretrained_small.pt"
 
 
+def torch_bytes(obj: Any) -> bytes:
+    """What ``torch.save(obj, file)`` writes, as bytes (for an atomic write)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
 def save_model(model: DeepMask, path: str | os.PathLike, meta: dict[str, Any] | None = None, half: bool = False) -> Path:
     """Write atomically. ``half`` stores float weights as float16 (half the size)."""
     path = Path(path)
@@ -43,10 +52,7 @@ def save_model(model: DeepMask, path: str | os.PathLike, meta: dict[str, Any] | 
     if half:
         state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
     blob = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(), "state_dict": state, "meta": meta or {}}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(blob, tmp)
-    os.replace(tmp, path)
-    return path
+    return files.write_atomic(path, torch_bytes(blob), sync_dir=False)
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from pushseg.errors import InputError
+from pushseg.training.noise import get_noise_method
 
 TRUNKS = ("small", "resnet50")
 STRIDE = 16
@@ -164,8 +165,6 @@ class TrainConfig:
             raise InputError(f"optimizer '{self.optimizer}' is unknown; use sgd or adam")
         if self.lr_decay not in ("none", "cosine"):
             raise InputError(f"lr_decay '{self.lr_decay}' is unknown; use none or cosine")
-        from pushseg.training.noise import get_noise_method  # the registry (it imports this module's types)
-
         get_noise_method(self.noise)
         for name in ("train_trunk", "train_mask", "train_score", "bootstrap", "amp", "channels_last"):
             if not isinstance(getattr(self, name), bool):

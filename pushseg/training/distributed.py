@@ -1,6 +1,6 @@
 """Data-parallel training across processes (torchrun), without DistributedDataParallel's wrapper.
 
-Launched by ``torchrun --nproc_per_node N -m pushseg.training finetune ...`` (or
+Launched by ``torchrun --nproc_per_node N -m pushseg finetune ...`` (or
 ``pretrain``), every process reads ``RANK``/``WORLD_SIZE`` from the environment and
 joins one process group (gloo on CPU, NCCL on GPUs). What makes N processes train
 like one process with the same global batch:

@@ -36,10 +36,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from pushseg import files
 from pushseg.errors import InputError
 from pushseg.training import distributed as D
 from pushseg.training import losses as L
-from pushseg.training.checkpoint import save_model
+from pushseg.training.checkpoint import save_model, torch_bytes
 from pushseg.training.config import TrainConfig
 from pushseg.training.hooks import CheckpointHook, HookBase, ProgressHook
 from pushseg.training.model import DeepMask
@@ -293,9 +294,7 @@ class TrainerBase:
 
     def save_state(self, path: Path) -> None:
         self.check_finite_weights()
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, path)
+        files.write_atomic(path, torch_bytes(self.state_dict()), sync_dir=False)
 
     def upgrade_state(self, state: dict[str, Any], path: Path) -> dict[str, Any]:
         """Check (and convert older layouts of) a loaded ``last.pt``; errors name ``path``."""

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
 from tqdm import tqdm
 
-if TYPE_CHECKING:
-    from pushseg.training.engine import TrainerBase
+from pushseg import files
+
+class TrainerBase(Protocol):
+    """What a hook may read of the trainer running it (``engine.TrainerBase``; the engine imports hooks, not
+    the other way round)."""
+
+    cfg: Any  # the TrainConfig
+    epoch: int
+    log: list[dict[str, Any]]
+    out_dir: Path
+    step_stats: dict[str, float]
+
+    def save_state(self, path: Path) -> None: ...
 
 
 class HookBase:
-    trainer: "TrainerBase"
+    trainer: TrainerBase
 
     def before_train(self) -> None: ...
     def after_train(self) -> None: ...
@@ -50,9 +60,7 @@ def finite_or_none(obj: Any) -> Any:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(finite_or_none(obj), indent=1, allow_nan=False))
-    os.replace(tmp, path)
+    files.write_text_atomic(path, json.dumps(finite_or_none(obj), indent=1, allow_nan=False), sync_dir=False)
 
 
 class ProgressHook(HookBase):
@@ -92,7 +100,7 @@ class CheckpointHook(HookBase):
 class EvalHook(HookBase):
     """Every ``period`` epochs (and after the last), ``fn(trainer) -> dict`` adds its numbers to the epoch's entry."""
 
-    def __init__(self, fn: Callable[["TrainerBase"], dict[str, float]], period: int = 1, prefix: str = "val_") -> None:
+    def __init__(self, fn: Callable[[TrainerBase], dict[str, float]], period: int = 1, prefix: str = "val_") -> None:
         self.fn, self.period, self.prefix = fn, period, prefix
 
     def after_epoch(self) -> None:
@@ -104,7 +112,7 @@ class EvalHook(HookBase):
 class CallbackHook(HookBase):
     """A hook from plain functions, e.g. ``CallbackHook(after_step=lambda t: ...)``."""
 
-    def __init__(self, **fns: Callable[["TrainerBase"], None]) -> None:
+    def __init__(self, **fns: Callable[[TrainerBase], None]) -> None:
         self.fns = fns
         for name, fn in fns.items():
             if not hasattr(HookBase, name):

@@ -25,22 +25,30 @@ A new method is one decorated function::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Callable, Protocol
 
 import torch
 
 from pushseg.errors import InputError
 from pushseg.training import losses as L
 
-if TYPE_CHECKING:
-    from pushseg.training.config import TrainConfig
+
+class NoiseSettings(Protocol):
+    """The settings the methods read (fields of ``training.config.TrainConfig``, which imports this registry)."""
+
+    bootstrap: bool
+    coteaching_ramp_epochs: int
+    reed_beta: float
+    self_paced_growth: float
+    self_paced_lambda: float
+    small_loss_drop: float
 
 
 @dataclass
 class NoiseContext:
     """Everything a selection may look at; every tensor is (B,) over the (global) batch, detached."""
 
-    cfg: "TrainConfig"
+    cfg: NoiseSettings
     epoch: int  # 0-based
     labels: torch.Tensor  # +1 object, -1 background
     losses: torch.Tensor  # this network's per-sample score loss
@@ -49,7 +57,7 @@ class NoiseContext:
     peer_losses: torch.Tensor | None = None  # the other network's per-sample loss (co-teaching)
 
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, "TrainConfig"], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor, NoiseSettings], torch.Tensor]
 SelectFn = Callable[[NoiseContext], torch.Tensor]
 
 
@@ -62,11 +70,11 @@ class NoiseMethod:
     needs_peer: bool = False  # the method needs two networks (a trainer such as CoTeachingTrainer)
 
 
-def soft_margin_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: "TrainConfig") -> torch.Tensor:
+def soft_margin_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: NoiseSettings) -> torch.Tensor:
     return L.score_loss_per_sample(logits, labels)
 
 
-def reed_hard_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: "TrainConfig") -> torch.Tensor:
+def reed_hard_loss(logits: torch.Tensor, labels: torch.Tensor, cfg: NoiseSettings) -> torch.Tensor:
     return L.score_loss_per_sample(logits, labels, "reed-hard", cfg.reed_beta)
 
 
@@ -118,7 +126,7 @@ def small_loss(ctx: NoiseContext) -> torch.Tensor:
     return ctx.weights * L.small_loss_weights(ctx.losses, ctx.cfg.small_loss_drop, active=ctx.weights > 0)
 
 
-def forget_rate(cfg: "TrainConfig", epoch: int) -> float:
+def forget_rate(cfg: NoiseSettings, epoch: int) -> float:
     """Co-teaching's forget rate: 0 at epoch 0, linear to ``small_loss_drop`` at ``coteaching_ramp_epochs``."""
     if cfg.coteaching_ramp_epochs <= 0:
         return cfg.small_loss_drop

@@ -29,10 +29,13 @@ from tqdm import tqdm
 
 from pushseg.errors import InputError, PushSegError
 from pushseg.executors import ExecutorConfig, ordered_map
-from pushseg.experiments import data as D
-from pushseg.experiments.table_cell import Cell, cell_dir, run_cell
+from pushseg.experiments.interactive import make_interactive
+from pushseg.experiments.report import write_reports
 from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
 from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
+from pushseg.experiments.summary import write_summary
+from pushseg.pipeline import experiment_data as D
+from pushseg.pipeline.cell import Cell, cell_dir, cell_finished, run_cell
 
 
 @dataclass
@@ -95,8 +98,6 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -
             ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof, p.data_seed,
                                                     executor=executor))]
         if any("interactive" in c.evaluations for c in p.cells):
-            from pushseg.experiments.interactive import make_interactive
-
             n = min(prof.interactive_scenes, prof.test_scenes)
             seeds = scene_seeds("target-test", p.data_seed, prof.test_scenes)[:n]
             jobs.append(("interactive scenes", lambda: make_interactive(
@@ -157,14 +158,9 @@ def _run_job(_state: None, args: tuple[str, Cell, Profile, int]) -> tuple[str, d
     return cell.name, None, msg.strip().splitlines()[-1]
 
 
-def _is_done(out: Path, cell: Cell) -> bool:
-    path = cell_dir(out, cell) / "done.json"
-    return path.is_file() and set(cell.evaluations) <= set(json.loads(path.read_text())["evaluations"])
-
-
 def run_cells(out: Path, p: Plan, cells: list[Cell], bar, executor: ExecutorConfig, errors: dict[str, str]) -> None:
     """Run the unfinished ``cells`` on ``executor``, ticking ``bar``; failures go into ``errors``."""
-    todo = [c for c in cells if not _is_done(out, c)]
+    todo = [c for c in cells if not cell_finished(out, c, p.profile, p.data_seed)]
     for c in todo:
         (cell_dir(out, c) / "error.txt").unlink(missing_ok=True)
     jobs = [(str(out), c, p.profile, p.data_seed) for c in todo]
@@ -181,12 +177,12 @@ def execute(out: Path, p: Plan, executor: ExecutorConfig, *, progress: bool = Tr
     check_splits(p)
     _run_data(_data_jobs(out, p, None, executor), progress)
     errors: dict[str, str] = {}
-    done = sum(_is_done(out, c) for c in p.cells)
+    done = sum(cell_finished(out, c, p.profile, p.data_seed) for c in p.cells)
     with tqdm(total=len(p.cells), initial=done, desc="cells", unit="cell", disable=not progress,
               dynamic_ncols=True) as bar:
         for seed in sorted({c.seed for c in p.cells}):
             cells = [c for c in p.cells if c.seed == seed]
-            if all(_is_done(out, c) for c in cells):
+            if all(cell_finished(out, c, p.profile, p.data_seed) for c in cells):
                 continue
             _run_data(_data_jobs(out, p, seed, executor), progress)
             run_cells(out, p, cells, bar, executor, errors)
@@ -205,7 +201,6 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
                    only: list[str] | None = None,
                    progress: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run (or with ``report_only`` just aggregate) the experiment in ``out``; see the module doc."""
-    from pushseg.experiments.report import write_reports
 
     out = Path(out)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
@@ -219,7 +214,6 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     errors = {} if report_only else execute(out, p, executor, progress=progress)
     reports = write_reports(out, p)
-    from pushseg.experiments.summary import write_summary
 
     write_summary(out)
     summary = {"out": str(out), "specs": [s.name for s in p.specs], "profile": prof.name, "seeds": p.seeds,

@@ -1,7 +1,7 @@
-"""``python -m pushseg.training pretrain|finetune ...``: the training commands, ready for torchrun.
+"""``python -m pushseg pretrain|finetune ...``: the training commands, ready for torchrun.
 
-    torchrun --nproc_per_node 2 -m pushseg.training finetune --labels labels.json --out OUT --device cpu
-    torchrun --nproc_per_node 4 -m pushseg.training pretrain --scenes SRC --out OUT --trunk resnet50 --device cuda
+    torchrun --nproc_per_node 2 -m pushseg finetune --labels labels.json --out OUT --device cpu
+    torchrun --nproc_per_node 4 -m pushseg pretrain --scenes SRC --out OUT --trunk resnet50 --device cuda
 
 Every process runs the same command with the same flags; they join one process
 group (gloo on CPU, NCCL on CUDA), split each global batch (``--batch-size``)
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import sys
 
+from pushseg.cli.main import main
+
 COMMANDS = ("pretrain", "finetune")
 
 
 def run(argv: list[str] | None = None) -> int:
-    from pushseg.cli.main import main
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m pushseg.training {{{','.join(COMMANDS)}}} [options]  (under torchrun for DDP)",
+        print(f"usage: python -m pushseg {{{','.join(COMMANDS)}}} [options]  (under torchrun for DDP)",
               file=sys.stderr)
         return 2
     finished = False

@@ -33,18 +33,29 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pushseg.config import CONFIG_FILE, dump_yaml, read_yaml, to_dict
+from pushseg import files
+from pushseg.config import CONFIG_FILE, to_dict
+from pushseg.data.coco import decode_mask
+from pushseg.data.collection import CollectConfig
+from pushseg.data.collection import collect as collect_run
+from pushseg.data.scenes import ScenesConfig, write_scenes
 from pushseg.errors import InputError, RunFolderError
-
-if TYPE_CHECKING:
-    from pushseg.data.collection import CollectConfig
-    from pushseg.executors import ExecutorConfig
-    from pushseg.data.scenes import ScenesConfig
-    from pushseg.labeling.config import LabelConfig
-    from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
-    from pushseg.training.mixing import MixConfig
+from pushseg.evaluation.coco_eval import evaluate_model
+from pushseg.evaluation.report import ap_table
+from pushseg.executors import ExecutorConfig
+from pushseg.labeling.batch import label_run
+from pushseg.labeling.config import LabelConfig
+from pushseg.pipeline.record import finished, write_record
+from pushseg.training.checkpoint import load_model
+from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.distributed import is_main_process
+from pushseg.training.engine import pick_device
+from pushseg.training.inference import Detection, Segmenter
+from pushseg.training.mixing import MixConfig
+from pushseg.training.recipes import finetune as run_finetune
+from pushseg.training.recipes import pretrain as run_pretrain
 
 PathLike = str | os.PathLike
 
@@ -55,66 +66,16 @@ PRETRAIN_SETTINGS: dict[str, Any] = dict(epochs=30, optimizer="adam", lr=1e-3, w
                                          train_trunk=True, train_mask=True, train_score=True, bootstrap=False)
 
 
-# --- the record of settings beside each output -------------------------------------------------
-
-
-def _record(configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> dict[str, Any]:
-    doc = {k: to_dict(v) for k, v in configs.items()}
-    if inputs:
-        doc["inputs"] = {k: (str(Path(v).resolve()) if isinstance(v, (str, os.PathLike)) else v)
-                         for k, v in inputs.items()}
-    return doc
-
-
-def write_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> Path:
-    """Write the settings record (YAML) atomically."""
-    import yaml
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    doc = _record(configs, inputs)
-    text = dump_yaml(configs)
-    if "inputs" in doc:
-        text += yaml.safe_dump({"inputs": doc["inputs"]}, sort_keys=False, default_flow_style=False)
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
-def check_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None,
-                 ignore: tuple[str, ...] = ()) -> None:
-    """Raise if the record at ``path`` was made with other settings or inputs (no record: nothing to check).
-
-    ``ignore``: keys that do not change the output (e.g. the number of workers).
-    """
-    if not path.is_file():
-        return
-    stored = read_yaml(path)
-    wanted = _record(configs, inputs)
-    for section, values in wanted.items():
-        old = stored.get(section)
-        if not isinstance(old, dict):
-            continue
-        for key in sorted(set(values) | set(old)):
-            if key not in ignore and old.get(key) != values.get(key):
-                raise RunFolderError(
-                    f"{path.parent}: made with {section}.{key} = {old.get(key)!r}, asked for {values.get(key)!r}; "
-                    f"choose another output or delete it"
-                )
-
-
 # --- stages ----------------------------------------------------------------------------------
 
 
 def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress: bool | None = None,
                 skip_done: bool = True, executor: str | ExecutorConfig = "local") -> Path:
     """Rendered scenes with ground truth in ``out``; returns ``out/annotations.json``."""
-    from pushseg.data.scenes import write_scenes
 
     out = Path(out)
     record = out / CONFIG_FILE
-    if skip_done and (out / "meta.json").is_file():
-        check_record(record, {"scenes": cfg})
+    if skip_done and finished(out / "meta.json", record, {"scenes": cfg}):
         if not record.is_file():  # made before records existed: its meta.json holds the settings
             stored = json.loads((out / "meta.json").read_text()).get("config", {})
             if stored != to_dict(cfg):
@@ -135,7 +96,6 @@ def collect(cfg: CollectConfig, out: PathLike, *, workers: int = 1, resume: bool
     ``resume`` None continues a run that is already there (a complete one is
     left as it is); False refuses an existing folder; True requires one.
     """
-    from pushseg.data.collection import collect as collect_run
 
     out = Path(out)
     if resume is None:
@@ -155,16 +115,13 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
           gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
           executor: str | ExecutorConfig = "local", verify_digests: bool = True) -> Path:
     """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``."""
-    from pushseg.labeling.batch import label_run
-    from pushseg.labeling.config import LabelConfig
 
     cfg = cfg or LabelConfig()
     out = Path(out)
     record = label_record_path(out)
     summary = out.with_name(out.stem + "_summary.json")
     inputs = {"run": run}
-    if not force and out.is_file() and summary.is_file():
-        check_record(record, {"label": cfg}, inputs)
+    if not force and out.is_file() and finished(summary, record, {"label": cfg}, inputs):
         return out
     label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor,
               verify_digests=verify_digests)
@@ -177,8 +134,6 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True,
              mix: MixConfig | None = None) -> Path:
     """DeepMask trained from scratch on the ground truth of ``scenes`` (and ``mix``'s photos); returns ``out/model.pt``."""
-    from pushseg.training.config import SamplerConfig
-    from pushseg.training.recipes import pretrain as run_pretrain
 
     sampler = sampler or SamplerConfig()
     out = Path(out)
@@ -196,8 +151,6 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
              sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
     """``start_model`` fine-tuned on the masks of ``labels``; returns ``out/model.pt``."""
-    from pushseg.training.config import SamplerConfig, TrainConfig
-    from pushseg.training.recipes import finetune as run_finetune
 
     train, sampler = train or TrainConfig(), sampler or SamplerConfig()
     if not Path(labels).is_file():
@@ -212,10 +165,8 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
 
 def _trained(out: Path, configs: dict[str, Any], inputs: dict[str, Any], skip_done: bool, train_fn) -> Path:
     """``out/model.pt``: reused when it was made with these settings and inputs, else trained and recorded."""
-    from pushseg.training.distributed import is_main_process
 
-    if skip_done and (out / "model.pt").is_file():
-        check_record(out / CONFIG_FILE, configs, inputs)
+    if skip_done and finished(out / "model.pt", out / CONFIG_FILE, configs, inputs):
         return out / "model.pt"
     train_fn()
     if is_main_process():  # under DDP (torchrun) rank 0 alone writes
@@ -239,12 +190,6 @@ def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: Infere
 
     ``inference`` None takes the defaults with the model's own pyramid scales.
     """
-    from pushseg.evaluation.coco_eval import evaluate_model
-    from pushseg.evaluation.report import ap_table
-    from pushseg.training.checkpoint import load_model
-    from pushseg.training.config import InferenceConfig
-    from pushseg.training.engine import pick_device
-    from pushseg.training.inference import Segmenter
 
     gt = scenes_json(scenes)
     out = Path(out)
@@ -255,8 +200,7 @@ def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: Infere
     if inference is None:
         net = load_model(model, device=dev)
         inference = InferenceConfig(scales=tuple(net.meta.get("scales", InferenceConfig().scales)))
-    if skip_done and metrics_path.is_file():
-        check_record(out / CONFIG_FILE, {"inference": inference}, inputs)
+    if skip_done and finished(metrics_path, out / CONFIG_FILE, {"inference": inference}, inputs):
         return metrics_path
     net = net or load_model(model, device=dev)
     r = evaluate_model(Segmenter(net, inference, dev), gt, progress=progress, desc=desc)
@@ -264,18 +208,16 @@ def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: Infere
     table = ap_table({Path(model).name: r["metrics"]})
     res = [{**x, "segmentation": {"size": x["segmentation"]["size"],
                                   "counts": x["segmentation"]["counts"].decode("ascii")}} for x in r["results"]]
-    (out / "results.json").write_text(json.dumps(res))
-    (out / "metrics.md").write_text(f"# Evaluation\n\nmodel `{model}` on `{gt}`\n\n{table}\n")
+    files.write_text_atomic(out / "results.json", json.dumps(res), sync_dir=False)
+    files.write_text_atomic(out / "metrics.md", f"# Evaluation\n\nmodel `{model}` on `{gt}`\n\n{table}\n", sync_dir=False)
     write_record(out / CONFIG_FILE, {"inference": inference}, inputs)
     doc = {"model": str(model), "scenes": str(gt), "inference": inference.to_dict(), "metrics": r["metrics"]}
-    metrics_path.write_text(json.dumps(doc, indent=1))  # last: its presence marks the stage complete
+    files.write_text_atomic(metrics_path, json.dumps(doc, indent=1))  # last: its presence marks the stage complete
     return metrics_path
 
 
 def read_detections(eval_dir: PathLike) -> dict[int, list]:
     """The detections an ``evaluate`` stage wrote (``results.json``), per image id, in the segmenter's order."""
-    from pushseg.data.coco import decode_mask
-    from pushseg.training.inference import Detection
 
     per_image: dict[int, list] = {}
     for r in json.loads((Path(eval_dir) / "results.json").read_text()):

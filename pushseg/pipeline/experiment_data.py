@@ -1,7 +1,6 @@
 """Shared data of an experiment folder: scenes, the robot's pushes, labels, oracle labels.
 
 Layout under ``OUT/data``::
-
     target-val/, target-test/          scene folders (pushseg scenes), one per experiment
     interactive/                       Fig. 4: every target-test scene after each push
     seed-<s>/run/                      the pushes of seed s (large size; small = its first episodes)
@@ -10,7 +9,7 @@ Layout under ``OUT/data``::
                                        the training set of a variant: self-made, oracle-push or
                                        oracle-all labels of the images of the first episodes
 
-Scenes, pushes and labels come from the pipeline's stages (``pushseg.stages``), which
+Scenes, pushes and labels come from the pipeline's stages (``pushseg.pipeline.stages``), which
 skip finished work and refuse an output made with other settings, so a stopped
 experiment continues.
 These are made once, before the cells run (cells only read them).
@@ -24,9 +23,17 @@ from typing import Any
 
 import numpy as np
 
+from pushseg.data.coco import CocoBuilder
+from pushseg.data.collection import CollectConfig
+from pushseg.data.run import RunReader
+from pushseg.data.scenes import ScenesConfig
 from pushseg.errors import InputError
 from pushseg.experiments.specs import Profile, Variant, digest
 from pushseg.experiments.splits import OBJECTS, split_seed
+from pushseg.labeling import LabelConfig
+from pushseg.pipeline.demo import oracle_labels
+from pushseg.pipeline.stages import collect, label, make_scenes
+from pushseg.types import MOVED_ROTATION_RAD, MOVED_TRANSLATION_M
 
 
 def _run_on(executor) -> dict[str, Any]:
@@ -38,7 +45,6 @@ def _run_on(executor) -> dict[str, Any]:
 
 def scenes_config(split: str, count: int, profile: Profile, data_seed: int):
     """The settings of a split's scenes; the interactive test builds its backend from the same ones."""
-    from pushseg.data.scenes import ScenesConfig
 
     return ScenesConfig(split=split, count=count, seed=split_seed(split, data_seed), width=profile.width,
                         height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects,
@@ -48,7 +54,6 @@ def scenes_config(split: str, count: int, profile: Profile, data_seed: int):
 def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
            progress: bool = False) -> Path:
     """target-val / target-test scenes -> path of their annotations.json."""
-    from pushseg.stages import make_scenes
 
     cfg = scenes_config(split, count, profile, data_seed)
     return make_scenes(cfg, out / "data" / split, **_run_on(executor), progress=progress)
@@ -62,8 +67,6 @@ def run_dir(out: Path, seed: int, agent: str = "separation") -> Path:
 def collection(out: Path, seed: int, profile: Profile, *, agent: str = "separation", executor=None,
                progress: bool = False) -> Path:
     """An agent's pushes on target-train objects for one seed (the large size)."""
-    from pushseg.data.collection import CollectConfig
-    from pushseg.stages import collect
 
     d = run_dir(out, seed, agent)
     cfg = CollectConfig(episodes=profile.episodes["large"], pushes_per_episode=profile.pushes_per_episode,
@@ -73,8 +76,6 @@ def collection(out: Path, seed: int, profile: Profile, *, agent: str = "separati
 
 
 def labeler_config(variant: Variant, seed: int):
-    from pushseg.labeling import LabelConfig
-
     try:
         return LabelConfig(seed=seed, **variant.labeler)
     except TypeError as e:
@@ -88,7 +89,6 @@ def labels_dir(out: Path, variant: Variant, seed: int) -> Path:
 
 def self_labels(out: Path, variant: Variant, seed: int, *, executor=None, progress: bool = False) -> Path:
     """Label the whole run of ``seed`` with the variant's labeler settings."""
-    from pushseg.stages import label
 
     labels = labels_dir(out, variant, seed) / "labels.json"
     return label(run_dir(out, seed, variant.agent), labels, labeler_config(variant, seed), **_run_on(executor), progress=progress)
@@ -102,9 +102,6 @@ def _first_episodes(coco: dict[str, Any], episodes: int) -> dict[str, Any]:
 
 def oracle_push(coco: dict[str, Any], min_pixels: int = 30) -> dict[str, Any]:
     """The ground-truth mask of the object each push moved most, on the same images: the label-noise control."""
-    from pushseg.data.coco import CocoBuilder
-    from pushseg.data.run import RunReader
-    from pushseg.types import MOVED_ROTATION_RAD, MOVED_TRANSLATION_M
 
     readers: dict[str, RunReader] = {}
     b = CocoBuilder(info={"description": "ground truth of the pushed object on the self-labelled images"})
@@ -132,7 +129,6 @@ def oracle_push(coco: dict[str, Any], min_pixels: int = 30) -> dict[str, Any]:
 
 def training_set(out: Path, variant: Variant, seed: int, profile: Profile) -> tuple[Path, dict[str, Any]]:
     """The COCO json a trained variant fine-tunes on, and its label statistics."""
-    from pushseg.evaluation.demo import oracle_labels
 
     d = labels_dir(out, variant, seed)
     path = d / f"{variant.data}-{variant.labels}.json"

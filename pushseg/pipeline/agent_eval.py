@@ -2,8 +2,7 @@
 
 The agent sees observations only; the judge reads the simulation's ground
 truth (which objects moved). Prints json::
-
-    python -m pushseg.agents.evaluate --agent separation --width 960 --height 540 --episodes 10
+    python -m pushseg.pipeline.agent_eval --agent separation --width 960 --height 540 --episodes 10
 """
 
 from __future__ import annotations
@@ -17,6 +16,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from pushseg.agents import make_agent
+from pushseg.agents.episode import run_episode
+from pushseg.envs.push_env import PushSegEnv
 
 
 @dataclass
@@ -44,8 +45,6 @@ def evaluate_agent(
     first_seed: int = 2000,
 ) -> AgentReport:
     """Run ``episodes`` seeded scenes of ``pushes`` pushes each and count the objects each push moved."""
-    from pushseg.agents.episode import run_episode
-    from pushseg.envs.push_env import PushSegEnv
 
     env = PushSegEnv(width=width, height=height, objects=objects, num_objects=num_objects)
     moved: list[int] = []

@@ -1,11 +1,10 @@
 """The end-to-end SelfDeepMask experiment in simulation, behind ``pushseg demo``.
 
-A composition of the stages in :mod:`pushseg.stages`; each writes into ``out``
+A composition of the stages in :mod:`pushseg.pipeline.stages`; each writes into ``out``
 and is skipped when its output is already there, so an interrupted demo
 continues where it stopped. ``out/config.yaml`` holds the resolved
 ``DemoConfig``: ``pushseg demo --config out/config.yaml --out other`` makes the
 same report again. Steps:
-
 1. pretrained model: the committed checkpoint (``pushseg pretrain`` on ``source``
    scenes), or with ``pretrain=True`` source scenes + pretraining here;
 2. ``target-test`` scenes with ground truth (6-8 novel objects each);
@@ -27,10 +26,25 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import torch
 from tqdm import tqdm
 
+from pushseg.config import CONFIG_FILE, write_config
+from pushseg.data.coco import CocoBuilder, decode_mask, instance_masks, load_coco
+from pushseg.data.collection import CollectConfig
+from pushseg.data.images import read_rgb
+from pushseg.data.run import RunReader
+from pushseg.data.scenes import ScenesConfig
 from pushseg.errors import InputError
-from pushseg.evaluation.report import ap_table
+from pushseg.evaluation.report import ap_table, grid, overlay
+from pushseg.labeling import LabelConfig
+from pushseg.pipeline.record import check_record
+from pushseg.pipeline.stages import (PRETRAIN_SETTINGS, collect, evaluate, finetune, label, make_scenes, pretrain,
+                                     read_detections)
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
+from pushseg.training.config import InferenceConfig, ModelConfig, TrainConfig
+from pushseg.training.data import find_image
+from pushseg.training.inference import Detection
 
 
 @dataclass
@@ -83,8 +97,6 @@ class _Steps:
 
 def oracle_labels(labels_json: Path, out: Path, min_pixels: int = 30) -> dict[str, int]:
     """Ground-truth masks of every visible object in the images of ``labels_json`` (sim only)."""
-    from pushseg.data.coco import CocoBuilder, instance_masks, load_coco
-    from pushseg.data.run import RunReader
 
     data = load_coco(labels_json)
     readers: dict[str, RunReader] = {}
@@ -113,10 +125,6 @@ def _seed(cfg: DemoConfig, stage: str) -> int:
 
 def pretrained_model(out: Path, cfg: DemoConfig, progress: bool) -> Path:
     """The start model: the committed checkpoint, ``cfg.model``, or one pretrained here on source scenes."""
-    from pushseg.data.scenes import ScenesConfig
-    from pushseg.stages import PRETRAIN_SETTINGS, make_scenes, pretrain
-    from pushseg.training.checkpoint import PRETRAINED_PATH
-    from pushseg.training.config import ModelConfig, TrainConfig
 
     if not cfg.pretrain:
         return Path(cfg.model) if cfg.model else PRETRAINED_PATH
@@ -130,10 +138,6 @@ def pretrained_model(out: Path, cfg: DemoConfig, progress: bool) -> Path:
 
 def stage_configs(cfg: DemoConfig) -> dict:
     """The configs of the demo's data stages, derived from ``cfg`` (and SEED_OFFSETS)."""
-    from pushseg.data.collection import CollectConfig
-    from pushseg.data.scenes import ScenesConfig
-    from pushseg.labeling import LabelConfig
-    from pushseg.training.config import TrainConfig
 
     return {
         "test_scenes": ScenesConfig(objects="target-test", count=cfg.test_scenes, seed=_seed(cfg, "test_scenes"),
@@ -148,13 +152,6 @@ def stage_configs(cfg: DemoConfig) -> dict:
 
 
 def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
-    import torch
-
-    from pushseg.config import CONFIG_FILE, write_config
-    from pushseg.stages import check_record, collect, evaluate, finetune, label, make_scenes, read_detections
-    from pushseg.training.checkpoint import load_model
-    from pushseg.training.config import InferenceConfig
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # Continuing a demo is fine with other workers, threads or overlays; other settings need another folder.
@@ -226,11 +223,6 @@ def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[st
 
 def draw_overlays(pics: Path, test_json: Path, dets: dict[str, dict[int, list]], count: int) -> list[str]:
     """Ground truth, the input and each model's top 20 masks on the first ``count`` test scenes."""
-    from pushseg.data.coco import decode_mask, load_coco
-    from pushseg.data.images import read_rgb
-    from pushseg.evaluation.report import grid, overlay
-    from pushseg.training.data import find_image
-    from pushseg.training.inference import Detection
 
     gt = load_coco(test_json)
     pics.mkdir(parents=True, exist_ok=True)
