@@ -7,7 +7,7 @@ VENV   ?= .venv
 EXTRAS ?= dev
 PY     := $(VENV)/bin/python
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test test-fast bench clean
 
 venv: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q
+
+# The suite without the tests marked slow: under a minute on 2 CPU cores.
+test-fast: venv
+	$(PY) -m pytest -q -m "not slow"
 
 bench: venv
 	$(PY) benchmarks/env_throughput.py

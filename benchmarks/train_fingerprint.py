@@ -31,7 +31,7 @@ VARIANTS = {
 
 
 def fingerprint(path: str) -> None:
-    from pushseg.training.checkpoint import PRETRAINED_PATH
+    from pushseg.training.checkpoint import PAPER_RGB_PATH  # an rgb model: the shapes are rgb images
     from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
     from pushseg.training.recipes import finetune, pretrain
     from pushseg.training.synthetic import write_synthetic_set
@@ -47,7 +47,7 @@ def fingerprint(path: str) -> None:
         runs = {"pre": (pretrain(j, tmp / "pre", mc, tc, SamplerConfig(), progress=None), tmp / "pre")}
         for name, kw in VARIANTS.items():
             t = TrainConfig(epochs=2, batches_per_epoch=3, batch_size=20, device="cpu", seed=5, **kw)
-            start = PRETRAINED_PATH if name == "ckpt" else tmp / "pre" / "model.pt"
+            start = PAPER_RGB_PATH if name == "ckpt" else tmp / "pre" / "model.pt"
             runs[name] = (finetune(start, j, tmp / name, t, progress=None), tmp / name)
         for name, (model, folder) in runs.items():
             log = json.loads((folder / "train_log.json").read_text())

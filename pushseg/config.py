@@ -12,7 +12,6 @@ text of the generated flags. Write a comment on every field.
 
 **A config file** is YAML with one mapping per section, e.g. for ``pushseg
 finetune``::
-
     train: {epochs: 10, lr: 0.001}
     sampler: {flip_p: 0.25}
 
@@ -20,6 +19,11 @@ finetune``::
 pretraining's Adam), then ``--config FILE``, then the generated flags, then
 each ``--set section.key=value`` in the order given. Unknown sections or keys
 and values of the wrong type are errors that name the key.
+
+**Nested settings**: a field whose type is a dataclass (e.g. the real robot's
+``RealBackendConfig.safety``) is a mapping in a file and a dotted key in
+``--set``, e.g. ``--set real.safety.max_push_speed=0.05``; it has no flag of
+its own.
 
 Every output folder gets ``config.yaml``, the fully resolved config it ran
 with; ``--config`` that file on the same inputs reproduces the output.
@@ -31,6 +35,7 @@ import argparse
 import ast
 import dataclasses
 import functools
+import importlib
 import inspect
 import io
 import re
@@ -41,6 +46,8 @@ import typing
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from pushseg import files
 from pushseg.errors import InputError
@@ -67,7 +74,6 @@ SECTIONS: dict[str, str] = {
 
 def section_class(name: str) -> type:
     """The dataclass of a section name (see ``SECTIONS``)."""
-    import importlib
 
     if name not in SECTIONS:
         raise InputError(f"unknown section '{name}'; sections are {', '.join(SECTIONS)}")
@@ -199,8 +205,6 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 
 
 def _parse_scalar(text: str) -> Any:
-    import yaml
-
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:
@@ -252,8 +256,6 @@ def replace(cfg: Any, **changes: Any) -> Any:
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
-    import yaml
-
     p = Path(path)
     if p.is_dir():
         p = p / CONFIG_FILE
@@ -273,8 +275,6 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def dump_yaml(configs: Mapping[str, Any]) -> str:
-    import yaml
-
     return yaml.safe_dump({k: to_dict(v) for k, v in configs.items()}, sort_keys=False, default_flow_style=False)
 
 
@@ -295,11 +295,11 @@ def load_config(cls: type, path: str | Path | None = None, section: str | None =
     if path is not None:
         raw = read_yaml(path)
         data = dict(raw.get(section, {}) if section else raw)
-    hints = _hints(cls)
     for item in overrides:
         key, value = split_set(item)
         key = key.removeprefix(f"{section}.") if section else key
-        data[key] = _set_value(value, hints[key]) if key in hints else value  # unknown: from_dict names it
+        tp = field_type(cls, key)
+        _put(data, key, value if tp is None else _set_value(value, tp))  # unknown: from_dict names it
     return from_dict(cls, data, name)
 
 
@@ -365,6 +365,8 @@ def add_config_args(parser: argparse.ArgumentParser, sections: list[Section]) ->
             if not f.init:
                 continue
             tp = hints[f.name]
+            if _nested(tp):  # a mapping of its own: --config or --set section.field.key=value
+                continue
             dest = f"{s.name}.{f.name}"
             doc = docs.get(f.name, "")
             default = defaults.get(f.name, dataclasses.MISSING)
@@ -447,14 +449,40 @@ def resolve(args: argparse.Namespace, sections: list[Section] | None = None) -> 
         name, dot, field_name = key.partition(".")
         if not dot or name not in by_name:
             raise InputError(f"--set {item!r}: '{name}' is not a section here; use one of {', '.join(by_name)}")
-        hints = _hints(by_name[name].cls)
-        tp = hints.get(field_name)
-        given[name][field_name] = value if tp is None else _set_value(value, tp)
+        tp = field_type(by_name[name].cls, field_name)
+        _put(given[name], field_name, value if tp is None else _set_value(value, tp))
     out = {}
     for name, s in by_name.items():
         values = {**s.preset, **given[name]}
         out[name] = s.build(values) if s.build else from_dict(s.cls, values, name)
     return out
+
+
+def _nested(tp: Any) -> bool:
+    return dataclasses.is_dataclass(tp) or tp is Any
+
+
+def field_type(cls: type, dotted: str) -> Any:
+    """The type of the field ``a.b.c`` of ``cls`` (through nested dataclasses); None if there is none."""
+    tp: Any = cls
+    for part in dotted.split("."):
+        if not (isinstance(tp, type) and dataclasses.is_dataclass(tp)):
+            return None
+        tp = _hints(tp).get(part)
+    return tp
+
+
+def _put(values: dict[str, Any], dotted: str, value: Any) -> None:
+    """``values[a][b] = value`` for ``"a.b"``; the mappings on the way are copied (or made), not changed."""
+    *path, last = dotted.split(".")
+    node = values
+    for part in path:
+        child = node.get(part)
+        if dataclasses.is_dataclass(child) and not isinstance(child, type):
+            child = to_dict(child)
+        node[part] = dict(child) if isinstance(child, Mapping) else {}
+        node = node[part]
+    node[last] = value
 
 
 def _allows_none(tp: Any) -> bool:

@@ -1,4 +1,5 @@
 """Errors that reach a user. Each names the input, what is wrong with it, and what to do."""
+import errno
 
 
 class PushSegError(Exception):
@@ -33,9 +34,8 @@ _OS_ADVICE = {
 
 def describe_os_error(e: OSError) -> str:
     """One line for an ``OSError`` that reached the command line: which path, what happened, what to do."""
-    import errno as _errno
 
-    name = _errno.errorcode.get(e.errno or 0, "")
+    name = errno.errorcode.get(e.errno or 0, "")
     path = e.filename if e.filename is not None else ""
     where = f"{path}: " if path else ""
     advice = _OS_ADVICE.get(name)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pushseg import optional
 from pushseg.errors import BackendError, InputError, PushSegError
 
 J = TypeVar("J")
@@ -33,7 +34,6 @@ R = TypeVar("R")
 S = TypeVar("S")
 
 EXECUTORS = ("local", "ray")
-RAY_INSTALL_HINT = "pip install 'pushseg[cluster]' (or: pip install 'ray>=2.9')"
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,7 @@ def _pool_map(setup, setup_args, fn, jobs, workers) -> Iterator:
 
 def import_ray():
     """The ray module, or a clear error saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise InputError(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
-    return ray
+    return optional.require("ray", "--executor ray")
 
 
 def ensure_ray(config: ExecutorConfig):

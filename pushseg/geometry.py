@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from pushseg.errors import InputError
 from pushseg.types import CameraInfo, Push
@@ -222,7 +223,6 @@ def fit_table_plane(
 
     Not the plane with the most support: a floor, a wall or a lower shelf can
     fill more of a Kinect2's view than the table does. Steps:
-
     1. back-project the depth (every ``stride``-th pixel) into base_link with
        the camera's extrinsics, keep points below the camera and, when
        ``region`` ((x0, x1), (y0, y1) in base_link) is given, inside it (pass
@@ -319,7 +319,6 @@ def _highest_horizontal_patch(
     least half of the lower cells seen in a ring 2-6 cm around it (a table over the floor
     stands higher than that; a table beside a lower shelf is ringed by the floor as well).
     """
-    from scipy import ndimage as ndi
 
     z = pts[:, 2]
     band = 0.01

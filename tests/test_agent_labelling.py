@@ -92,6 +92,7 @@ def test_a_pushed_object_is_recognised_when_it_did_not_move_as_planned(camera, m
     assert agent.match(seen) == set(range(2, pieces + 2)), "the neighbour at y = 0.15 was never pushed"
 
 
+@pytest.mark.slow
 def test_pushes_three_objects_where_the_separation_agent_pushes_one_and_is_seeded():
     """A target-train scene of 5-6 objects (256x144 to keep it short) where the separation agent
     pushes the same object three times: the labelling agent moves three different ones, and

@@ -74,6 +74,7 @@ def test_agents_reject_observations_that_do_not_fit_the_camera(scene):
         make_agent("greedy", frame.camera)
 
 
+@pytest.mark.slow
 def test_separation_agent_moves_exactly_one_object_most_of_the_time():
     """>= 80 % of 50 seeded pushes in target-train scenes of 4-6 objects move exactly one object.
 

@@ -11,6 +11,8 @@ from pushseg.training.checkpoint import PAPER_RGB_PATH, PRETRAINED_PATH, load_mo
 from pushseg.training.config import InferenceConfig
 from pushseg.training.inference import Segmenter
 
+pytestmark = pytest.mark.slow  # scores two checkpoints and runs the demo end to end
+
 
 @pytest.fixture(scope="module")
 def source_val(tmp_path_factory):

@@ -29,7 +29,12 @@ def test_readme_has_a_python_section():
     assert len(python_blocks(ROOT / "README.md")) >= 5
 
 
-@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+@pytest.mark.parametrize(
+    "path",
+    # README's blocks train and evaluate a small model: seconds.
+    [pytest.param(p, marks=pytest.mark.slow) if p.name == "README.md" else p for p in DOCS],
+    ids=[p.name for p in DOCS],
+)
 def test_python_blocks_run(path, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__docs__"}

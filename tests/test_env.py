@@ -27,6 +27,7 @@ def _object_pixel(env: PushSegEnv) -> tuple[int, int]:
     return int(us[len(us) // 2]), int(vs[len(vs) // 2])
 
 
+@pytest.mark.slow
 def test_check_env_passes():
     env = PushSegEnv(width=W, height=H, num_objects=(1, 3))
     try:
@@ -72,6 +73,7 @@ def test_step_carries_the_whole_transition(env):
     assert env.frame is not None and info["transition"].step == 0
 
 
+@pytest.mark.slow
 def test_same_seed_same_transitions_different_seed_different_scene():
     def rollout(env, seed):
         env.reset(seed=seed)
@@ -266,6 +268,7 @@ def test_task_signal_and_singulation_reward():
         env.close()
 
 
+@pytest.mark.slow
 def test_check_env_passes_with_every_option():
     from pushseg.envs.push_env import NormalizedPushActions
 

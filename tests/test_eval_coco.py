@@ -147,6 +147,7 @@ def test_streaming_evaluator_gives_the_numbers_of_pycocotools():
         assert len(ev) == 0
 
 
+@pytest.mark.slow
 def test_subsets_and_resamples_score_like_a_fresh_evaluator():
     from pushseg.evaluation.coco_eval import CocoEvaluator
 

@@ -51,6 +51,7 @@ def _config(**kw) -> CollectConfig:
     return CollectConfig(**{"episodes": 4, "pushes_per_episode": 3, "seed": 11, **kw})
 
 
+@pytest.mark.slow
 def test_local_ordered_map_keeps_job_order_with_workers():
     jobs = list(range(7))
     one = list(ordered_map(_square_setup, (1,), _square, jobs))

@@ -123,6 +123,7 @@ def smoke(tmp_path_factory):
     return out, summary, time.perf_counter() - t
 
 
+@pytest.mark.slow
 def test_smoke_runs_two_cells_end_to_end(smoke):
     out, summary, seconds = smoke
     assert summary["cells"] == 2 and not summary["failed"]
@@ -150,6 +151,7 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
     assert "SelfDeepMask (large) − pretrained + NMS | AP50 | not run" in summary_md  # that row was not asked for
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_cells_and_refuses_other_settings(smoke):
     out, _, _ = smoke
     test_json = out / "cells" / "selfdeepmask-small" / "seed-0" / "test.json"
@@ -161,6 +163,7 @@ def test_rerun_skips_finished_cells_and_refuses_other_settings(smoke):
         run_experiment(["table1"], out, other, only=SMOKE_ROWS, progress=False)
 
 
+@pytest.mark.slow
 def test_same_seed_same_numbers_after_an_interruption(smoke):
     out, _, _ = smoke
     cell = out / "cells" / "selfdeepmask-small" / "seed-0"
@@ -173,6 +176,7 @@ def test_same_seed_same_numbers_after_an_interruption(smoke):
     assert json.loads((cell / "test.json").read_text())["metrics"] == first
 
 
+@pytest.mark.slow
 def test_fig4_adds_the_interactive_curve_to_a_finished_cell(smoke):
     out, _, _ = smoke
     summary = run_experiment(["fig4"], out, "smoke", only=["pretrained-nms"], progress=False)
@@ -191,6 +195,7 @@ def test_fig4_adds_the_interactive_curve_to_a_finished_cell(smoke):
     assert "after 2 pushes minus before" in (out / "fig4" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_oracle_training_sets_use_the_same_images(smoke):
     from pushseg.data.coco import decode_mask
     from pushseg.pipeline import experiment_data as D
@@ -217,6 +222,7 @@ def test_oracle_training_sets_use_the_same_images(smoke):
     assert np.mean(ious) > 0.5 and self_stats["label_mean_iou"] > 0.5
 
 
+@pytest.mark.slow
 def test_episode_label_training_set_covers_the_same_pushes_with_more_masks(smoke):
     from pushseg.pipeline import experiment_data as D
 

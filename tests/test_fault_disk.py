@@ -49,7 +49,7 @@ def test_collect_on_a_full_disk_stops_at_start_then_runs_when_there_is_room(disk
     assert ft.files(run) == reference
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_disk_full_during_a_collection_then_resume_completes_it(disk, fake_collect, capsys, tmp_path, workers):
     reference = ft.reference_run(tmp_path / "ref", EPISODES, PUSHES)
     run = disk.path / "run"
@@ -107,6 +107,6 @@ def test_an_os_error_after_the_checks_is_one_line_and_exit_2(fake_collect, monke
     def full(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "run" / "images" / "x.png"))
 
-    monkeypatch.setattr(run_mod.img, "write_atomic", full)
+    monkeypatch.setattr(run_mod.files, "write_atomic", full)
     assert run_pushseg(*ft.collect_args(tmp_path / "run", 1, 1, 1)) == 2
     _one_line_error(capsys.readouterr().err, "x.png", "ENOSPC", "free some space")

@@ -22,6 +22,7 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.slow
 def test_kill_at_random_moments_then_resume(tmp_path, reference, workers):
     rng = np.random.default_rng(100 + workers)
     # One kill in the first second (before or while the folder is made), then kills a random

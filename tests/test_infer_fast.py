@@ -68,6 +68,7 @@ def test_fast_path_matches_the_reference_path(model, images):
         same(ref(images, regions), fast(images, regions))
 
 
+@pytest.mark.slow
 def test_fast_path_matches_the_reference_path_with_the_resnet50_trunk(images):
     torch.manual_seed(0)
     net = DeepMask(ModelConfig.preset("resnet50", work_width=160)).eval()

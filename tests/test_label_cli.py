@@ -61,6 +61,7 @@ def run_dir(tmp_path_factory) -> Path:
     return make_run(tmp_path_factory.mktemp("run") / "run")
 
 
+@pytest.mark.slow
 def test_coco_json_loads_with_pycocotools_and_rle_decodes_to_the_masks_made(run_dir, tmp_path, capsys):
     out = tmp_path / "labels.json"
     assert run_cli([str(run_dir), "--out", str(out), "--no-progress"]) == 0
@@ -94,6 +95,7 @@ def test_coco_json_loads_with_pycocotools_and_rle_decodes_to_the_masks_made(run_
     assert printed["yield"] == summary["yield"]
 
 
+@pytest.mark.slow
 def test_workers_and_gallery_do_not_change_the_labels(run_dir, tmp_path):
     one = label_run(run_dir, tmp_path / "a" / "labels.json", progress=False)
     two = label_run(run_dir, tmp_path / "b" / "labels.json", workers=2, gallery=tmp_path / "gal", progress=False)
@@ -105,6 +107,7 @@ def test_workers_and_gallery_do_not_change_the_labels(run_dir, tmp_path):
     assert sheets == ["e00000_s0000_ok.png", "e00001_s0000_no_motion.png", "e00002_s0000_ok.png"]
 
 
+@pytest.mark.slow
 def test_frame_differencing_and_ablations_run_from_the_cli(run_dir, tmp_path):
     for extra in (["--method", "framediff"], ["--no-action-prior"], ["--no-table-filter"]):
         out = tmp_path / "_".join(e.strip("-") for e in extra) / "labels.json"

@@ -58,6 +58,7 @@ def test_a_mask_whose_object_was_covered_is_dropped_with_the_reason():
     assert any(d.push == 0 and d.image == 2 and d.reason == "occluded" for d in labels.drops), labels.drops
 
 
+@pytest.mark.slow
 def test_same_seed_same_episode_labels():
     _, ts = two_pushes((190, 136))
     a = label_episode(ts, Labeler(LabelConfig(seed=3)))
@@ -68,6 +69,7 @@ def test_same_seed_same_episode_labels():
     assert a.drops == b.drops
 
 
+@pytest.mark.slow
 def test_label_run_with_episode_labels_writes_several_masks_per_image(tmp_path):
     import json
 

@@ -90,6 +90,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @needs_frames
+@pytest.mark.slow
 def test_semi_real_push_gives_a_label_of_the_moved_object(dev_frames):
     from pushseg.labeling.semireal import make_push
 
@@ -103,6 +104,7 @@ def test_semi_real_push_gives_a_label_of_the_moved_object(dev_frames):
 
 
 @needs_frames
+@pytest.mark.slow
 def test_pairs_where_nothing_moved_get_no_label(dev_frames):
     from pushseg.labeling.semireal import push_pixel, renoised
 

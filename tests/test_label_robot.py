@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pushseg.labeling import Labeler, LabelConfig
 from pushseg.labeling.report import assess, pushed_object
@@ -30,6 +31,7 @@ def test_a_push_that_only_changed_the_exposure_is_rejected():
     assert Labeler(LabelConfig(normalize_colours=False)).label_transition(t).label.reason == "small_motion"
 
 
+@pytest.mark.slow
 def test_robot_world_pushes_give_a_label_on_the_pushed_object():
     from pushseg.agents import SeparationPushAgent
     from pushseg.envs.sim_backend import SimBackend

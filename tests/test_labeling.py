@@ -109,6 +109,7 @@ def test_no_segment_at_push_when_the_push_was_elsewhere():
     assert res.label.reason == "no_segment_at_push"
 
 
+@pytest.mark.slow
 def test_rotation_when_the_object_turns():
     # A long bar turning 15 degrees about its far end: the flow magnitude runs
     # from 0 to ~78 px along it, a std of ~22 px, beyond the paper's 15 px.
@@ -133,6 +134,7 @@ def test_too_small_for_a_tiny_object():
     assert res.label.reason in ("too_small", "small_motion"), (res.label.reason, res.stats)
 
 
+@pytest.mark.slow
 def test_too_large_for_a_huge_object():
     scene = Scene(480, 270, [Block(150, 60, 150, 120, shift=(5.0, 0.0), seed=11)])
     res = Labeler().label_transition(make_transition(scene, Push(u=151.0, v=120.0, angle=0.0, length=0.05)))
@@ -163,6 +165,7 @@ def test_same_input_gives_the_same_mask_bit_for_bit():
     assert iou(a.label.mask, block_mask(scene, 1)) >= 0.85
 
 
+@pytest.mark.slow
 def test_normalized_cut_separates_touching_parts_that_move_differently():
     scene = Scene(
         960,

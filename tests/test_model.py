@@ -68,6 +68,7 @@ def test_bad_config_is_named():
         DeepMask(ModelConfig())(torch.randn(1, 3, 64, 64))
 
 
+@pytest.mark.slow
 def test_tiny_overfit_one_object(tmp_path):
     """Mask IoU > 0.8 on held-out patches of a synthetic one-object set within a minute of CPU.
 

@@ -88,6 +88,7 @@ def test_import_frames_writes_a_scenes_folder_with_metric_depth_and_one_instance
 
 
 @needs_frames
+@pytest.mark.slow
 def test_import_frames_on_the_development_frames(tmp_path):
     s = import_frames(FRAMES, tmp_path / "scenes")
     frames = read_frames(FRAMES)
@@ -206,6 +207,7 @@ def test_segment_finds_a_labelled_object_on_a_development_frame(tmp_path):
     assert best >= 0.5
 
 
+@pytest.mark.slow
 def test_a_depth_model_refuses_images_without_depth():
     import torch
 

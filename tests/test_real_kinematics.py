@@ -124,6 +124,7 @@ def test_planned_push_follows_the_line_every_centimetre_within_limits(x, y, angl
     np.testing.assert_allclose(kin.joint_deltas(out, plan.positions[-1]), 0, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_unreachable_push_is_refused_with_a_reason():
     config = load_config()
     with pytest.raises(planning.PushRefused, match="cannot reach") as e:

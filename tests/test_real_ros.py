@@ -25,7 +25,7 @@ from pushseg.real.config import load_config
 from pushseg.types import Outcome, Push
 
 # rospy and actionlib (Debian) still call Condition.notifyAll.
-pytestmark = [pytest.mark.ros, pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning")]
+pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.filterwarnings("ignore:notifyAll:DeprecationWarning")]
 
 # Short timeouts: a hang shows up as a failure within seconds.
 FAST = {

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 SMALL = ("--width", "320", "--height", "180", "--no-progress")
 
 
+@pytest.mark.slow
 def test_scenes_write_coco_that_matches_the_ground_truth(tmp_path):
     out = tmp_path / "scenes"
     assert run_pushseg("scenes", "--objects", "target-test", "--count", "3", "--seed", "1", "--out", out, *SMALL) == 0
@@ -44,6 +45,7 @@ def test_scenes_write_coco_that_matches_the_ground_truth(tmp_path):
             assert ann["area"] == mask.sum() and ann["object_name"]
 
 
+@pytest.mark.slow
 def test_scenes_are_deterministic_whatever_the_workers(tmp_path):
     args = ("scenes", "--objects", "source", "--count", "3", "--seed", "5", "--min-objects", "2",
             "--max-objects", "4", *SMALL)  # fmt: skip

@@ -53,6 +53,7 @@ def test_instance_ids_sit_where_objects_are(backend):
         assert np.hypot(us.mean() - u, vs.mean() - v) < 12, f"object {iid} is drawn far from its pose"
 
 
+@pytest.mark.slow
 def test_same_seed_same_scene_whatever_ran_before():
     a = SimBackend(width=160, height=90, num_objects=(2, 4))
     b = SimBackend(width=160, height=90, num_objects=(2, 4))
@@ -191,6 +192,7 @@ def test_source_scenes_vary_the_viewpoint():
         tgt.close()
 
 
+@pytest.mark.slow
 def test_resets_do_not_leak():
     b = SimBackend(objects="source", width=64, height=36, num_objects=(4, 6))
     try:

@@ -54,6 +54,7 @@ def test_reed_hard_target():
     assert torch.allclose(l, ref)
 
 
+@pytest.mark.slow
 def test_trainer_bootstrap_leaves_score_head_unchanged_on_suspicious_negatives(tmp_path):
     """A start model that calls everything 'object' + a batch of negatives only: no score-head update."""
     torch.manual_seed(0)
@@ -77,6 +78,7 @@ def test_trainer_bootstrap_leaves_score_head_unchanged_on_suspicious_negatives(t
     assert not torch.equal(model2.score_head[4].bias, before["4.bias"])
 
 
+@pytest.mark.slow
 def test_finetune_freezes_what_it_should(tmp_path):
     torch.manual_seed(0)
     j = write_synthetic_set(tmp_path, 3, seed=0, height=90, width=160, objects=(1, 2))

@@ -22,6 +22,7 @@ def shapes(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_pretrain_resume_matches_uninterrupted(shapes, tmp_path):
     assert main(["pretrain", "--scenes", str(shapes), "--out", str(tmp_path / "a"), "--epochs", "2", *TINY]) == 0
     log = json.loads((tmp_path / "a" / "train_log.json").read_text())
@@ -38,6 +39,7 @@ def test_pretrain_resume_matches_uninterrupted(shapes, tmp_path):
     assert a.meta["scales"]
 
 
+@pytest.mark.slow
 def test_finetune_defaults_to_score_head(shapes, tmp_path):
     assert main(["pretrain", "--scenes", str(shapes), "--out", str(tmp_path / "p"), "--epochs", "1", *TINY]) == 0
     start = load_model(tmp_path / "p" / "model.pt")
@@ -73,6 +75,7 @@ def test_bad_numbers_are_one_line_errors(shapes, tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 def test_finetune_coteaching_by_name(shapes, tmp_path):
     from pushseg.training.checkpoint import save_model
     from pushseg.training.config import ModelConfig

@@ -66,6 +66,7 @@ def weights(path):
 
 
 @pytest.mark.parametrize("noise", ["small-loss", "coteaching"])
+@pytest.mark.slow
 def test_two_gloo_processes_match_one_process(ddp_run, noise):
     tmp, start, data, _ = ddp_run
     single = tmp / f"single-{noise}"
@@ -84,6 +85,7 @@ def test_two_gloo_processes_match_one_process(ddp_run, noise):
 
 
 @pytest.mark.parametrize("noise", ["small-loss", "coteaching"])
+@pytest.mark.slow
 def test_resumed_ddp_run_matches_uninterrupted(ddp_run, noise):
     tmp = ddp_run[0] / "ddp"
     for file in ["model.pt"] + (["model_peer.pt"] if noise == "coteaching" else []):
@@ -91,6 +93,7 @@ def test_resumed_ddp_run_matches_uninterrupted(ddp_run, noise):
         assert all(torch.equal(a[k], b[k]) for k in a), file
 
 
+@pytest.mark.slow
 def test_torchrun_command_line_rank_zero_writes(ddp_run):
     tmp, _, _, proc = ddp_run
     out = tmp / "ddp" / "cli"

@@ -28,6 +28,7 @@ def train(tmp_path, name, **kw):
     return t
 
 
+@pytest.mark.slow
 def test_dataloader_workers_give_the_same_weights(tmp_path):
     a = train(tmp_path, "inline", workers=0)
     b = train(tmp_path, "workers", workers=2)

@@ -126,6 +126,7 @@ def test_photo_set_loads_every_kind_of_photo_as_rgb_and_skips_crowds(photos):
         load_scene_set(photos, 160)
 
 
+@pytest.mark.slow
 def test_coco128_photos_load():
     """The 128 COCO photos (one of them grayscale): every photo, at least 900 of the 929 outlines."""
     default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "coco128" / "annotations.json"
@@ -210,6 +211,7 @@ def test_bad_mix_settings_are_refused():
 # -- pretrain --photos ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pretrain_with_photos_records_the_set_and_share(shapes, photos, tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["pretrain", "--scenes", str(shapes), "--out", str(out), "--epochs", "1", *TINY,

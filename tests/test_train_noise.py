@@ -178,6 +178,7 @@ def test_coteaching_forget_rate_ramps_over_the_first_epochs(shapes, tmp_path):
     assert t.last_kept == (20 - math.floor(0.1 * 20),) * 2  # epoch 3: 18 of 20 kept
 
 
+@pytest.mark.slow
 def test_coteaching_resumes_exactly(shapes, tmp_path):
     full = coteacher(shapes, tmp_path / "full", epochs=2)
     full.fit()

@@ -50,6 +50,7 @@ def test_transfer_objects_default_to_the_transfer_world_and_record_it():
     assert ScenesConfig(split="transfer-source").objects == "transfer"
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes(backend):
     a = backend.reset(seed=11)
     other = SimBackend(objects="transfer", width=W, height=H, num_objects=(3, 5))
@@ -60,6 +61,7 @@ def test_same_seed_same_bytes(backend):
     assert np.array_equal(a.depth, b.depth, equal_nan=True) and a.camera == b.camera
 
 
+@pytest.mark.slow
 def test_the_camera_varies_within_the_stated_ranges(backend):
     numbers = []
     for seed in range(8):
@@ -73,6 +75,7 @@ def test_the_camera_varies_within_the_stated_ranges(backend):
     assert spread[0] > 10 and spread[1] > 0.3 and spread[2] > 10 and spread[3] > 0.05, spread
 
 
+@pytest.mark.slow
 def test_scenes_record_each_images_own_camera_and_annotate_visible_objects(tmp_path):
     out = tmp_path / "scenes"
     args = ("scenes", "--split", "transfer-source", "--count", "3", "--seed", "5", "--width", str(W), "--height",

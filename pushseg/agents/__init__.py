@@ -6,6 +6,7 @@ Common interface: ``agent = SomeAgent(camera, seed=...)``; ``push = agent.act(ob
 from pushseg.agents.labelling import LabellingPushAgent
 from pushseg.agents.random_agent import RandomPushAgent
 from pushseg.agents.separation import SeparationPushAgent
+from pushseg.errors import InputError
 
 AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent, "labelling": LabellingPushAgent}
 
@@ -16,7 +17,6 @@ def make_agent(name: str, camera, seed: int | None = None, workspace=None):
     ``workspace``: where the arm can push (a ``pushseg.workspace.Workspace``,
     e.g. ``backend.workspace``); None takes the default, which the simulation uses.
     """
-    from pushseg.errors import InputError
 
     try:
         cls = AGENTS[name]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from scipy import ndimage as ndi
+from skimage.segmentation import watershed
 
 from pushseg.errors import InputError
 from pushseg.geometry import camera_to_base, fit_table_plane, height_above_plane
@@ -155,7 +156,6 @@ def build_table_map(
 
 def _segment(occupied: np.ndarray, grid: GridSpec, min_area: float, split_distance: float) -> np.ndarray:
     """Connected components, each split by a watershed where two blobs meet at a neck."""
-    from skimage.segmentation import watershed
 
     labels, n = ndi.label(occupied)
     out = np.zeros(occupied.shape, np.int32)

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 
 from pushseg.agents.perception import build_table_map, observation_frame
-from pushseg.workspace import Workspace
 from pushseg.geometry import camera_to_base
 from pushseg.types import CameraInfo, Push
+from pushseg.workspace import Workspace
 
 
 class RandomPushAgent:

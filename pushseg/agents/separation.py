@@ -24,10 +24,10 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from pushseg.agents.perception import TableMap, build_table_map, observation_frame
-from pushseg.workspace import Workspace
 from pushseg.errors import InputError
 from pushseg.geometry import pixel_to_base
 from pushseg.types import CameraInfo, Push
+from pushseg.workspace import Workspace
 
 APPROACH = 0.04  # resolve_push's default: the finger comes down this far behind the contact
 

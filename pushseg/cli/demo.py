@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pushseg.config import CONFIG_FILE, Section, add_config_args, resolve
-from pushseg.pipeline.demo import DemoConfig
+from pushseg.pipeline.demo import DemoConfig, run_demo
 
 SECTIONS = [Section("demo", DemoConfig, title="demo (DemoConfig)",
                     aliases={"pushes_per_episode": ["--pushes"], "finetune_epochs": ["--epochs"],
@@ -28,7 +28,5 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.pipeline.demo import run_demo
-
     run_demo(args.out, resolve(args)["demo"], progress=not args.no_progress)
     return 0

@@ -8,8 +8,9 @@ import tempfile
 from pathlib import Path
 
 from pushseg.cli.segment import add_inference_args, inference_config
-from pushseg.pipeline.stages import scenes_json
-from pushseg.training.checkpoint import PRETRAINED_PATH
+from pushseg.evaluation.report import ap_table
+from pushseg.pipeline.stages import evaluate, scenes_json
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 
 __all__ = ["add_parser", "run", "scenes_json"]
 
@@ -29,10 +30,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.evaluation.report import ap_table
-    from pushseg.pipeline.stages import evaluate
-    from pushseg.training.checkpoint import load_model
-
     gt = scenes_json(args.scenes)
     cfg = inference_config(args, load_model(args.model, device="cpu"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from pushseg.executors import EXECUTORS
-from pushseg.experiments.specs import PROFILES, SPECS
+from pushseg.executors import EXECUTORS, ExecutorConfig
+from pushseg.experiments.specs import PROFILES, SPECS, load_profile, profile_overrides
+from pushseg.pipeline.experiment import run_experiment
 
 
 def add_parser(subparsers) -> None:
@@ -41,11 +42,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.executors import ExecutorConfig
-    from pushseg.pipeline.experiment import run_experiment
-
-    from pushseg.experiments.specs import load_profile, profile_overrides
-
     only = [v.strip() for v in args.variants.split(",") if v.strip()] or None
     profile = load_profile(args.profile, profile_overrides(args.profile, args.set))
     executor = ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from pushseg.data.real_frames import import_frames
+
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
@@ -25,8 +27,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.data.real_frames import import_frames
-
     s = import_frames(args.frames, args.out, min_pixels=args.min_pixels, seed=args.seed)
     print(f"{s.out}: {s.images} frames, {s.annotations} labelled objects")
     return 0

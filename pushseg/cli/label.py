@@ -9,6 +9,7 @@ from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import Section, add_config_args, resolve
 from pushseg.labeling.batch import REPORT_FILE
 from pushseg.labeling.config import LabelConfig
+from pushseg.pipeline.stages import label
 
 SECTIONS = [Section("label", LabelConfig, title="labeler (LabelConfig)",
                     negations={"use_action_prior": ["--no-action-prior"], "use_table_filter": ["--no-table-filter"]})]
@@ -42,8 +43,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.pipeline.stages import label
-
     cfg = resolve(args)["label"]
     path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,
                  progress=False if args.no_progress else None, force=True,

@@ -11,6 +11,7 @@ import argparse
 import importlib
 import sys
 
+from pushseg.data.outputs import check_command_outputs
 from pushseg.errors import PushSegError, describe_os_error
 
 # name -> module, in the order a user meets them.
@@ -46,8 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        from pushseg.data.outputs import check_command_outputs
-
         check_command_outputs(args.command, args)  # before any work: a full or read-only disk fails now
         return int(args.func(args) or 0)
     except PushSegError as e:

@@ -6,7 +6,8 @@ import argparse
 
 from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import CONFIG_FILE, Section, add_config_args, resolve
-from pushseg.data.scenes import ScenesConfig
+from pushseg.data.scenes import ScenesConfig, write_scenes
+from pushseg.pipeline.record import write_record
 
 SECTIONS = [Section("scenes", ScenesConfig, title="scenes (ScenesConfig)")]
 
@@ -31,9 +32,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.data.scenes import write_scenes
-    from pushseg.pipeline.record import write_record
-
     config = resolve(args)["scenes"]
     s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args),
                      resume=args.resume)

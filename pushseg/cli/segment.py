@@ -6,9 +6,18 @@ import argparse
 import json
 from pathlib import Path
 
-from pushseg.config import Section, add_config_args, explicit, resolve
-from pushseg.training.checkpoint import PRETRAINED_PATH
+from pushseg.config import Section, add_config_args, explicit, replace, resolve
+from pushseg.data.images import read_image_rgb, write_image_file
+from pushseg.data.real_frames import FramesCamera, frame_from_arrays, read_depth_png
+from pushseg.errors import InputError
+from pushseg.evaluation.coco_eval import detections_to_results
+from pushseg.evaluation.report import overlay
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 from pushseg.training.config import InferenceConfig
+from pushseg.training.depth_input import encode_depth
+from pushseg.training.engine import pick_device
+from pushseg.training.inference import Segmenter
+from pushseg.training.pyramid import camera_scales
 
 INFERENCE = Section("inference", InferenceConfig, title="inference (InferenceConfig; scales default to the model's)",
                     aliases={"nms_threshold": ["--nms"], "max_area_fraction": ["--max-area"]},
@@ -22,7 +31,6 @@ def add_inference_args(p: argparse.ArgumentParser) -> None:
 
 def inference_config(args: argparse.Namespace, model=None) -> InferenceConfig:
     """The resolved inference settings; pyramid scales from the model unless given."""
-    from pushseg.config import replace
 
     cfg = resolve(args)["inference"]
     given = explicit(args, "inference")
@@ -35,10 +43,6 @@ def inference_config(args: argparse.Namespace, model=None) -> InferenceConfig:
 
 def frame_depth(args: argparse.Namespace, model, cfg: InferenceConfig, rgb):
     """--depth and --camera -> (the encoded depth or None, the camera pyramid or None)."""
-    from pushseg.data.real_frames import FramesCamera, frame_from_arrays, read_depth_png
-    from pushseg.errors import InputError
-    from pushseg.training.depth_input import encode_depth
-    from pushseg.training.pyramid import camera_scales
 
     if args.depth is None and args.camera is None:
         if model.needs_depth:
@@ -75,13 +79,6 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pushseg.data.images import read_image_rgb, write_image_file
-    from pushseg.evaluation.coco_eval import detections_to_results
-    from pushseg.evaluation.report import overlay
-    from pushseg.training.checkpoint import load_model
-    from pushseg.training.engine import pick_device
-    from pushseg.training.inference import Segmenter
-
     rgb = read_image_rgb(args.image, flag="IMAGE")  # colour, at least 16 px a side
     device = pick_device(args.device)
     model = load_model(args.model, device=device)

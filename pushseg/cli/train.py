@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 from pathlib import Path
 
-from pushseg.config import Section, add_config_args, resolve
-from pushseg.pipeline.stages import PRETRAIN_SETTINGS, scenes_json
-from pushseg.training.checkpoint import PRETRAINED_PATH
-from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
+from pushseg.config import Section, add_config_args, from_dict, resolve, to_dict
+from pushseg.evaluation.coco_eval import evaluate_model
+from pushseg.evaluation.report import ap_table
+from pushseg.pipeline.stages import PRETRAIN_SETTINGS, finetune, pretrain, scenes_json
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model, read_checkpoint, save_model
+from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
+from pushseg.training.engine import pick_device
+from pushseg.training.inference import Segmenter
 from pushseg.training.mixing import MixConfig
 
 _ALIASES = {"batches_per_epoch": ["--batches"]}
 
 
 def _model(values: dict) -> ModelConfig:
-    from pushseg.config import from_dict
-
     values = dict(values)
     trunk = values.pop("trunk", "small")
     base = ModelConfig.preset(trunk)  # the preset's defaults, then what was given
@@ -27,8 +30,6 @@ def _model(values: dict) -> ModelConfig:
 
 
 def _plain(cfg) -> dict:
-    from pushseg.config import to_dict
-
     return to_dict(cfg)
 
 
@@ -84,15 +85,6 @@ def add_parser(subparsers) -> None:
 
 
 def _validate(model_path: Path, val: str, out: Path, device: str) -> None:
-    import json
-
-    from pushseg.evaluation.coco_eval import evaluate_model
-    from pushseg.evaluation.report import ap_table
-    from pushseg.training.checkpoint import load_model
-    from pushseg.training.config import InferenceConfig
-    from pushseg.training.engine import pick_device
-    from pushseg.training.inference import Segmenter
-
     dev = pick_device(device)
     model = load_model(model_path, device=dev)
     rows = {}
@@ -108,9 +100,6 @@ def _command() -> str:
 
 
 def run_pretrain(args: argparse.Namespace) -> int:
-    from pushseg.pipeline.stages import pretrain
-    from pushseg.training.checkpoint import read_checkpoint, save_model
-
     cfg = resolve(args)
     out = Path(args.out)
     path = pretrain(scenes_json(args.scenes), out, cfg["model"], cfg["train"], cfg["sampler"], images=args.images,
@@ -119,8 +108,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
     if args.half:
-        from pushseg.training.checkpoint import load_model
-
         save_model(load_model(path), path, meta=read_checkpoint(path)["meta"], half=True)
     print(f"wrote {path}")
     if args.val:
@@ -129,8 +116,6 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
-    from pushseg.pipeline.stages import finetune
-
     cfg = resolve(args)
     out = Path(args.out)
     path = finetune(args.model, args.labels, out, cfg["train"], cfg["sampler"], images=args.images,

@@ -12,12 +12,12 @@ Reading a run::
 
 from pushseg.data.lock import FolderBusyError, FolderLock, lock_folder
 from pushseg.data.run import (
+    FrameRecord,
+    ResumeReport,
     RunMeta,
     RunReader,
     RunWriter,
     TransitionRecord,
-    FrameRecord,
-    ResumeReport,
     read_meta,
 )
 

@@ -17,6 +17,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from pushseg import files
+from pushseg.data.images import digest
 from pushseg.errors import InputError
 
 OBJECT_CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
@@ -276,7 +277,6 @@ def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> N
 
 def check_image_digest(path: str | os.PathLike, image: dict[str, Any], where: str | os.PathLike) -> None:
     """Raise :class:`InputError` when ``image`` (a COCO image entry) stores a ``sha256`` the file does not have."""
-    from pushseg.data.images import digest
 
     expected = image.get("sha256")
     if expected and digest(Path(path).read_bytes()) != expected:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import socket
 import sys
 import time
-import logging
 from pathlib import Path
 
 from pushseg.errors import RunFolderError

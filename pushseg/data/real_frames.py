@@ -1,13 +1,11 @@
 """Real RGB-D frames with instance labels: read a folder, check it, give Frames with a camera pose.
 
 A frames folder holds, per frame ``NAME``:
-
 * ``NAME-color.png``  8-bit RGB (or BGR as OpenCV writes it; read as RGB);
 * ``NAME-depth.png``  16-bit depth, ``depth_png_units_per_metre`` units per metre, ``depth_missing`` = no reading;
 * ``NAME-label.png``  8- or 16-bit instance labels: 0 background, every other value one object instance;
 
 and one ``camera.json`` for all frames::
-
     {"width": 640, "height": 480, "fx": ..., "fy": ..., "cx": ..., "cy": ...,
      "depth_png_units_per_metre": 10000, "depth_missing": 0,
      "T_base_camera": [[...4x4...]]}          # optional
@@ -32,6 +30,9 @@ import cv2
 import numpy as np
 
 from pushseg import files
+from pushseg.data import images as img
+from pushseg.data.coco import CocoBuilder, instance_masks
+from pushseg.data.lock import FolderLock
 from pushseg.errors import InputError
 from pushseg.geometry import Plane, fit_plane_without_pose
 from pushseg.types import CameraInfo
@@ -170,9 +171,9 @@ def read_depth_png(path: Path, cam: FramesCamera) -> np.ndarray:
 def frame_from_arrays(cam: FramesCamera, rgb: np.ndarray, depth: np.ndarray, what, seed: int = 0):
     """Sizes checked against camera.json; -> (CameraInfo with its pose, depth, the table plane)."""
     size = (cam.height, cam.width)
-    for kind, img in (("colour image", rgb), ("depth image", depth)):
-        if img.shape[:2] != size:
-            raise InputError(f"{what}: the {kind} is {img.shape[1]}x{img.shape[0]} px but camera.json says "
+    for kind, image in (("colour image", rgb), ("depth image", depth)):
+        if image.shape[:2] != size:
+            raise InputError(f"{what}: the {kind} is {image.shape[1]}x{image.shape[0]} px but camera.json says "
                              f"{cam.width}x{cam.height}: the frames and the intrinsics must agree")
     camera = CameraInfo(cam.width, cam.height, cam.K, np.eye(4), frame_id=REAL_FRAME_ID)
     try:
@@ -229,9 +230,6 @@ def import_frames(source: str | Path, out: str | Path, *, min_pixels: int = 30, 
     name of the frame it came from. ``meta.json`` is written last, as by
     ``pushseg scenes``: a folder without it is unfinished.
     """
-    from pushseg.data import images as img
-    from pushseg.data.coco import CocoBuilder, instance_masks
-    from pushseg.data.lock import FolderLock
 
     source, out = Path(source), Path(out)
     if min_pixels < 1:

@@ -1,7 +1,6 @@
 """Run folders: what a collection leaves on disk, written crash-safely and read back with checks.
 
 Layout (a person can open every file)::
-
     RUN/
       meta.json              schema version, backend, camera, config, seeds, objects, agent
       transitions.jsonl      one json object per line, one line per transition, append-only
@@ -26,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -520,7 +520,6 @@ class RunWriter:
     @staticmethod
     def clear_unstarted(root: str | os.PathLike) -> None:
         """Delete what a start cut short left (after :meth:`unstarted` said so), so that it starts again."""
-        import shutil
 
         root = Path(root)
         for p in root.iterdir():

@@ -1,7 +1,6 @@
 """Labelled scenes with ground truth, for pretraining (``source``), validation and test.
 
 Layout of a scenes folder::
-
     DIR/
       meta.json          schema, settings, seeds, nominal camera, object set
       annotations.json   COCO instances: one annotation per visible object, RLE masks
@@ -13,7 +12,6 @@ Scene i is built from its own seed (``SeedSequence(seed).spawn(count)[i]``), so
 the files depend on the settings only, not on ``workers``.
 
 Named splits (``split=``) fix the object set and the seed stream:
-
 * ``source``      -- the ``source`` objects (pretraining and source validation);
 * ``transfer-source`` -- the ``transfer`` objects in the ``transfer`` world:
   household-like meshes, procedural textures, any common RGB-D camera at any
@@ -34,6 +32,7 @@ and then ``meta.json`` are written last: a folder without meta.json is unfinishe
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -45,6 +44,10 @@ from tqdm import tqdm
 from pushseg import files
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder, instance_masks
+from pushseg.data.lock import LOCK_FILE, FolderLock
+from pushseg.envs.objects import object_set
+from pushseg.envs.sim_backend import SimBackend, SimConfig
+from pushseg.envs.world import world_profile
 from pushseg.errors import InputError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.types import CameraInfo, Frame
@@ -89,8 +92,6 @@ class ScenesConfig:
         elif self.objects is None:
             object.__setattr__(self, "objects", "target-test")
         if self.world is not None:
-            from pushseg.envs.world import world_profile
-
             world_profile(self.world)  # a bad name is an InputError now, not in a worker
         if self.count < 1:
             raise InputError(f"--count must be at least 1, got {self.count}")
@@ -127,7 +128,6 @@ def seed_derivation(split: str | None) -> str:
 
 def world_of(config: ScenesConfig) -> dict[str, Any]:
     """The resolved world profile the scenes are rendered in, for meta.json."""
-    from pushseg.envs.sim_backend import SimConfig
 
     return SimConfig(objects=config.objects, world=config.world, width=16, height=16).profile.to_dict()
 
@@ -154,8 +154,6 @@ class ScenesSummary:
 
 
 def make_backend(config: ScenesConfig):
-    from pushseg.envs.sim_backend import SimBackend
-
     return SimBackend(
         objects=config.objects,
         width=config.width,
@@ -268,8 +266,6 @@ def write_scenes(
     call (scenes already on disk are read back, not rendered again); the files are
     the same as those of an uninterrupted call.
     """
-    from pushseg.data.lock import FolderLock
-    from pushseg.envs.objects import object_set  # validates the set name before any work
 
     objects = object_set(config.objects)
     if workers < 1:
@@ -282,15 +278,12 @@ def write_scenes(
 
 
 def _write_scenes_locked(config, out, workers, progress, resume, objects, executor) -> ScenesSummary:
-    from pushseg.data.lock import LOCK_FILE
-
     if resume and (out / "meta.json").is_file():
         meta = json.loads((out / "meta.json").read_text())
         if meta.get("config") != config.to_dict():
             raise RunFolderError(f"{out}: holds finished scenes made with other settings; choose another --out")
         counts = meta.get("counts", {})
         if (out / STAGING).is_dir():  # killed between meta.json and this clean-up
-            import shutil
 
             shutil.rmtree(out / STAGING)
         return ScenesSummary(out=out, images=counts.get("images", 0), annotations=counts.get("annotations", 0),
@@ -353,7 +346,6 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
         "counts": {"images": summary.images, "annotations": summary.annotations, "skipped_small": summary.skipped_small},
     }
     files.write_atomic(out / "meta.json", (json.dumps(meta, indent=2) + "\n").encode())
-    import shutil
 
     shutil.rmtree(out / STAGING)  # finished: the notes are in annotations.json now
     return summary

@@ -12,7 +12,10 @@ import os
 import sys
 from numbers import Integral, Real
 
+from pushseg.envs.rendering import DepthNoise
+from pushseg.envs.scene import Jitter
 from pushseg.errors import InputError
+from pushseg.workspace import Workspace
 
 MAX_IMAGE_SIDE = 4096  # the simulated Kinect2 is 1920x1080; larger renders only exhaust memory
 MIN_IMAGE_SIDE = 16
@@ -51,9 +54,6 @@ def has_display() -> bool:
 
 def check_sim_config(cfg) -> None:
     """Raise :class:`InputError` on the first field of ``cfg`` with a wrong type or value."""
-    from pushseg.envs.rendering import DepthNoise
-    from pushseg.envs.scene import Jitter
-    from pushseg.workspace import Workspace
 
     _int("width", cfg.width, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)
     _int("height", cfg.height, MIN_IMAGE_SIDE, MAX_IMAGE_SIDE)

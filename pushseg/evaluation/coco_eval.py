@@ -2,7 +2,6 @@
 
 Reading images and scoring are separate. :class:`CocoEvaluator` is a streaming
 evaluator that any loop can feed, one image at a time::
-
     ev = CocoEvaluator()
     for image_id, rgb, gt_masks in my_loop():        # e.g. a robot testing on its own table
         ev.process(image_id, gt_masks, segmenter.segment(rgb))
@@ -24,6 +23,7 @@ import math
 import os
 import time
 from collections.abc import Iterable, Sequence
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,14 @@ from pycocotools.cocoeval import COCOeval
 from tqdm import tqdm
 
 from pushseg.data.coco import is_polygon, load_coco, polygon_rle
+from pushseg.data.images import read_depth
 from pushseg.errors import InputError
 from pushseg.evaluation.bootstrap import bootstrap_draws, check_level
+from pushseg.training.data import find_image, image_depth, read_rgb
+from pushseg.training.depth_input import encode_depth, table_plane
+from pushseg.training.inference import table_region
+from pushseg.training.pyramid import camera_scales
+from pushseg.types import CameraInfo
 
 METRICS = ("AP50", "AP75", "AP")
 
@@ -295,10 +301,6 @@ def evaluate_results(gt: dict[str, Any], results: list[dict[str, Any]]) -> dict[
 
 def scene_table_region(image: dict[str, Any], roots: list[Path]) -> np.ndarray:
     """The table region of one image of a scenes folder, from its depth file and camera."""
-    from pushseg.data.images import read_depth
-    from pushseg.training.data import find_image
-    from pushseg.training.inference import table_region
-    from pushseg.types import CameraInfo
 
     if "depth_file" not in image or "camera" not in image:
         raise InputError(f"image {image.get('id')} ({image.get('file_name')}) has no depth_file or camera: "
@@ -311,9 +313,6 @@ def scene_inputs(segmenter, images: list[dict[str, Any]], roots: list[Path], whe
     """Per image entry, what its depth gives the segmenter, each frame's depth read and its table fitted once:
     the encoded depth (None for the whole list when the model takes rgb only) and the camera pyramid (None where
     the entry has no depth or camera, no table is found, or ``cfg.pyramid`` is fixed: then ``cfg.scales``)."""
-    from pushseg.training.data import image_depth
-    from pushseg.training.depth_input import encode_depth, table_plane
-    from pushseg.training.pyramid import camera_scales
 
     cfg, model = segmenter.cfg, segmenter.model
     wants_depth = bool(getattr(model, "needs_depth", False))
@@ -366,9 +365,7 @@ def choose_scales(segmenter, scenes_json: str | os.PathLike, image_root: str | o
 
     Choose on validation scenes and report on separate test scenes: the choice is fitted to the data.
     """
-    from itertools import combinations
 
-    from pushseg.training.data import find_image, read_rgb
 
     if metric not in METRICS:
         raise InputError(f"metric '{metric}' is unknown; use one of {', '.join(METRICS)}")
@@ -412,7 +409,6 @@ def evaluate_model(segmenter, scenes_json: str | os.PathLike, image_root: str | 
     :meth:`CocoEvaluator.per_image`) and with ``keep_detections`` the detections
     per image id. Pass ``evaluator`` to keep it (e.g. for :meth:`CocoEvaluator.bootstrap`); it is reset first.
     """
-    from pushseg.training.data import find_image, read_rgb
 
     scenes_json = Path(scenes_json)
     gt, roots = _scene_images(scenes_json, image_root)

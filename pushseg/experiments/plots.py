@@ -7,30 +7,21 @@ from typing import Any
 
 import numpy as np
 
+from pushseg import optional
+
 METRICS = (("AP50", "AP@0.5"), ("AP75", "AP@0.75"), ("AP", "AP@0.5:0.95"))
 
 
-INSTALL_HINT = "pip install 'pushseg[experiments]' (or: pip install matplotlib)"
+PURPOSE = "experiment reports (their plots)"
 
 
 def require() -> None:
     """Fail at once, not after hours of cells, when matplotlib is missing."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        from pushseg.errors import InputError
-
-        raise InputError(f"experiment reports draw plots with matplotlib, which is not installed: {INSTALL_HINT}") from None
+    _plt()
 
 
 def _plt():
-    require()
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return optional.require("matplotlib.pyplot", PURPOSE)
 
 
 def bars(result: dict[str, Any], path: Path) -> Path | None:

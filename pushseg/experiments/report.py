@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pushseg.experiments import plots
 from pushseg.experiments.scene_ap import METRICS, records_from_json
-from pushseg.experiments.stats import (
-    bootstrap_ap_difference, mean_std, paired_over_seeds, verdict)
+from pushseg.experiments.stats import bootstrap_ap_difference, mean_std, paired_over_seeds, verdict
 
 NAMES = {"AP50": "AP@0.5", "AP75": "AP@0.75", "AP": "AP@0.5:0.95"}
 
@@ -217,8 +217,6 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
     d = out / spec.name
     d.mkdir(parents=True, exist_ok=True)
     (d / "report.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    from pushseg.experiments import plots
-
     pictures = plots.draw(result, d)
     n_test = profile.test_scenes
     lines = [f"# {result['title']}", "",

@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pycocotools.cocoeval import COCOeval
 
 from pushseg.errors import InputError
+from pushseg.evaluation.coco_eval import _coco_from_dict
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
@@ -40,9 +42,7 @@ class SceneRecord:
 
 def scene_records(gt: dict[str, Any], results: list[dict[str, Any]]) -> list[SceneRecord]:
     """Ground-truth COCO dict + COCO result entries -> one record per ground-truth image, in image order."""
-    from pycocotools.cocoeval import COCOeval
 
-    from pushseg.evaluation.coco_eval import _coco_from_dict
 
     if not gt.get("annotations"):
         raise InputError("the ground-truth set has no annotations: nothing to evaluate against")

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from pushseg.config import split_set
+from pushseg.data.collection import AGENTS
 from pushseg.errors import InputError
 
 SPECS = ("table1", "table2", "table3", "fig4")
@@ -92,7 +93,6 @@ class Variant:
             raise InputError(f"{where} variant {v.key}: data must be one of {DATA_SIZES}, got {v.data!r}")
         if not (v.nms in ("tuned", "off") or isinstance(v.nms, (int, float))):
             raise InputError(f"{where} variant {v.key}: nms must be tuned, off or a number, got {v.nms!r}")
-        from pushseg.data.collection import AGENTS
 
         if v.agent not in AGENTS:
             raise InputError(f"{where} variant {v.key}: agent must be one of {AGENTS}, got {v.agent!r}")

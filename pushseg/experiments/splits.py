@@ -24,6 +24,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from pushseg.data.collection import episode_specs
+from pushseg.data.scenes import SPLITS as SCENE_SPLITS
+from pushseg.data.scenes import scene_seeds as derive
 from pushseg.errors import InputError
 
 ROOT = 0x5E1FDEE9  # fixed: the streams of every experiment derive from it
@@ -44,14 +47,11 @@ def split_seed(split: str, seed: int = 0) -> int:
 
 def scene_seeds(split: str, seed: int, count: int) -> list[int]:
     """The per-scene seeds the scene writer derives from the split's seed (target-val: in [2**32, 2**33))."""
-    from pushseg.data.scenes import SPLITS as SCENE_SPLITS, scene_seeds as derive
 
     return derive(split_seed(split, seed), count, split if split in SCENE_SPLITS else None)
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
-    from pushseg.data.collection import episode_specs
-
     return [s.env_seed for s in episode_specs(split_seed("target-train", seed), episodes)]
 
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from pushseg.errors import InputError
 from pushseg.evaluation.bootstrap import Interval, bootstrap
@@ -85,8 +86,6 @@ def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float], level: flo
     d = np.array([a[s] - b[s] for s in seeds], float)
     ms = mean_std(d.tolist())
     if len(d) > 1:
-        from scipy import stats
-
         half = float(stats.t.ppf(0.5 + level / 2, len(d) - 1)) * ms.std / math.sqrt(len(d))
         interval = Interval(ms.mean, ms.mean - half, ms.mean + half, level)
     else:

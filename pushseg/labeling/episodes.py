@@ -16,7 +16,6 @@ moved away (forward flow), that something moved onto (backward flow, on the
 after image) or whose colour changed, all relative to the head shift.
 
 A mask on image j is then carried across push j:
-
 - **undisturbed** (under ``episode_disturbed_frac`` of it in the disturbed
   region): it stays, moved only by the head shift;
 - **pushed by j** (push j's own accepted label overlaps it with IoU >= 0.5):
@@ -54,7 +53,8 @@ from pushseg.labeling import baselines, metric, photometric, table
 from pushseg.labeling.config import LabelConfig, scaled
 from pushseg.labeling.flow import flow_magnitude
 from pushseg.labeling.labeler import Labeler, LabelResult
-from pushseg.types import Transition
+from pushseg.labeling.report import best_match
+from pushseg.types import Push, Transition
 
 SAME_OBJECT_IOU = 0.5
 DROP_REASONS = ("occluded", "moved_not_rigidly", "left_view", "deformed", "too_small", "moved_earlier", "overlap")
@@ -256,8 +256,6 @@ def _locate(mask: np.ndarray, before: np.ndarray, after: np.ndarray, radius: int
 
 
 def _segment_in_after(warped: np.ndarray, motion: Motion, labeler: Labeler) -> np.ndarray | None:
-    from pushseg.types import Push
-
     t = motion.transition
     assert t is not None
     # The mask pixel deepest inside it: a push pixel that surely lies on the object.
@@ -376,7 +374,6 @@ def assess_episode(
     The object a mask stands for is the ground-truth object its source label
     overlaps best on the source push's before image.
     """
-    from pushseg.labeling.report import best_match
 
     source_obj: dict[int, int] = {}
     for img_masks, gt in zip(labels.images, gt_images):

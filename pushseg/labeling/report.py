@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from pushseg.types import Transition
 
@@ -104,7 +105,6 @@ def assess(mask: np.ndarray, instance_ids: np.ndarray, pushed_id: int) -> Assess
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman rank correlation with average ranks for ties; None when undefined."""
-    from scipy.stats import spearmanr
 
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     if len(a) < 3 or a.std() == 0 or b.std() == 0:

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from pushseg.geometry import kinect2_camera
+from pushseg.labeling.flow import check_pair
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult, Transition
 
 TABLE_Z = 0.72  # table top in base_link, metres
@@ -170,8 +171,6 @@ class OracleFlow:
         self.flow = exact_flow(scene)
 
     def __call__(self, before_rgb: np.ndarray, after_rgb: np.ndarray) -> np.ndarray:
-        from pushseg.labeling.flow import check_pair
-
         check_pair(before_rgb, after_rgb)
         return self.flow.copy()
 

@@ -35,12 +35,21 @@ from pushseg.data.collection import CollectConfig
 from pushseg.data.images import read_rgb
 from pushseg.data.run import RunReader
 from pushseg.data.scenes import ScenesConfig
+from pushseg.envs.sim_backend import SimBackendConfig
 from pushseg.errors import InputError
 from pushseg.evaluation.report import ap_table, grid, overlay
 from pushseg.labeling import LabelConfig
 from pushseg.pipeline.record import check_record
-from pushseg.pipeline.stages import (PRETRAIN_SETTINGS, collect, evaluate, finetune, label, make_scenes, pretrain,
-                                     read_detections)
+from pushseg.pipeline.stages import (
+    PRETRAIN_SETTINGS,
+    collect,
+    evaluate,
+    finetune,
+    label,
+    make_scenes,
+    pretrain,
+    read_detections,
+)
 from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 from pushseg.training.config import InferenceConfig, ModelConfig, TrainConfig
 from pushseg.training.data import find_image
@@ -143,8 +152,9 @@ def stage_configs(cfg: DemoConfig) -> dict:
         "test_scenes": ScenesConfig(objects="target-test", count=cfg.test_scenes, seed=_seed(cfg, "test_scenes"),
                                     width=cfg.width, height=cfg.height),
         "collect": CollectConfig(episodes=cfg.episodes, pushes_per_episode=cfg.pushes_per_episode,
-                                 seed=_seed(cfg, "collect"), objects="target-train", agent="separation",
-                                 width=cfg.width, height=cfg.height),
+                                 seed=_seed(cfg, "collect"), agent="separation",
+                                 backend_config=SimBackendConfig(objects="target-train", width=cfg.width,
+                                                                 height=cfg.height)),
         "label": LabelConfig(seed=_seed(cfg, "label")),
         "train": TrainConfig(epochs=cfg.finetune_epochs, batches_per_epoch=cfg.finetune_batches,
                              batch_size=cfg.batch_size, seed=_seed(cfg, "train"), threads=cfg.threads),

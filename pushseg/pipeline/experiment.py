@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from pushseg.errors import InputError, PushSegError
 from pushseg.executors import ExecutorConfig, ordered_map
+from pushseg.experiments import plots
 from pushseg.experiments.interactive import make_interactive
 from pushseg.experiments.report import write_reports
 from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
@@ -207,9 +208,7 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     if not isinstance(executor, ExecutorConfig):
         executor = ExecutorConfig(executor=executor, workers=workers)
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
-    from pushseg.experiments.plots import require
-
-    require()
+    plots.require()
     _check_experiment(out, p)
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     errors = {} if report_only else execute(out, p, executor, progress=progress)

@@ -27,6 +27,7 @@ from pushseg.data.coco import CocoBuilder
 from pushseg.data.collection import CollectConfig
 from pushseg.data.run import RunReader
 from pushseg.data.scenes import ScenesConfig
+from pushseg.envs.sim_backend import SimBackendConfig
 from pushseg.errors import InputError
 from pushseg.experiments.specs import Profile, Variant, digest
 from pushseg.experiments.splits import OBJECTS, split_seed
@@ -70,8 +71,9 @@ def collection(out: Path, seed: int, profile: Profile, *, agent: str = "separati
 
     d = run_dir(out, seed, agent)
     cfg = CollectConfig(episodes=profile.episodes["large"], pushes_per_episode=profile.pushes_per_episode,
-                        seed=split_seed("target-train", seed), objects=OBJECTS["target-train"], agent=agent,
-                        width=profile.width, height=profile.height, world=profile.world)
+                        seed=split_seed("target-train", seed), agent=agent,
+                        backend_config=SimBackendConfig(objects=OBJECTS["target-train"], width=profile.width,
+                                                        height=profile.height, world=profile.world))
     return collect(cfg, d, **_run_on(executor), progress=progress)
 
 

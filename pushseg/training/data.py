@@ -15,8 +15,11 @@ import cv2
 import numpy as np
 
 from pushseg.data.coco import check_image_digest, decode_mask, load_coco
-from pushseg.data.images import read_depth, read_image_rgb
-from pushseg.data.images import read_rgb  # noqa: F401 - one image reader for the package; also imported from here
+from pushseg.data.images import (
+    read_depth,
+    read_image_rgb,
+    read_rgb,  # noqa: F401 - one image reader for the package; also imported from here
+)
 from pushseg.errors import InputError
 from pushseg.training.depth_input import encode_depth
 from pushseg.types import CameraInfo

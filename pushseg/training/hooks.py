@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from pushseg import files
 
+
 class TrainerBase(Protocol):
     """What a hook may read of the trainer running it (``engine.TrainerBase``; the engine imports hooks, not
     the other way round)."""

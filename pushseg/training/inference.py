@@ -10,7 +10,6 @@ masks larger than ``max_area_fraction`` of the image or smaller than
 skip). Images are processed ``batch_size`` at a time per scale.
 
 Two paths compute the same windows and scores (up to float rounding):
-
 * ``fast`` (default): an inference copy of the network with batch norm folded
   into the convolutions, channels-last memory, bfloat16 autocast on CUDA; with a
   region per image (for instance :func:`table_region`, the table seen from the
@@ -35,9 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from pushseg.errors import InputError
+from pushseg.geometry import fit_table_plane, height_above_plane
 from pushseg.training.config import STRIDE, InferenceConfig, parse_scales
 from pushseg.training.data import resize_to_width
 from pushseg.training.depth_input import DEPTH_CHANNELS
+from pushseg.training.engine import pick_device
 from pushseg.training.model import DeepMask
 from pushseg.training.nms import mask_nms, rle_encode
 from pushseg.training.sampler import PAD_RGB
@@ -124,7 +125,6 @@ def table_region(camera: CameraInfo, depth: np.ndarray, margin_px: int | None = 
     depth); the region is the convex hull of the pixels on it, grown by
     ``margin_px`` (default: 1/30 of the width) for objects standing at its edge.
     """
-    from pushseg.geometry import fit_table_plane, height_above_plane
 
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape != (camera.height, camera.width):
@@ -178,8 +178,6 @@ class Segmenter:
 
     def __init__(self, model: DeepMask, config: InferenceConfig | None = None,
                  device: str | torch.device = "cpu") -> None:
-        from pushseg.training.engine import pick_device
-
         self.cfg = config or InferenceConfig()
         check_weights(model)
         dev = str(device)

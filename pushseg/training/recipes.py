@@ -32,11 +32,13 @@ import torch
 
 from pushseg.training.checkpoint import load_model
 from pushseg.training.config import ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.coteaching import CoTeachingTrainer
 from pushseg.training.data import SceneImage, load_scene_set
 from pushseg.training.depth_input import needs_depth
 from pushseg.training.engine import Trainer, TrainerBase
 from pushseg.training.mixing import MixConfig, photo_mix
 from pushseg.training.model import DeepMask
+from pushseg.training.noise import get_noise_method
 from pushseg.training.sampler import PatchSampler
 
 
@@ -52,11 +54,8 @@ def pyramid_scales(images: list[SceneImage], model: ModelConfig, step: float = 0
 
 def trainer_class(cfg: TrainConfig) -> type[Trainer]:
     """The trainer a config asks for: :class:`CoTeachingTrainer` when its noise method needs two networks."""
-    from pushseg.training.noise import get_noise_method
 
     if get_noise_method(cfg.noise).needs_peer:
-        from pushseg.training.coteaching import CoTeachingTrainer
-
         return CoTeachingTrainer
     return Trainer
 
