@@ -91,7 +91,7 @@ def main() -> None:
     args = ap.parse_args()
 
     config = CollectConfig(episodes=args.episodes, pushes_per_episode=args.pushes, seed=args.seed,
-                           width=args.width, height=args.height)
+                           backend_config={"width": args.width, "height": args.height})
     n = args.episodes * args.pushes
     tmp = Path(tempfile.mkdtemp(prefix="pushseg-executors-"))
     # Ray reports a killed worker on the driver's stdout: keep stdout for the json alone.

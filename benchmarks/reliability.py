@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -155,7 +154,7 @@ def digests(repeats: int = 5) -> dict:
         run = Path(tmp) / "run"
         # qHD frames, as collected by default: the size that matters for the cost.
         ft.W, ft.H = 960, 540
-        collect(CollectConfig(episodes=2, pushes_per_episode=5, seed=0, width=960, height=540), run,
+        collect(CollectConfig(episodes=2, pushes_per_episode=5, seed=0, backend_config={"width": 960, "height": 540}), run,
                 runner_factory=ft.FakeRunner, progress=False)
         times = {"read_verify": [], "read_no_verify": [], "resume_verify": [], "resume_no_verify": []}
         for _ in range(repeats):  # interleaved, CPU time: robust to other load on the machine

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:  # pushseg.workspace imports this module
-    from pushseg.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -268,31 +265,3 @@ class Label:
     @property
     def accepted(self) -> bool:
         return self.mask is not None and not self.reason
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What the env needs from the world: the simulation, the real robot, or a plug-in.
-
-    Backends are made by name through :mod:`pushseg.backends`. What every
-    backend shares lives beside this module: the push checks and the
-    :class:`~pushseg.workspace.Workspace` in :mod:`pushseg.workspace`, the
-    push resolution in :func:`pushseg.geometry.resolve_push`.
-    """
-
-    name: str  # the name written into transitions and run folders, e.g. "sim"
-    camera: CameraInfo  # of the latest image
-    workspace: "Workspace"  # where pushes may go; agents plan within it
-    table_z: float | None  # the table top's height in base_link (m); None until the backend knows it
-
-    def reset(self, seed: int | None = None) -> Frame:
-        """Start a new episode (a new scene in simulation) and return the first image."""
-
-    def push(self, push: Push) -> PushResult:
-        """Execute one push, or refuse it with a reason. Arms end out of the camera's view."""
-
-    def observe(self) -> Frame:
-        """Take an image now, with the arms out of view."""
-
-    def close(self) -> None:
-        """Release the simulation or the robot connection."""

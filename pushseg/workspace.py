@@ -1,6 +1,6 @@
 """What every backend shares about pushing: the workspace, the table height, and whether a push can be done.
 
-Part of the :class:`pushseg.types.Backend` contract: each backend has a
+Part of the :class:`pushseg.backends.Backend` contract: each backend has a
 ``workspace`` (:class:`Workspace`) and a ``table_z``, and resolves pushes
 with :func:`check_push`. The checks use the observation only (depth, camera,
 the table height), so the simulation refuses exactly the pushes the real robot

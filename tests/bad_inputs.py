@@ -16,9 +16,9 @@ import shutil
 from pathlib import Path
 
 import cv2
+import fault_tools as ft
 import numpy as np
 
-import fault_tools as ft
 from pushseg.data.coco import CocoBuilder
 from pushseg.data.collection import CollectConfig, collect
 from pushseg.data.images import write_image_file
@@ -43,7 +43,7 @@ def make_fixtures(root: Path) -> dict[str, str]:
     root.mkdir(parents=True, exist_ok=True)
     f: dict[str, Path] = {}
     run = root / "run"
-    collect(CollectConfig(episodes=2, pushes_per_episode=2, seed=3, width=ft.W, height=ft.H), run,
+    collect(CollectConfig(episodes=2, pushes_per_episode=2, seed=3, backend_config={"width": ft.W, "height": ft.H}), run,
             runner_factory=ft.FakeRunner, progress=False)
     f["run"] = run
     f["file"] = root / "a_file.txt"

@@ -117,7 +117,7 @@ def collect_args(out: Path, episodes: int, pushes: int, workers: int, resume: bo
 
 
 def reference_run(out: Path, episodes: int, pushes: int) -> dict[str, bytes]:
-    cfg = CollectConfig(episodes=episodes, pushes_per_episode=pushes, seed=3, width=W, height=H)
+    cfg = CollectConfig(episodes=episodes, pushes_per_episode=pushes, seed=3, backend_config={"width": W, "height": H})
     collect(cfg, out, runner_factory=FakeRunner, progress=False)
     return files(out)
 

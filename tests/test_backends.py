@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from pushseg import backends
+from pushseg.backends import Backend
 from pushseg.envs import PushSegEnv
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import kinect2_camera
-from pushseg.types import Backend, Frame, Outcome, Push, PushResult
+from pushseg.types import Frame, Outcome, Push, PushResult
 from pushseg.workspace import Workspace
 
 W, H = 64, 36

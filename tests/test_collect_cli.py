@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import folder_files, run_pushseg
+
 from pushseg.data.run import RunReader
 
 ARGS = ("collect", "--backend", "sim", "--objects", "target-train", "--agent", "separation", "--episodes", "2",
@@ -25,6 +25,7 @@ def reference_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_collect_writes_a_valid_run(reference_run):
     reader = RunReader(reference_run, verify_digests=True)
     assert [r.key for r in reader.records] == [(e, s) for e in range(2) for s in range(3)]
@@ -35,11 +36,13 @@ def test_collect_writes_a_valid_run(reference_run):
     assert any(reader.transition(i).result.executed for i in range(len(reader)))
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_files_with_one_or_two_workers(reference_run, tmp_path):
     assert run_pushseg(*ARGS, "--out", tmp_path / "again", "--workers", "2") == 0
     assert folder_files(tmp_path / "again") == folder_files(reference_run)
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_run(reference_run, capsys):
     before = folder_files(reference_run)
     assert run_pushseg(*ARGS, "--out", reference_run) == 2
@@ -54,7 +57,11 @@ def test_bad_settings_give_clear_errors(tmp_path, capsys):
     assert run_pushseg(*ARGS, "--episodes", "0", "--out", tmp_path / "y") == 2
     assert "--episodes must be at least 1" in capsys.readouterr().err
     assert run_pushseg(*ARGS, "--dry-run", "--out", tmp_path / "z") == 2
-    assert "--dry-run are for --backend real only" in capsys.readouterr().err
+    assert "--dry-run is for --backend real only" in capsys.readouterr().err
+    assert run_pushseg(*ARGS, "--set", "sim.width=wide", "--out", tmp_path / "w") == 2
+    assert "sim.width: must be an integer, got 'wide'" in capsys.readouterr().err
+    assert run_pushseg(*ARGS, "--set", "real.safety.max_push_speed=0.05", "--out", tmp_path / "v") == 2
+    assert "real.safety.max_push_speed is for --backend real only" in capsys.readouterr().err
 
 
 def _lines(run: Path) -> int:
@@ -62,6 +69,7 @@ def _lines(run: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_collection_then_resume(reference_run, tmp_path):
     run = tmp_path / "killed"
     cmd = [sys.executable, "-m", "pushseg.cli.main", *ARGS, "--out", str(run), "--workers", "2"]

@@ -10,14 +10,23 @@ import pytest
 
 from pushseg.cli.main import build_parser
 from pushseg.config import (
-    Section, add_config_args, dump_yaml, field_docs, flag, from_dict, load_config, read_yaml, resolve, to_dict,
+    Section,
+    add_config_args,
+    dump_yaml,
+    field_docs,
+    flag,
+    from_dict,
+    load_config,
+    read_yaml,
+    resolve,
+    to_dict,
 )
 from pushseg.data.collection import CollectConfig
 from pushseg.data.scenes import ScenesConfig
 from pushseg.envs.sim_backend import SimBackendConfig, SimConfig
 from pushseg.errors import InputError, RunFolderError
-from pushseg.pipeline.demo import DemoConfig
 from pushseg.labeling.config import LabelConfig
+from pushseg.pipeline.demo import DemoConfig
 from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
 
 ALL = (CollectConfig, ScenesConfig, LabelConfig, TrainConfig, SamplerConfig, ModelConfig, InferenceConfig, DemoConfig)
@@ -132,8 +141,9 @@ def test_load_config_one_section_with_overrides(tmp_path):
 
 @pytest.mark.slow
 def test_label_stage_skips_finished_work_and_refuses_other_settings(tmp_path):
-    from pushseg.pipeline.stages import label, label_record_path
     from test_label_cli import make_run
+
+    from pushseg.pipeline.stages import label, label_record_path
 
     run = make_run(tmp_path / "run")
     out = label(run, tmp_path / "labels.json", LabelConfig(), progress=False)
@@ -158,7 +168,7 @@ def test_collect_again_from_its_config_yaml_gives_the_same_run(tmp_path):
     assert main_rc(["collect", "--episodes", "1", "--pushes-per-episode", "2", "--width", "160", "--height", "90",
                     "--seed", "4", "--out", str(first), "--no-progress"]) == 0
     record = read_yaml(first / "config.yaml")
-    assert record["collect"]["episodes"] == 1 and record["collect"]["width"] == 160
+    assert record["collect"]["episodes"] == 1 and record["collect"]["backend_config"]["width"] == 160
     again = tmp_path / "b"
     assert main_rc(["collect", "--config", str(first / "config.yaml"), "--out", str(again), "--no-progress"]) == 0
     assert folder_files(again) == folder_files(first)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import synthetic_frame
+
 from pushseg.data.collection import CollectConfig, EpisodeSpec, collect, episode_specs
 from pushseg.data.run import RunReader, encode_transition
 from pushseg.errors import BackendError, InputError, RunFolderError
@@ -68,6 +68,7 @@ def test_episode_seeds_depend_on_the_master_seed_only():
     assert episode_specs(8, 3) != b
 
 
+@pytest.mark.slow
 def test_same_seed_same_files_whatever_the_workers(tmp_path):
     one = collect(_config(), tmp_path / "a", runner_factory=FakeRunner, progress=False)
     assert one.written == 9 and one.total == 9
@@ -99,7 +100,7 @@ def test_resume_refuses_other_settings_and_starts_a_run_that_is_not_there(tmp_pa
     assert summary.total == 9 and summary.resume is None
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path, workers):
     full = tmp_path / "full"
     collect(_config(), full, runner_factory=FakeRunner, progress=False)
@@ -144,7 +145,9 @@ def test_bad_settings_are_named():
     with pytest.raises(InputError, match="--agent"):
         _config(agent="clever")
     with pytest.raises(InputError, match="min-objects"):
-        _config(min_objects=5, max_objects=2)
+        _config(backend_config={"min_objects": 5, "max_objects": 2})
+    with pytest.raises(InputError, match=r"sim\.width: must be an integer"):
+        _config(backend_config={"width": "wide"})
 
 
 _KILL_SCRIPT = """
@@ -162,6 +165,7 @@ def _lines_on_disk(run: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume(tmp_path, workers=1):
     # (--workers 2 under SIGKILL is covered end to end in test_collect_cli.py)
     full = tmp_path / "full"
@@ -226,7 +230,7 @@ class FailingRunner(FakeRunner):
             yield enc
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_a_failing_episode_stops_the_run_and_keeps_what_was_done(tmp_path, workers):
     run = tmp_path / "run"
     with pytest.raises(BackendError, match="the arm stopped"):

@@ -8,9 +8,10 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import pushseg
+from pushseg.backends import Backend
 from pushseg.envs.push_env import PushSegEnv
 from pushseg.errors import BackendError, InputError
-from pushseg.types import Backend, Push, Transition
+from pushseg.types import Push, Transition
 
 W, H = 160, 90
 

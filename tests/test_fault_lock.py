@@ -9,9 +9,9 @@ import socket
 import subprocess
 import sys
 
+import fault_tools as ft
 import pytest
 
-import fault_tools as ft
 from pushseg.data.collection import CollectConfig, collect
 from pushseg.data.lock import FolderBusyError, FolderLock, lock_folder
 
@@ -41,6 +41,7 @@ def test_a_lock_is_released_when_its_holder_is_killed(tmp_path, caplog):
     assert f"stale lock left by PID {stale['pid']} on host {stale['host']}" in caplog.text
 
 
+@pytest.mark.slow
 def test_race_of_two_collections(tmp_path):
     reference = ft.reference_run(tmp_path / "ref", 2, 2)
     trial = tmp_path / "race"
@@ -57,7 +58,7 @@ def test_label_refuses_a_run_that_is_being_collected(tmp_path):
     from pushseg.labeling.batch import label_run
 
     run = tmp_path / "run"
-    collect(CollectConfig(episodes=1, pushes_per_episode=1, width=ft.W, height=ft.H), run,
+    collect(CollectConfig(episodes=1, pushes_per_episode=1, backend_config={"width": ft.W, "height": ft.H}), run,
             runner_factory=ft.FakeRunner, progress=False)
     with lock_folder(run, "pushseg collect --resume"):
         with pytest.raises(FolderBusyError, match="pushseg collect --resume"):

@@ -74,7 +74,9 @@ def test_user_file_overrides_only_what_it_lists(tmp_path):
 @pytest.mark.parametrize(
     "text,match",
     [
-        ("topics:\n  colour: /x\n", r"unknown real-robot config key 'topics.colour'"),
+        ("topics:\n  colour: /x\n", r"^real\.topics\.colour: unknown setting; TopicsConfig has color, "),
+        ("safety:\n  max_push_speed: fast\n", r"^real\.safety\.max_push_speed: must be a number, got 'fast'$"),
+        ("safety:\n  table: [0.3, 1.3]\n", r"^real\.safety\.table: must be a mapping of TableBox fields"),
         ("push:\n  speed: 0.5\n", r"push.speed.*max_push_speed"),
         ("safety:\n  workspace:\n    x: [0.9, 0.4]\n", r"safety.workspace.x"),
         ("arms:\n  out_of_view:\n    r: [0, 0]\n", r"arms.out_of_view.r.*7 joint angles"),

@@ -7,11 +7,12 @@ import numpy as np
 import psutil
 import pytest
 
+from pushseg.backends import Backend
 from pushseg.envs import SimBackend
 from pushseg.envs.rendering import DepthNoise
 from pushseg.errors import InputError
 from pushseg.geometry import base_to_pixel, camera_to_base, deproject, kinect2_camera
-from pushseg.types import Backend, Push
+from pushseg.types import Push
 
 W, H = 320, 180
 

@@ -164,6 +164,7 @@ def test_surroundings_change_the_room_and_table(ideal):
         assert pos[2] > b["true_table_z"]
 
 
+@pytest.mark.slow
 def test_switching_one_nuisance_off_leaves_the_others_draws_alone():
     robot, _, _ = episode(world="robot")
     no_exposure, _, _ = episode(world="robot", world_overrides={"exposure": 0})
@@ -175,6 +176,7 @@ def test_switching_one_nuisance_off_leaves_the_others_draws_alone():
 
 
 @pytest.mark.parametrize("world", list(PROFILES))
+@pytest.mark.slow
 def test_same_seed_same_frames_in_every_world(world):
     a = SimBackend(width=W, height=H, num_objects=(2, 4), world=world)
     b = SimBackend(width=W, height=H, num_objects=(2, 4), world=world)
@@ -193,6 +195,7 @@ def test_same_seed_same_frames_in_every_world(world):
 
 
 @pytest.mark.parametrize("world", list(PROFILES))
+@pytest.mark.slow
 def test_check_env_passes_in_every_world(world):
     env = PushSegEnv(width=W, height=H, num_objects=(1, 3), world=world)
     try:
@@ -213,9 +216,10 @@ def test_a_collection_records_its_world(tmp_path):
 
     from pushseg.data.collection import CollectConfig, collect
 
-    config = CollectConfig(episodes=1, pushes_per_episode=1, width=96, height=54, world="harsh", agent="random")
+    config = CollectConfig(episodes=1, pushes_per_episode=1, agent="random",
+                           backend_config={"width": 96, "height": 54, "world": "harsh"})
     collect(config, tmp_path / "run", progress=False)
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["world"]["name"] == "harsh" and meta["world"]["nuisances"]["exposure"] == 2.0
-    with pytest.raises(InputError, match="--world is for --backend sim only"):
-        CollectConfig(episodes=1, pushes_per_episode=1, backend="real", world="robot")
+    with pytest.raises(InputError, match="'real' takes its settings as a RealBackendConfig"):
+        CollectConfig(episodes=1, pushes_per_episode=1, backend="real", backend_config=config.backend_config)

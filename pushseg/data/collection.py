@@ -11,21 +11,32 @@ Resuming a killed run replays the last, partly written episode from its seed
 (the simulation is deterministic), checks that each replayed step equals the
 one on disk and appends what is missing. A backend that cannot replay (the real
 robot) keeps the partial episode as it is and goes on with the next one.
+
+Nothing here knows a backend: :class:`CollectConfig` holds the backend's name
+and its own settings (the class registered with it in :mod:`pushseg.backends`,
+a :class:`pushseg.backends.BackendConfig`), which make the backend, describe its
+world for meta.json and say whether its episodes replay.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing as mp
 import queue
 import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 from tqdm import tqdm
 
+from pushseg import backends
+from pushseg.agents import make_agent
+from pushseg.agents.episode import run_episode
+from pushseg.backends import BackendConfig
+from pushseg.config import from_dict, to_dict
 from pushseg.data.lock import FolderLock
 from pushseg.data.run import (
     META_FILE,
@@ -37,42 +48,35 @@ from pushseg.data.run import (
     read_meta,
 )
 from pushseg.data.staging import Staging
+from pushseg.envs.push_env import PushSegEnv
 from pushseg.errors import BackendError, InputError, PushSegError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
 
-# Backends whose episodes replay bit for bit from their seed.
-REPLAYABLE_BACKENDS = ("sim",)
 AGENTS = ("separation", "random", "labelling")
-DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when --min/--max-objects are not given
+NO_SETTINGS: dict[str, Any] = {"objects": {}, "world": {}}  # what a backend without settings records
 
 
 @dataclass(frozen=True)
 class CollectConfig:
-    """What a collection does; stored in meta.json and checked again on --resume."""
+    """What a collection does; stored in meta.json and checked again on --resume.
+
+    ``backend_config`` is the backend's own part. In a settings file and on the
+    command line it is the section named after the backend: ``sim`` (e.g.
+    ``--width 320`` or ``--set sim.world=harsh``) or ``real`` (e.g. ``--real-config
+    FILE``, ``--set real.safety.max_push_speed=0.05``).
+    """
 
     episodes: int = 10  # number of scenes
     pushes_per_episode: int = 5  # pushes in each scene
     seed: int = 0  # master seed; episode seeds are derived from it
-    backend: str = "sim"  # sim (PyBullet) or real (the PR2)
-    objects: str = "target-train"  # object set: source, target-train or target-test
+    backend: str = "sim"  # sim (PyBullet), real (the PR2) or a plug-in backend (pushseg.backends)
     agent: str = "separation"  # push policy: separation, random or labelling
-    width: int = 960  # image width in pixels
-    height: int = 540  # image height in pixels
-    min_objects: int | None = None  # fewest objects per scene (None: 1)
-    max_objects: int | None = None  # most objects per scene (None: 8, or min_objects if larger)
-    real_config: str | None = None  # YAML overriding the PR2 defaults (backend "real" only)
-    dry_run: bool = False  # real robot: plan and log every push, send nothing
-    world: str | None = None  # simulation: world profile (ideal, robot, harsh); None: the object set's default
+    # The backend's own settings: the config class registered with it (SimBackendConfig for sim,
+    # RealBackendConfig for real) or a mapping of its fields; None: its defaults.
+    backend_config: Any = None
 
     def __post_init__(self) -> None:
-        if self.backend != "real" and (self.real_config is not None or self.dry_run):
-            raise InputError("--real-config and --dry-run are for --backend real only")
-        if self.world is not None:
-            if self.backend != "sim":
-                raise InputError("--world is for --backend sim only: a robot's world is the one it is in")
-            from pushseg.envs.world import world_profile
-
-            world_profile(self.world)
+        object.__setattr__(self, "backend_config", _backend_settings(self.backend, self.backend_config))
         if self.episodes < 1:
             raise InputError(f"--episodes must be at least 1, got {self.episodes}")
         if self.pushes_per_episode < 1:
@@ -81,14 +85,35 @@ class CollectConfig:
             raise InputError(f"--seed must be a non-negative integer below 2**63, got {self.seed}")
         if self.agent not in AGENTS:
             raise InputError(f"--agent must be one of {', '.join(AGENTS)}, got {self.agent!r}")
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
-        lo, hi = self.min_objects, self.max_objects
-        if (lo is not None and lo < 1) or (hi is not None and hi < 1) or (lo and hi and lo > hi):
-            raise InputError(f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {lo} and {hi}")
+
+    @property
+    def replayable(self) -> bool:
+        """Whether an episode replays bit for bit from its seed (then any process may run it)."""
+        return self.backend_config is not None and self.backend_config.replayable
+
+    def describe(self) -> dict[str, Any]:
+        """``objects`` and ``world`` of meta.json, from the backend's settings."""
+        return self.backend_config.describe() if self.backend_config is not None else dict(NO_SETTINGS)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return to_dict(self)
+
+
+def _backend_settings(backend: str, given: Any) -> BackendConfig | None:
+    """``given`` as the settings class registered with ``backend`` (None: its defaults)."""
+    cls = backends.config_class(backend)
+    if cls is None:
+        if given is not None:
+            raise InputError(f"backend {backend!r} takes no settings, got {given!r}")
+        return None
+    if given is None:
+        return cls()
+    if isinstance(given, Mapping):
+        return from_dict(cls, given, backend)
+    if not isinstance(given, cls):
+        raise InputError(f"backend {backend!r} takes its settings as a {cls.__name__} (or a mapping of its "
+                         f"fields), got a {type(given).__name__}")
+    return given
 
 
 @dataclass(frozen=True)
@@ -136,48 +161,27 @@ class EnvRunner:
         self._env = None
 
     @property
-    def env(self):
+    def env(self) -> PushSegEnv:
         if self._env is None:
-            from pushseg.envs.push_env import PushSegEnv
-
-            c = self.config
-            lo = c.min_objects if c.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
-            hi = c.max_objects if c.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
-            # None lets the real backend fall back to $PUSHSEG_REAL_CONFIG / $PUSHSEG_REAL_DRY_RUN.
-            if c.backend == "real":  # the robot's camera sets the image size; it has no object sets
-                options = {"config": c.real_config, "dry_run": c.dry_run or None}
-            else:
-                options = {"objects": c.objects, "width": c.width, "height": c.height, "num_objects": (lo, hi)}
-                if c.world is not None:  # simulation only (checked in CollectConfig)
-                    options["world"] = c.world
-            self._env = PushSegEnv(backend=c.backend, **options)
+            self._env = PushSegEnv(backend=backends.make_from_config(self.config.backend, self.config.backend_config))
         return self._env
 
     def _agent(self, camera, seed: int):
-        from pushseg.agents import make_agent
-
         # The backend's workspace keeps the agent to pushes the arm can reach.
         return make_agent(self.config.agent, camera, seed=seed, workspace=self.env.backend.workspace)
 
     def describe(self) -> dict[str, Any]:
-        from pushseg.envs.objects import object_set
-
-        objects: dict[str, Any] = {"set": self.config.objects}
-        if self.config.backend == "sim":
-            s = object_set(self.config.objects)
-            objects.update(names=s.names, procedural=s.procedural, description=s.description)
         backend = self.env.backend
+        world = self.config.describe()
         return {
             "backend": backend.name,
             "camera": backend.camera,
-            "objects": objects,
+            "objects": world["objects"],
             "agent": {"name": self.config.agent, "class": type(self._agent(backend.camera, 0)).__name__},
-            "world": backend.profile.to_dict() if hasattr(backend, "profile") else {},
+            "world": world["world"],
         }
 
     def run(self, spec: EpisodeSpec) -> Iterator[EncodedTransition]:
-        from pushseg.agents.episode import run_episode
-
         # The agent sees this scene's camera (the head may be jittered per scene).
         for t in run_episode(self.env, lambda camera: self._agent(camera, spec.agent_seed),
                              self.config.pushes_per_episode, seed=spec.env_seed, episode=spec.episode):
@@ -230,7 +234,7 @@ def collect(
     if isinstance(executor, str):
         executor = ExecutorConfig(executor=executor, workers=workers)
     workers = executor.workers
-    if (workers > 1 or executor.executor != "local") and config.backend not in REPLAYABLE_BACKENDS:
+    if (workers > 1 or executor.executor != "local") and not config.replayable:
         raise InputError(
             f"--workers {workers} --executor {executor.executor}: the {config.backend!r} backend is one robot; "
             f"use --workers 1 --executor local"
@@ -312,13 +316,38 @@ def _make_meta(config: CollectConfig, specs: list[EpisodeSpec], described: dict[
 
 
 def _reopen(out: Path, config: CollectConfig, verify_digests: bool = True) -> tuple[RunWriter, ResumeReport]:
-    stored = read_meta(out).config  # checked before resume() repairs anything
-    wanted = config.to_dict()
-    differ = sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
+    stored = _current_layout(read_meta(out).config)  # checked before resume() repairs anything
+    differ = _differences(stored, config.to_dict())
     if differ:
-        what = ", ".join(f"{k}: {stored.get(k)!r} in the run, {wanted.get(k)!r} now" for k in differ)
+        what = ", ".join(f"{k}: {old!r} in the run, {new!r} now" for k, old, new in differ)
         raise RunFolderError(f"{out}: --resume needs the settings the run was started with ({what})")
     return RunWriter.resume(out, verify_digests=verify_digests)
+
+
+def _current_layout(stored: dict[str, Any]) -> dict[str, Any]:
+    """A run's config as written before ``backend_config`` (the backend's fields beside the others)
+    in today's layout, so that such a run can be resumed; other configs as they are."""
+    if "backend_config" in stored:
+        return stored
+    cls = backends.config_class(str(stored.get("backend", "sim")))
+    own = {f.name for f in dataclasses.fields(CollectConfig)}
+    theirs = {f.name for f in dataclasses.fields(cls)} if cls is not None else set()
+    out = {k: v for k, v in stored.items() if k in own}
+    if cls is not None:
+        out["backend_config"] = to_dict(from_dict(cls, {k: v for k, v in stored.items() if k in theirs}, "run"))
+    # Settings that are gone (real_config, dry_run) count only where they were set.
+    out.update({k: v for k, v in stored.items() if k not in own | theirs and v not in (None, False)})
+    return out
+
+
+def _differences(old: Any, new: Any, where: str = "") -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old, new)`` of every setting that differs, nested mappings key by key."""
+    if not (isinstance(old, Mapping) and isinstance(new, Mapping)):
+        return [] if old == new else [(where, old, new)]
+    found = []
+    for key in sorted(set(old) | set(new)):
+        found += _differences(old.get(key), new.get(key), f"{where}.{key}" if where else key)
+    return found
 
 
 def _episodes_to_run(writer: RunWriter, config: CollectConfig, specs: list[EpisodeSpec]) -> list[EpisodeSpec]:
@@ -326,7 +355,7 @@ def _episodes_to_run(writer: RunWriter, config: CollectConfig, specs: list[Episo
     if last is None:
         return specs
     episode, step = last
-    if step + 1 >= config.pushes_per_episode or config.backend not in REPLAYABLE_BACKENDS:
+    if step + 1 >= config.pushes_per_episode or not config.replayable:
         return specs[episode + 1 :]
     return specs[episode:]  # replay the partial episode to restore its scene
 
@@ -453,87 +482,109 @@ def _run_parallel(
     beyond the oldest unfinished one. Episodes already complete in ``staging``
     (from a killed run) are not run again.
     """
-    order = [s.episode for s in todo]
-    ready = {e for e in order if staging.complete(e) is not None}
-    to_run = [s for s in todo if s.episode not in ready]
-    ctx = mp.get_context("spawn")  # each worker gets a fresh interpreter and its own PyBullet client
-    tasks, results = ctx.Queue(), ctx.Queue()
-    n_procs = min(workers, max(1, len(to_run)))
-    acks = [ctx.Semaphore(1) for _ in range(n_procs)]
-    procs = [ctx.Process(target=_worker, args=(runner_factory, config, tasks, results, acks[i], i), daemon=True)
-             for i in range(n_procs)]
-    for p in procs:
-        p.start()
-    failed: dict[int, PushSegError | str] = {}
-    head = 0  # index in order of the episode being written
-    sent = 0
-    position = {e: i for i, e in enumerate(order)}
+    _ParallelRun(runner_factory, config, todo, workers, sink, staging).run()
 
-    def dispatch() -> None:
-        nonlocal sent
-        while sent < len(to_run) and position[to_run[sent].episode] < head + 2 * workers:
-            tasks.put(to_run[sent])
-            sent += 1
 
-    def advance() -> None:
+class _ParallelRun:
+    """The parent's side of :func:`_run_parallel`: hands episodes out, writes them in order."""
+
+    def __init__(self, runner_factory: RunnerFactory, config: CollectConfig, todo: list[EpisodeSpec],
+                 workers: int, sink: Callable[[EncodedTransition], None], staging: Staging) -> None:
+        self.sink, self.staging = sink, staging
+        self.order = [s.episode for s in todo]
+        ready = {e for e in self.order if staging.complete(e) is not None}
+        self.to_run = [s for s in todo if s.episode not in ready]
+        self.position = {e: i for i, e in enumerate(self.order)}
+        self.window = 2 * workers  # episodes handed out beyond the head
+        self.failed: dict[int, PushSegError | str] = {}
+        self.head = 0  # index in order of the episode being written
+        self.sent = 0  # episodes of to_run handed out
+        ctx = mp.get_context("spawn")  # each worker gets a fresh interpreter and its own PyBullet client
+        self.tasks, self.results = ctx.Queue(), ctx.Queue()
+        n_procs = min(workers, max(1, len(self.to_run)))
+        # A worker starts its next push only once the parent has its last one on disk.
+        self.acks = [ctx.Semaphore(1) for _ in range(n_procs)]
+        self.procs = [ctx.Process(target=_worker, daemon=True,
+                                  args=(runner_factory, config, self.tasks, self.results, self.acks[i], i))
+                      for i in range(n_procs)]
+
+    def run(self) -> None:
+        for p in self.procs:
+            p.start()
+        try:
+            self._dispatch()
+            self._advance()
+            while self.head < len(self.order):
+                message = self._receive()
+                if message is not None:
+                    self._handle(*message)
+                    self._advance()
+            for _ in self.procs:
+                self.tasks.put(None)
+            for p in self.procs:
+                p.join(timeout=10)
+        finally:
+            for p in self.procs:
+                if p.is_alive():
+                    p.terminate()
+                    p.join(timeout=5)
+
+    def _dispatch(self) -> None:
+        """Hand out episodes up to ``window`` beyond the head."""
+        while self.sent < len(self.to_run) and self.position[self.to_run[self.sent].episode] < self.head + self.window:
+            self.tasks.put(self.to_run[self.sent])
+            self.sent += 1
+
+    def _next_episode(self) -> None:
+        self.head += 1
+        self._dispatch()
+
+    def _advance(self) -> None:
         """Write every episode that is next in order and finished; stop at the first unfinished one."""
-        nonlocal head
-        while head < len(order):
-            current = order[head]
-            if current in failed:
-                for enc in staging.load(current):
-                    sink(enc)
-                error = failed[current]
+        while self.head < len(self.order):
+            current = self.order[self.head]
+            if current in self.failed:
+                for enc in self.staging.load(current):
+                    self.sink(enc)
+                error = self.failed[current]
                 if isinstance(error, PushSegError):
                     raise error
                 raise BackendError(f"episode {current} failed in a worker: {error}")
-            staged = staging.complete(current)
+            staged = self.staging.complete(current)
             if staged is None:
-                for enc in staging.load(current):  # arrived before the episode became the head
-                    sink(enc)
-                staging.drop(current)
+                for enc in self.staging.load(current):  # arrived before the episode became the head
+                    self.sink(enc)
+                self.staging.drop(current)
                 return
             for enc in staged:
-                sink(enc)
-            staging.drop(current)
-            head += 1
-            dispatch()
+                self.sink(enc)
+            self.staging.drop(current)
+            self._next_episode()
 
-    try:
-        dispatch()
-        advance()
-        while head < len(order):
-            try:
-                kind, episode, payload, wid = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in procs if not p.is_alive() and p.exitcode not in (0, None)]
-                if dead:
-                    raise BackendError(
-                        f"a collection worker died (exit code {dead[0].exitcode}); nothing it had not "
-                        f"sent was written; run again with --resume"
-                    ) from None
-                continue
-            is_head = episode == order[head]
-            if kind == "transition":
-                if is_head:
-                    sink(payload)
-                else:
-                    staging.put(payload)  # on disk now: a kill cannot lose it
-                acks[wid].release()  # that worker may start its next push
-            elif kind == "error":
-                failed[episode] = payload
-            elif is_head:  # every transition of it is written already
-                head += 1
-                dispatch()
+    def _receive(self) -> tuple[str, int, Any, int] | None:
+        """The next message of a worker; None after a second without one (a dead worker is an error)."""
+        try:
+            return self.results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [p for p in self.procs if not p.is_alive() and p.exitcode not in (0, None)]
+            if dead:
+                raise BackendError(
+                    f"a collection worker died (exit code {dead[0].exitcode}); nothing it had not "
+                    f"sent was written; run again with --resume"
+                ) from None
+            return None
+
+    def _handle(self, kind: str, episode: int, payload: Any, wid: int) -> None:
+        is_head = episode == self.order[self.head]
+        if kind == "transition":
+            if is_head:
+                self.sink(payload)
             else:
-                staging.done(episode, payload)
-            advance()
-        for _ in procs:
-            tasks.put(None)
-        for p in procs:
-            p.join(timeout=10)
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-                p.join(timeout=5)
+                self.staging.put(payload)  # on disk now: a kill cannot lose it
+            self.acks[wid].release()  # that worker may start its next push
+        elif kind == "error":
+            self.failed[episode] = payload
+        elif is_head:  # "done": every transition of it is written already
+            self._next_episode()
+        else:
+            self.staging.done(episode, payload)

@@ -49,10 +49,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
-from pushseg.backends import make_backend
+from pushseg.backends import Backend, make_backend
 from pushseg.errors import BackendError, InputError
-from pushseg.types import Backend, Frame, Push, Transition
+from pushseg.types import Frame, Push, Transition
+from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
 
 MAX_DEPTH_M = 10.0  # the simulated camera's far plane; a Kinect2 reads up to ~4.5 m
 NO_DEPTH = 0.0  # how a missing depth reading appears in an observation

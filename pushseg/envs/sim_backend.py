@@ -9,6 +9,7 @@ what makes collection byte-identical for any number of workers).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
 import numpy as np
 import pybullet as pb
@@ -18,8 +19,19 @@ from pushseg.envs import sensor
 from pushseg.envs import transfer as tr
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
-from pushseg.envs.rendering import DepthNoise, Lighting, linearize_depth, projection_matrix, view_matrix
-from pushseg.envs.surroundings import Look, apply_looks, build_surroundings, sample_table
+from pushseg.envs.rendering import (
+    DepthNoise,
+    Lighting,
+    linearize_depth,
+    projection_matrix,
+    view_matrix,
+)
+from pushseg.envs.surroundings import (
+    Look,
+    apply_looks,
+    build_surroundings,
+    sample_table,
+)
 from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
@@ -27,6 +39,7 @@ from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushRe
 from pushseg.workspace import Workspace, check_push, table_height
 
 NEAR, FAR = 0.1, 10.0  # clipping planes of the simulated camera (metres)
+DEFAULT_NUM_OBJECTS = (1, 8)  # objects per scene when min_objects / max_objects are not given
 
 
 @dataclass
@@ -66,6 +79,55 @@ class SimConfig:
 
 
 @dataclass(frozen=True)
+class SimBackendConfig:
+    """The simulation's settings in a collection (``pushseg collect``, section ``sim``).
+
+    Registered with the "sim" backend in :mod:`pushseg.backends`; the rest of
+    :class:`SimConfig` keeps its defaults. Satisfies :class:`pushseg.backends.BackendConfig`.
+    """
+
+    replayable: ClassVar[bool] = True  # a seed gives the same episode in any process
+
+    objects: str = "target-train"  # object set: source, target-train or target-test
+    width: int = 960  # image width in pixels
+    height: int = 540  # image height in pixels
+    min_objects: int | None = None  # fewest objects per scene (None: 1)
+    max_objects: int | None = None  # most objects per scene (None: 8, or min_objects if larger)
+    world: str | None = None  # world profile (ideal, robot, harsh); None: the object set's default
+
+    def __post_init__(self) -> None:
+        if self.width < 16 or self.height < 16:
+            raise InputError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
+        lo, hi = self.min_objects, self.max_objects
+        if (lo is not None and lo < 1) or (hi is not None and hi < 1) or (lo and hi and lo > hi):
+            raise InputError(f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {lo} and {hi}")
+        object_set(self.objects)  # a bad name is an InputError naming it, before anything starts
+        if self.world is not None:
+            world_profile(self.world)
+
+    @property
+    def num_objects(self) -> tuple[int, int]:
+        lo = self.min_objects if self.min_objects is not None else DEFAULT_NUM_OBJECTS[0]
+        hi = self.max_objects if self.max_objects is not None else max(lo, DEFAULT_NUM_OBJECTS[1])
+        return lo, hi
+
+    def backend_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"objects": self.objects, "width": self.width, "height": self.height,
+                                  "num_objects": self.num_objects}
+        if self.world is not None:
+            kwargs["world"] = self.world
+        return kwargs
+
+    def describe(self) -> dict[str, Any]:
+        s = object_set(self.objects)
+        return {
+            "objects": {"set": self.objects, "names": s.names, "procedural": s.procedural,
+                        "description": s.description},
+            "world": SimConfig(**self.backend_kwargs()).profile.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
 class SceneObject:
     """One object in the current scene."""
 
@@ -86,9 +148,10 @@ class SimStats:
 class SimBackend:
     """A PyBullet tabletop with a Kinect2-like head camera and a pushing finger.
 
-    Implements :class:`pushseg.types.Backend`. Extra, for the other parts:
-    ``table_z``, ``object_names``, ``scene_objects``, ``object_poses()`` and
-    ``execute_path(waypoints)``.
+    Implements :class:`pushseg.backends.SimulatedBackend` (a :class:`pushseg.backends.Backend`
+    that also follows any tool path: ``table``, ``execute_path(waypoints)``, ``render()``).
+    Extra, for the simulation's own tools and tests: ``object_names``,
+    ``scene_objects``, ``object_poses()``, ``profile``.
     """
 
     name = "sim"
@@ -161,6 +224,13 @@ class SimBackend:
             end_base=tuple(float(x) for x in path.end),
             motions=motions,
         )
+
+    def render(self) -> Frame:
+        """A new image of the scene as it is now: the head settles and the sensor draws its noise again."""
+        if self._pusher is None:
+            raise BackendError("the simulation has no scene yet: call reset() first")
+        self._frame = None
+        return self.observe()
 
     def close(self) -> None:
         if self._client is not None and self._client >= 0:

@@ -33,13 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from tqdm import tqdm
 
 from pushseg.data.coco import CocoBuilder
+from pushseg.data.run import RunReader
 from pushseg.errors import InputError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.labeling.config import LabelConfig, scaled
+from pushseg.labeling.episodes import assess_episode, label_episode, summarize_episodes
+from pushseg.labeling.gallery import render_episode, render_sheet, write_sheet
 from pushseg.labeling.labeler import Labeler
 from pushseg.labeling.report import assess, pushed_object, summarize
 
@@ -58,31 +62,28 @@ class _Item:
 
 # -- worker side ---------------------------------------------------------------------------
 
-_STATE: dict[str, Any] = {}
+
+@dataclass
+class _Worker:
+    """What a worker labels with: made once per worker by :func:`_setup`, handed to each job by ``ordered_map``.
+
+    In this process, in each local worker process and in each Ray actor alike, the
+    executor calls ``_setup`` there and passes its result as the jobs' ``state``.
+    """
+
+    reader: RunReader
+    labeler: Labeler
+    gallery: str | None  # folder for the per-push pictures; None: no pictures
 
 
-def _init(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> None:
-    import cv2
-
-    from pushseg.data.run import RunReader
-
+def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> _Worker:
     cv2.setNumThreads(threads)
-    _STATE.update(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
+    return _Worker(reader=RunReader(run_dir, verify_digests=verify), labeler=Labeler(cfg), gallery=gallery)
 
 
-def _setup(run_dir: str, cfg: LabelConfig, gallery: str | None, threads: int, verify: bool = True) -> dict[str, Any]:
-    _init(run_dir, cfg, gallery, threads, verify)
-    return _STATE
-
-
-def _label_job(state: dict[str, Any], index: int) -> _Item:
-    return _label_one(index)
-
-
-def _label_one(index: int) -> _Item:
-    reader = _STATE["reader"]
-    labeler: Labeler = _STATE["labeler"]
-    gallery = _STATE["gallery"]
+def _label_job(state: _Worker, index: int) -> _Item:
+    """One transition labelled: its report row, and its mask when accepted (and its picture, with a gallery)."""
+    reader, labeler, gallery = state.reader, state.labeler, state.gallery
     rec = reader.records[index]
     t = reader.transition(index)
     row: dict[str, Any] = {"index": index, "episode": rec.episode, "step": rec.step}
@@ -112,8 +113,6 @@ def _label_one(index: int) -> _Item:
         else:
             row.update(pushed_id=pushed, iou=None, gt_id=None)
     if gallery is not None:
-        from pushseg.labeling.gallery import render_sheet, write_sheet
-
         gt_mask = (gt == judged.pushed_id) if judged is not None and judged.pushed_id else None
         name = f"e{rec.episode:05d}_s{rec.step:04d}_{'ok' if lab.accepted else lab.reason}.png"
         write_sheet(Path(gallery) / name, render_sheet(t, res, judged.iou if judged else None, gt_mask))
@@ -126,8 +125,6 @@ def _label_one(index: int) -> _Item:
 
 def _open_for_labelling(run_dir, out, gallery, workers: int, verify_digests: bool):
     """The run's reader, the json path and the gallery folder, after checking all three."""
-    from pushseg.data.run import RunReader
-
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
     reader = RunReader(run_dir, verify_digests=verify_digests)
@@ -262,16 +259,9 @@ def _episode_indices(reader) -> list[list[int]]:
     return [sorted(v, key=lambda i: reader.records[i].step) for _, v in sorted(by.items())]
 
 
-def _episode_job(state: dict[str, Any], indices: list[int]) -> _EpisodeItem:
-    return _label_episode(indices)
-
-
-def _label_episode(indices: list[int]) -> _EpisodeItem:
-    from pushseg.labeling.episodes import assess_episode, label_episode
-
-    reader = _STATE["reader"]
-    labeler: Labeler = _STATE["labeler"]
-    gallery = _STATE["gallery"]
+def _episode_job(state: _Worker, indices: list[int]) -> _EpisodeItem:
+    """One episode's labels (episodes.py): per-push and per-image rows, masks, and its picture with a gallery."""
+    reader, labeler, gallery = state.reader, state.labeler, state.gallery
     ts = [reader.transition(i) for i in indices]
     recs = [reader.records[i] for i in indices]
     t0 = time.perf_counter()
@@ -307,8 +297,6 @@ def _label_episode(indices: list[int]) -> _EpisodeItem:
     if ep.duplicates:
         drops["duplicate"] = ep.duplicates
     if gallery is not None:
-        from pushseg.labeling.gallery import render_episode, write_sheet
-
         write_sheet(Path(gallery) / f"episode_e{recs[0].episode:05d}.png",
                     render_episode([t.before.rgb for t in ts] + [ts[-1].after.rgb], ep, recs[0].episode))
     return _EpisodeItem(recs[0].episode, push_rows, image_rows, masks, files, (h, w), drops)
@@ -335,8 +323,6 @@ def label_run_episodes(
     ``"kind": "image"`` line per image (masks, their IoU in simulation, and
     the objects left unlabelled).
     """
-    from pushseg.labeling.episodes import summarize_episodes
-
     reader, out, gallery_s = _open_for_labelling(run_dir, out, gallery, workers, verify_digests)
     episodes = _episode_indices(reader)
     coco = CocoBuilder(info={"description": "pushseg self-supervised episode labels",

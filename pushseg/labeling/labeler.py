@@ -13,6 +13,14 @@ filled, rotation and size gates, quality score (gates.py).
 ``method="framediff"`` swaps flow and segments for frame differencing
 (baselines.py) and keeps the rest.
 
+:meth:`Labeler.label` runs these as named steps (:data:`STEPS`), each a
+``Labeler.step_<name>`` method on the :class:`LabelState` that carries what
+one step hands the next: ``align``, ``flow`` (only with ``method="flow"``),
+``table`` (table filter, large-motion check, box around the motion),
+``segments``, ``prior``, ``mask``, ``gates`` and ``score``. Each step's time
+is in ``LabelResult.timings_ms`` under its name; a step that rejects the push
+returns the reason and the steps after it do not run.
+
 Speed (one core, 960x540): DIS at half resolution; RANSAC on every 8th depth
 pixel; the whole-image checks on every second pixel; superpixels and the
 normalized cut only where something moved; no full-image Python-level reductions
@@ -23,6 +31,7 @@ CPU per push on the robot world).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,9 +39,9 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from pushseg.errors import InputError
-from pushseg.geometry import base_to_pixel, pixel_to_base
+from pushseg.geometry import Plane, base_to_pixel, pixel_to_base
 from pushseg.labeling import baselines, gates, metric, photometric, prior, segments, table
-from pushseg.labeling.config import LabelConfig, scaled
+from pushseg.labeling.config import LabelConfig, Scaled, scaled
 from pushseg.labeling.flow import FlowEstimator, check_pair, flow_magnitude, guided_flow, make_flow_estimator
 from pushseg.types import CameraInfo, Label, Push, Transition
 
@@ -53,6 +62,56 @@ class LabelResult:
     @property
     def total_ms(self) -> float:
         return float(sum(self.timings_ms.values()))
+
+
+STEPS = ("align", "flow", "table", "segments", "prior", "mask", "gates", "score")
+"""The labeler's steps in order, as named in ``LabelResult.timings_ms`` (see :meth:`Labeler.steps`)."""
+
+
+@dataclass
+class LabelState:
+    """What the steps of one push hand on to each other; :meth:`Labeler.start` makes it.
+
+    Full-resolution images are (H, W); ``*_lo`` arrays are subsampled by ``_SUBSAMPLE``
+    for the whole-image checks; ``roi`` is the full-resolution box around what moved,
+    and ``support``, ``moving`` and ``seg_roi`` are crops to it. Fields stay at their
+    defaults until the step that makes them has run.
+    """
+
+    before_rgb: np.ndarray
+    after_rgb: np.ndarray  # matched to the before image once the align step ran
+    depth: np.ndarray | None  # the before depth
+    camera: CameraInfo
+    push: Push
+    keep: bool  # keep the flow, table and segments on the result (pictures)
+    res: LabelResult
+    sc: Scaled  # the config's pixel sizes at this image size
+    flow: np.ndarray | None = None  # (H, W, 2), flow step
+    plane: Plane | None = None  # the table plane, table step
+    table_lo: np.ndarray | None = None  # table pixels, subsampled (None without a plane)
+    changed_lo: np.ndarray | None = None  # pixels whose colour changed, subsampled (frame differencing, change cue)
+    candidates_lo: np.ndarray | None = None  # pixels that moved, off the table, subsampled
+    roi: tuple[slice, slice] | None = None  # box around the candidates, grown by roi_margin_px; None: nothing moved
+    support: np.ndarray | None = None  # in roi: not table (None without the table filter)
+    moving: np.ndarray | None = None  # in roi: pixels that moved, segments step
+    labels: np.ndarray | None = None  # (H, W) int32 segment ids, 0 outside every segment
+    n_segments: int = 0
+    pick: prior.PriorPick | None = None  # prior step
+    prior_radius_px: float = 0.0
+    seg_roi: np.ndarray | None = None  # in roi: the chosen segment, mask step
+    mask: np.ndarray | None = None  # (H, W) bool: the chosen segment, holes filled, off the table
+    st: gates.SegmentStats | None = None  # the mask's numbers, gates step
+    border: float = 0.0  # share of the mask's outer ring that moved
+    border_obj: float | None = None  # share of the outer ring that is not table
+    score: float = 0.0  # score step
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        h, w = self.before_rgb.shape[:2]
+        return h, w
+
+
+Step = Callable[[LabelState], "str | None"]
 
 
 def transition_source(t: Transition) -> str:
@@ -100,7 +159,53 @@ class Labeler:
         source: str = "",
         keep: bool = False,
     ) -> LabelResult:
-        """Label one push. ``keep=True`` also returns the flow, table and segments (for pictures)."""
+        """Label one push. ``keep=True`` also returns the flow, table and segments (for pictures).
+
+        Runs :meth:`steps` in order on the :class:`LabelState` that :meth:`start` makes. Each
+        step's time goes into ``timings_ms`` under its name; the first step that names a reason
+        rejects the push with it, and the steps after it do not run.
+        """
+        s = self.start(before_rgb, after_rgb, before_depth, camera, push, source=source, keep=keep)
+        clock = _Clock(s.res.timings_ms)
+        for name, step in self.steps():
+            reason = step(s)
+            clock.lap(name)
+            if reason:
+                return _reject(s.res, reason)
+        s.res.label = Label(mask=s.mask, score=s.score, reason="", source=source)
+        return s.res
+
+    def steps(self) -> list[tuple[str, Step]]:
+        """The steps this configuration runs, in the order and with the names of :data:`STEPS`.
+
+        ``align`` runs only when colours are matched or the head shift undone; ``flow`` only
+        with ``method="flow"`` (frame differencing happens in ``table`` and ``segments``).
+        """
+        cfg = self.cfg
+        run = {
+            "align": self.step_align if cfg.normalize_colours or cfg.align_head_shift else None,
+            "flow": self.step_flow if cfg.method == "flow" else None,
+            "table": self.step_table,
+            "segments": self.step_segments,
+            "prior": self.step_prior,
+            "mask": self.step_mask,
+            "gates": self.step_gates,
+            "score": self.step_score,
+        }
+        return [(name, run[name]) for name in STEPS if run[name] is not None]
+
+    def start(
+        self,
+        before_rgb: np.ndarray,
+        after_rgb: np.ndarray,
+        before_depth: np.ndarray | None,
+        camera: CameraInfo,
+        push: Push,
+        *,
+        source: str = "",
+        keep: bool = False,
+    ) -> LabelState:
+        """The inputs checked (an error says what is wrong with an argument) and the state the steps share."""
         _check_types(before_rgb, after_rgb, before_depth, camera, push)
         cfg = self.cfg
         check_pair(before_rgb, after_rgb)
@@ -110,140 +215,187 @@ class Labeler:
         prior.check_push(push, (h, w))
         if cfg.use_table_filter and before_depth is None:
             raise InputError("the table filter needs the before depth; pass it or use use_table_filter=False")
-        sc = scaled(cfg, w, h)
         res = LabelResult(label=Label(mask=None, score=0.0, reason="", source=source))
-        clock = _Clock(res.timings_ms)
+        return LabelState(before_rgb, after_rgb, before_depth, camera, push, keep, res, scaled(cfg, w, h))
 
-        # 0. The after image made comparable: colours matched, head shift undone.
-        if cfg.normalize_colours or cfg.align_head_shift:
-            after_rgb, align = photometric.align_after(
-                before_rgb,
-                after_rgb,
-                colours=cfg.normalize_colours,
-                shift=cfg.align_head_shift,
-                min_shift_px=cfg.min_head_shift_px * metric.angle_scale(camera),
-                max_shift_px=cfg.max_head_shift_px * metric.angle_scale(camera),
-            )
-            res.stats["colour_change"] = round(align.lut_shift, 2)
-            res.stats["head_shift_px"] = [round(align.shift_px[0], 2), round(align.shift_px[1], 2)] if align.shifted else [0.0, 0.0]
-            clock.lap("align")
+    def step_align(self, s: LabelState) -> None:
+        """Step 0: the after image made comparable to the before one: colours matched, head shift undone.
 
-        # 1. Motion over the whole image: flow, or frame differencing.
-        flow = None
-        if cfg.method == "flow":
-            assert self.flow is not None
-            shifts = self._guide_shifts(camera, before_depth, push, sc.s)
-            if shifts:
-                flow, _ = guided_flow(self.flow, before_rgb, after_rgb, shifts, window_px=int(round(15 * sc.s)))
-                res.stats["flow_guide_px"] = [round(float(np.hypot(*d)), 1) for d in shifts]
-            else:
-                flow = self.flow(before_rgb, after_rgb)
-            if keep:
-                res.flow = flow
-            clock.lap("flow")
+        A change of light or a small head motion between the two images would otherwise
+        look like motion everywhere (photometric.py).
+        """
+        cfg = self.cfg
+        s.after_rgb, align = photometric.align_after(
+            s.before_rgb,
+            s.after_rgb,
+            colours=cfg.normalize_colours,
+            shift=cfg.align_head_shift,
+            min_shift_px=cfg.min_head_shift_px * metric.angle_scale(s.camera),
+            max_shift_px=cfg.max_head_shift_px * metric.angle_scale(s.camera),
+        )
+        s.res.stats["colour_change"] = round(align.lut_shift, 2)
+        s.res.stats["head_shift_px"] = [round(align.shift_px[0], 2), round(align.shift_px[1], 2)] if align.shifted else [0.0, 0.0]
 
-        # 2. The table filter. The whole-image checks run on every second pixel
-        # (same answer, a quarter of the work); the segments are then made at
-        # full resolution in the box around what moved, grown by a margin so
-        # whole objects fit.
-        k = _SUBSAMPLE
-        plane = None
-        table_lo = None
+    def step_flow(self, s: LabelState) -> None:
+        """Step 1: the motion over the whole image as optical flow (flow.py).
+
+        When the push is long enough, the flow is guided by the image motions it would give
+        its object, so that a fast object is not lost by the flow's search.
+        """
+        assert self.flow is not None
+        shifts = self._guide_shifts(s.camera, s.depth, s.push, s.sc.s)
+        if shifts:
+            s.flow, _ = guided_flow(self.flow, s.before_rgb, s.after_rgb, shifts, window_px=int(round(15 * s.sc.s)))
+            s.res.stats["flow_guide_px"] = [round(float(np.hypot(*d)), 1) for d in shifts]
+        else:
+            s.flow = self.flow(s.before_rgb, s.after_rgb)
+        if s.keep:
+            s.res.flow = s.flow
+
+    def step_table(self, s: LabelState) -> str | None:
+        """Step 2: the table filter, the large-motion check and the box around what moved.
+
+        The table (a plane fitted to the before depth, table.py) is taken out of the motion:
+        flow smeared over it must not join the object. The whole-image checks run on every
+        second pixel (same answer, a quarter of the work); the segments are then made at full
+        resolution in the box around what moved, grown by a margin so whole objects fit.
+        Rejects ``large_motion`` when the filtered flow moved more than one push can (gates.py).
+        """
+        cfg = self.cfg
         if cfg.use_table_filter:
-            plane = table.fit_plane(camera, before_depth, cfg)
-            table_lo = table.table_mask_subsampled(camera, before_depth, cfg, plane, k)
-            if keep:
-                res.table = table.table_mask(camera, before_depth, cfg, plane)
-        sc_lo = scaled(cfg, (w + k - 1) // k, (h + k - 1) // k)
-        changed_lo = None
-        if flow is None or cfg.use_change_cue:
-            changed_lo = baselines.changed_mask(before_rgb[::k, ::k], after_rgb[::k, ::k], cfg, sc_lo)
-        if flow is not None:
-            mag_lo = flow_magnitude(flow[::k, ::k])
-            if table_lo is not None:
-                mag_lo[table_lo] = 0.0
+            s.plane = table.fit_plane(s.camera, s.depth, cfg)
+            s.table_lo = table.table_mask_subsampled(s.camera, s.depth, cfg, s.plane, _SUBSAMPLE)
+            if s.keep:
+                s.res.table = table.table_mask(s.camera, s.depth, cfg, s.plane)
+        reason = self._moving_candidates(s)
+        if reason:
+            return reason
+        s.roi = _roi_scaled(s.candidates_lo, _SUBSAMPLE, s.shape, pad=int(round(s.sc.roi_margin_px)))
+        if s.roi is not None and s.plane is not None:
+            s.support = ~table.table_mask(s.camera, s.depth, cfg, s.plane, s.roi)
+            if cfg.edge_hole_band_px > 0:
+                s.support &= ~_holes_next_to_table(s.support, s.depth[s.roi], cfg.edge_hole_band_px * s.sc.s)
+        return None
+
+    def _moving_candidates(self, s: LabelState) -> str | None:
+        """Part of the table step: the subsampled pixels that moved, off the table; ``large_motion`` when too much did.
+
+        Moved: flow over the motion threshold, or (frame differencing, change cue) a changed colour.
+        """
+        cfg, k = self.cfg, _SUBSAMPLE
+        h, w = s.shape
+        if s.flow is None or cfg.use_change_cue:
+            sc_lo = scaled(cfg, (w + k - 1) // k, (h + k - 1) // k)
+            s.changed_lo = baselines.changed_mask(s.before_rgb[::k, ::k], s.after_rgb[::k, ::k], cfg, sc_lo)
+        if s.flow is None:
+            candidates = s.changed_lo.copy()
+        else:
+            mag_lo = flow_magnitude(s.flow[::k, ::k])
+            if s.table_lo is not None:
+                mag_lo[s.table_lo] = 0.0
             # The large-motion gate (paper step 6) on the filtered flow; see gates.py.
-            mean_motion = float(mag_lo.mean())
-            res.stats["image_mean_flow_px"] = round(mean_motion, 3)
-            volume = gates.moved_volume_m3(camera, None if before_depth is None else before_depth[::k, ::k], mag_lo, k)
-            res.stats["moved_volume_m3"] = round(volume, 6)
+            s.res.stats["image_mean_flow_px"] = round(float(mag_lo.mean()), 3)
+            volume = gates.moved_volume_m3(s.camera, None if s.depth is None else s.depth[::k, ::k], mag_lo, k)
+            s.res.stats["moved_volume_m3"] = round(volume, 6)
             if volume > cfg.large_motion_m3:
-                clock.lap("table")
-                return _reject(res, "large_motion")
-            candidates = mag_lo > sc.motion_threshold_px
-            if changed_lo is not None:
-                candidates |= changed_lo
-        else:
-            candidates = changed_lo
-        if table_lo is not None:
-            candidates &= ~table_lo
-        roi = _roi_scaled(candidates, k, (h, w), pad=int(round(sc.roi_margin_px)))
-        labels = np.zeros((h, w), np.int32)
-        support = None
-        moving = None
-        if roi is not None:
-            support = ~table.table_mask(camera, before_depth, cfg, plane, roi) if plane is not None else None
-            if support is not None and cfg.edge_hole_band_px > 0:
-                support &= ~_holes_next_to_table(support, before_depth[roi], cfg.edge_hole_band_px * sc.s)
-            clock.lap("table")
+                return "large_motion"
+            candidates = mag_lo > s.sc.motion_threshold_px
+            if s.changed_lo is not None:
+                candidates |= s.changed_lo
+        if s.table_lo is not None:
+            candidates &= ~s.table_lo
+        s.candidates_lo = candidates
+        return None
 
-            # 3. Segments of what moved, at full resolution.
-            changed = None
-            if changed_lo is not None:
-                changed = baselines.changed_mask(before_rgb[roi], after_rgb[roi], cfg, sc)
-                if support is not None:
-                    changed &= support
-            if flow is not None:
-                f = flow[roi] if support is None else np.where(support[..., None], flow[roi], np.float32(0.0))
-                moving = flow_magnitude(f) > sc.motion_threshold_px
-                if changed is not None:
-                    moving |= changed
-                region = support if support is not None else np.ones(moving.shape, bool)
-                sub = segments.segment_motion(f, moving, region, before_rgb[roi], sc, cfg) if moving.any() else None
-            else:
-                moving = changed
-                sub = baselines.framediff_segments(moving, sc)
-            res.stats["moving_px"] = int(moving.sum())
+    def step_segments(self, s: LabelState) -> str | None:
+        """Step 3: segments of what moved, at full resolution in the box around it.
+
+        With flow: superpixels cut by normalized cuts on the flow (segments.py), on the pixels
+        that are not table, the flow on the table set to zero. With frame differencing: the
+        connected parts of the changed pixels (baselines.py). Rejects ``no_motion`` when
+        nothing moved or no segment came out.
+        """
+        s.labels = np.zeros(s.shape, np.int32)
+        if s.roi is not None:
+            sub = self._segments_in_box(s)
+            s.res.stats["moving_px"] = int(s.moving.sum())
             if sub is not None:
-                labels[roi] = sub
+                s.labels[s.roi] = sub
         else:
-            res.stats["moving_px"] = 0
-        clock.lap("segments")
-        n_segments = int(labels[roi].max()) if roi is not None else 0
-        res.stats["n_segments"] = n_segments
-        if keep:
-            res.segments = labels
-        if n_segments == 0:
-            return _reject(res, "no_motion")
+            s.res.stats["moving_px"] = 0
+        s.n_segments = int(s.labels[s.roi].max()) if s.roi is not None else 0
+        s.res.stats["n_segments"] = s.n_segments
+        if s.keep:
+            s.res.segments = s.labels
+        return "no_motion" if s.n_segments == 0 else None
 
-        # 4. Action prior, its radius in pixels at the push pixel's depth.
-        prior_radius_px = metric.m_to_px(cfg.prior_radius_m, camera, _push_depth(before_depth, push))
-        pick = prior.pick_at_push(labels, push, prior_radius_px) if cfg.use_action_prior else prior.pick_largest(labels)
-        res.segment = pick.segment
-        res.stats["prior_distance_px"] = None if not np.isfinite(pick.distance_px) else round(pick.distance_px, 2)
-        if pick.segment == 0:
-            return _reject(res, "no_segment_at_push")
+    def _segments_in_box(self, s: LabelState) -> np.ndarray | None:
+        """Part of the segments step: sets ``s.moving`` in the box and returns the box's segment ids (None: none)."""
+        cfg, sc, roi, support = self.cfg, s.sc, s.roi, s.support
+        changed = None
+        if s.changed_lo is not None:
+            changed = baselines.changed_mask(s.before_rgb[roi], s.after_rgb[roi], cfg, sc)
+            if support is not None:
+                changed &= support
+        if s.flow is None:
+            s.moving = changed
+            return baselines.framediff_segments(s.moving, sc)
+        f = s.flow[roi] if support is None else np.where(support[..., None], s.flow[roi], np.float32(0.0))
+        s.moving = flow_magnitude(f) > sc.motion_threshold_px
+        if changed is not None:
+            s.moving |= changed
+        region = support if support is not None else np.ones(s.moving.shape, bool)
+        return segments.segment_motion(f, s.moving, region, s.before_rgb[roi], sc, cfg) if s.moving.any() else None
 
-        # 5. The mask: the segment with its holes filled (textureless insides move
-        # without flow), minus the table.
-        assert roi is not None
-        seg_roi = labels[roi] == pick.segment
-        mask_roi = seg_roi.copy()
+    def step_prior(self, s: LabelState) -> str | None:
+        """Step 4: the action prior: the segment under the push, else none (prior.py).
+
+        Its radius is ``prior_radius_m`` in pixels at the push pixel's depth. Without the
+        prior (``use_action_prior=False``) the largest segment is taken. Rejects
+        ``no_segment_at_push`` when no segment is near the push.
+        """
+        cfg = self.cfg
+        s.prior_radius_px = metric.m_to_px(cfg.prior_radius_m, s.camera, _push_depth(s.depth, s.push))
+        if cfg.use_action_prior:
+            s.pick = prior.pick_at_push(s.labels, s.push, s.prior_radius_px)
+        else:
+            s.pick = prior.pick_largest(s.labels)
+        s.res.segment = s.pick.segment
+        s.res.stats["prior_distance_px"] = None if not np.isfinite(s.pick.distance_px) else round(s.pick.distance_px, 2)
+        return "no_segment_at_push" if s.pick.segment == 0 else None
+
+    def step_mask(self, s: LabelState) -> None:
+        """Step 5: the mask: the chosen segment with its holes filled, minus the table.
+
+        Holes are filled because textureless insides of an object move without flow.
+        """
+        assert s.roi is not None and s.pick is not None
+        s.seg_roi = s.labels[s.roi] == s.pick.segment
+        mask_roi = s.seg_roi.copy()
         box = _roi(mask_roi, pad=1)
         mask_roi[box] = ndi.binary_fill_holes(mask_roi[box])
-        if support is not None:
-            mask_roi &= support
-        mask = np.zeros((h, w), bool)
-        mask[roi] = mask_roi
+        if s.support is not None:
+            mask_roi &= s.support
+        s.mask = np.zeros(s.shape, bool)
+        s.mask[s.roi] = mask_roi
 
-        # 6. Gates and score.
+    def step_gates(self, s: LabelState) -> str | None:
+        """Step 6: the mask's numbers and the gates on them (gates.py).
+
+        Size, rotation and motion gates reject with their reason (``too_small``,
+        ``too_large``, ``small_motion``, ...); the photometric, border and push-direction
+        numbers go into the stats, the border ones also into the score. The mask is kept as
+        ``res.candidate`` even when a gate rejects it: reports measure what a gate threw away.
+        """
+        cfg, roi, mask, flow = self.cfg, s.roi, s.mask, s.flow
         context = None
-        if flow is not None and n_segments > 1:
-            parts, _ = ndi.label(labels[roi] > 0, structure=np.ones((3, 3), bool))
-            context = np.zeros((h, w), bool)
-            context[roi] = parts == parts[seg_roi][0]
-        st = gates.segment_stats(mask, flow, context, camera, before_depth)
-        res.stats.update(
+        if flow is not None and s.n_segments > 1:
+            parts, _ = ndi.label(s.labels[roi] > 0, structure=np.ones((3, 3), bool))
+            context = np.zeros(s.shape, bool)
+            context[roi] = parts == parts[s.seg_roi][0]
+        s.st = st = gates.segment_stats(mask, flow, context, s.camera, s.depth)
+        stats = s.res.stats
+        stats.update(
             area_px=st.area,
             area_cm2=_r(st.area_m2 * 1e4),
             flow_mean_px=_r(st.mag_mean),
@@ -253,36 +405,37 @@ class Labeler:
             solidity=round(st.solidity, 3),
         )
         reason = gates.segment_reason(st, cfg)
-        photo = gates.photometric_consistency(mask, flow, before_rgb, after_rgb) if flow is not None and st.area else None
+        photo = gates.photometric_consistency(mask, flow, s.before_rgb, s.after_rgb) if flow is not None and st.area else None
         if photo is not None:
-            res.stats["photometric"] = round(photo, 3)
-        moving_full = labels[roi] > 0
-        if moving is not None:
-            moving_full = moving_full | moving
-        ring_px = int(round(3 * sc.s)) or 1
-        border = gates.border_motion(mask[roi], moving_full, ring_px)
-        res.stats["border_motion"] = round(border, 3)
-        border_obj = None
-        if support is not None:
-            border_obj = gates.border_motion(mask[roi], support, ring_px)
-            res.stats["border_object"] = round(border_obj, 3)
-        direction = push_image_direction(camera, before_depth, push)
-        agree = gates.push_direction_agreement(flow, mask, direction)
+            stats["photometric"] = round(photo, 3)
+        moving_full = s.labels[roi] > 0
+        if s.moving is not None:
+            moving_full = moving_full | s.moving
+        ring_px = int(round(3 * s.sc.s)) or 1
+        s.border = gates.border_motion(mask[roi], moving_full, ring_px)
+        stats["border_motion"] = round(s.border, 3)
+        s.border_obj = None
+        if s.support is not None:
+            s.border_obj = gates.border_motion(mask[roi], s.support, ring_px)
+            stats["border_object"] = round(s.border_obj, 3)
+        agree = gates.push_direction_agreement(flow, mask, push_image_direction(s.camera, s.depth, s.push))
         if agree is not None:
-            res.stats["push_agreement"] = round(agree, 3)
-        clock.lap("gates")
-        res.candidate = mask  # kept even when rejected: reports measure what a gate threw away
-        if reason:
-            return _reject(res, reason)
-        dist = pick.distance_px if cfg.use_action_prior else float("nan")
-        outline = gates.outline_length(mask[roi])
-        res.stats["outline_px"] = int(outline)
-        score = gates.quality_score(st, prior_radius_px, dist, border, border_obj, outline)
-        res.stats["quality"] = round(score, 4)
-        if score <= 0.0 or score < cfg.min_score:  # score 0: no evidence it is one whole object
-            return _reject(res, "low_score")
-        res.label = Label(mask=mask, score=score, reason="", source=source)
-        return res
+            stats["push_agreement"] = round(agree, 3)
+        s.res.candidate = mask
+        return reason or None
+
+    def step_score(self, s: LabelState) -> str | None:
+        """Step 7: the quality score, how much the mask looks like the one whole object the push moved (gates.py).
+
+        Rejects ``low_score`` below ``min_score``, and at 0 (no evidence it is one whole object).
+        """
+        cfg = self.cfg
+        dist = s.pick.distance_px if cfg.use_action_prior else float("nan")
+        outline = gates.outline_length(s.mask[s.roi])
+        s.res.stats["outline_px"] = int(outline)
+        s.score = gates.quality_score(s.st, s.prior_radius_px, dist, s.border, s.border_obj, outline)
+        s.res.stats["quality"] = round(s.score, 4)
+        return "low_score" if s.score <= 0.0 or s.score < cfg.min_score else None
 
 
 def push_image_direction(camera: CameraInfo, depth: np.ndarray | None, push: Push) -> np.ndarray | None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 import socket
 import threading
 import time
@@ -34,20 +33,26 @@ from typing import Any
 import numpy as np
 
 from pushseg.errors import BackendError, InputError
-from pushseg.real import images
+from pushseg.real import images, planning, retreat, safety
 from pushseg.real import kinematics as kin
-from pushseg.real import planning, retreat, safety
-from pushseg.real.interrupts import MotionInterrupted, SigintGuard
 from pushseg.real.camera_pose import camera_pose
-from pushseg.real.config import RealConfig, load_config
+from pushseg.real.config import (
+    ENV_CONFIG,
+    ENV_DRY_RUN,
+    RealBackendConfig,
+    env_dry_run,
+    env_file,
+    load_config,
+)
+from pushseg.real.interrupts import MotionInterrupted, SigintGuard
 from pushseg.real.rosenv import ensure_ros_importable
 from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult
 from pushseg.workspace import PUSH_LENGTH_MIN, Workspace, check_push, table_height
 
 log = logging.getLogger("pushseg.real")
 
-ENV_CONFIG = "PUSHSEG_REAL_CONFIG"
-ENV_DRY_RUN = "PUSHSEG_REAL_DRY_RUN"
+__all__ = ["ENV_CONFIG", "ENV_DRY_RUN", "RealBackend"]
+
 _POLL = 0.02  # seconds between checks while waiting
 _STATE_NAMES = {0: "PENDING", 1: "ACTIVE", 2: "PREEMPTED", 3: "SUCCEEDED", 4: "ABORTED", 5: "REJECTED",
                 6: "PREEMPTING", 7: "RECALLING", 8: "RECALLED", 9: "LOST"}
@@ -85,11 +90,29 @@ def _check_master(timeout: float) -> None:
         )
 
 
-class RealBackend:
-    """A PR2 with a head Kinect2, driven over ROS1. Implements :class:`pushseg.types.Backend`.
+def _resolve_config(config: RealBackendConfig | str | Path | None, dry_run: bool | None,
+                    overrides: dict[str, Any] | None) -> RealBackendConfig:
+    """The config to run with. Environment fallbacks, so `pushseg collect --backend real` needs no extra
+    flags: PUSHSEG_REAL_CONFIG=my_pr2.yaml (when no config is given), PUSHSEG_REAL_DRY_RUN=1."""
+    if config is None:
+        config = env_file()
+    if dry_run is None and env_dry_run():
+        dry_run = True
+    if not isinstance(config, RealBackendConfig):
+        config = load_config(config, overrides)
+    elif overrides:
+        config = config.with_overrides(overrides)
+    if dry_run is not None:
+        config = config.with_overrides({"safety": {"dry_run": bool(dry_run)}})
+    return config
 
-    ``config``: a :class:`RealConfig`, a YAML file that overrides the PR2
-    defaults, or None for the defaults. ``dry_run`` (when not None) overrides
+
+class RealBackend:
+    """A PR2 with a head Kinect2, driven over ROS1. Implements :class:`pushseg.backends.Backend`.
+
+    ``config``: a :class:`~pushseg.real.config.RealBackendConfig`, a YAML file that
+    overrides the PR2 defaults, or None for the defaults; ``overrides``: a nested
+    mapping merged into it. ``dry_run`` (when not None) overrides
     ``safety.dry_run``; without them, ``$PUSHSEG_REAL_CONFIG`` and
     ``$PUSHSEG_REAL_DRY_RUN=1`` are read. The constructor connects (ROS node, camera, tf) and
     fails with a clear :class:`BackendError` when something does not answer.
@@ -99,28 +122,16 @@ class RealBackend:
 
     def __init__(
         self,
-        config: RealConfig | str | Path | None = None,
+        config: RealBackendConfig | str | Path | None = None,
         *,
         dry_run: bool | None = None,
         overrides: dict[str, Any] | None = None,
     ) -> None:
-        # Environment fallbacks, so `pushseg collect --backend real` needs no extra flags:
-        # PUSHSEG_REAL_CONFIG=my_pr2.yaml, PUSHSEG_REAL_DRY_RUN=1.
-        if config is None and os.environ.get(ENV_CONFIG):
-            config = os.environ[ENV_CONFIG]
-        if dry_run is None and os.environ.get(ENV_DRY_RUN, "").strip() not in ("", "0", "false", "no"):
-            dry_run = True
-        if not isinstance(config, RealConfig):
-            config = load_config(config, overrides)
-        elif overrides:
-            config = config.with_overrides(overrides)
-        if dry_run is not None:
-            config = config.with_overrides({"safety": {"dry_run": bool(dry_run)}})
-        self.config = config
+        self.config = config = _resolve_config(config, dry_run, overrides)
         self.dry_run = config.dry_run
         self.goals_sent = 0  # every goal that left this process (always 0 in dry run)
         self.last_plan: planning.ArmPlan | None = None
-        self.table_z: float | None = config.get("push.table_z")
+        self.table_z: float | None = config.push.table_z
         self._frame: Frame | None = None
         self._lock = threading.Condition()
         self._images: dict[str, collections.deque] = {
@@ -134,7 +145,22 @@ class RealBackend:
         self._interrupt = threading.Event()  # set by Ctrl-C or interrupt(); seen by the motion's wait loop
         self._sigint = SigintGuard(self, self._on_sigint)
         self._retracting = False
+        self._active: set[str] = set()  # arms with a goal in flight
+        self._inflight: planning.ArmPlan | None = None  # the trajectory running (or interrupted)
+        self._connect()
+        log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
+        try:
+            self._frame = self._grab_frame(after=0.0)
+        except BaseException:
+            self.close()  # do not leave subscribers and clients behind
+            raise
+        self.camera: CameraInfo = self._frame.camera
+        ws = config.safety.workspace
+        # Where pushes can go, in the form push agents take (pushseg.workspace).
+        self.workspace = Workspace(x=ws.x, y=ws.y, length=(PUSH_LENGTH_MIN, config.safety.max_push_length))
 
+    def _connect(self) -> None:
+        """The ROS node, the subscriptions, tf and the arms' action clients."""
         ensure_ros_importable()
         import actionlib
         import rospy
@@ -146,38 +172,24 @@ class RealBackend:
         from pushseg.real.msgs import joint_trajectory_action
 
         self._rospy = rospy
-        t = config.raw["timeouts"]
-        _check_master(float(t["action_server"]))
+        _check_master(self.config.timeouts.action_server)
         if not rospy.core.is_initialized():
             # Our own SIGINT handling (cancel goals, retract) must not be replaced by rospy's.
-            rospy.init_node(config.get("node_name"), anonymous=True, disable_signals=True)
+            rospy.init_node(self.config.node_name, anonymous=True, disable_signals=True)
         self._types = joint_trajectory_action()
-        topics = config.raw["topics"]
+        topics = self.config.topics
         self._subs = [
-            rospy.Subscriber(topics["color"], Image, self._on_image, "color", queue_size=2, buff_size=2**24),
-            rospy.Subscriber(topics["depth"], Image, self._on_image, "depth", queue_size=2, buff_size=2**24),
-            rospy.Subscriber(topics["camera_info"], CameraInfoMsg, self._on_image, "info", queue_size=2),
-            rospy.Subscriber(topics["joint_states"], JointState, self._on_joints, queue_size=5),
-            rospy.Subscriber(topics["motors_halted"], Bool, self._on_halted, queue_size=2),
+            rospy.Subscriber(topics.color, Image, self._on_image, "color", queue_size=2, buff_size=2**24),
+            rospy.Subscriber(topics.depth, Image, self._on_image, "depth", queue_size=2, buff_size=2**24),
+            rospy.Subscriber(topics.camera_info, CameraInfoMsg, self._on_image, "info", queue_size=2),
+            rospy.Subscriber(topics.joint_states, JointState, self._on_joints, queue_size=5),
+            rospy.Subscriber(topics.motors_halted, Bool, self._on_halted, queue_size=2),
         ]
         self._tf = tf2_ros.Buffer(cache_time=rospy.Duration(30.0))
         self._tf_listener = tf2_ros.TransformListener(self._tf)
         self._clients = {
-            side: actionlib.SimpleActionClient(topics["arm_action"][side], self._types.Action) for side in ("r", "l")
+            side: actionlib.SimpleActionClient(topics.arm(side), self._types.Action) for side in ("r", "l")
         }
-        self._active: set[str] = set()  # arms with a goal in flight
-        self._inflight: planning.ArmPlan | None = None  # the trajectory running (or interrupted)
-        log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
-        try:
-            self._frame = self._grab_frame(after=0.0)
-        except BaseException:
-            self.close()  # do not leave subscribers and clients behind
-            raise
-        self.camera: CameraInfo = self._frame.camera
-        ws = config.raw["safety"]["workspace"]
-        # Where pushes can go, in the form push agents take (pushseg.workspace).
-        self.workspace = Workspace(x=tuple(ws["x"]), y=tuple(ws["y"]),
-                                   length=(PUSH_LENGTH_MIN, float(config.get("safety.max_push_length"))))
 
     # --- Backend protocol ----------------------------------------------------------
 
@@ -188,7 +200,7 @@ class RealBackend:
             self.table_z = self._fit_table_z(self._frame, seed)
         self._arms_out_of_view()
         frame = self.observe()
-        if self.config.get("push.table_z") is None:
+        if self.config.push.table_z is None:
             self.table_z = self._fit_table_z(frame, seed)
         log.info("reset: table top at z = %.3f m in base_link", self.table_z)
         return frame
@@ -254,7 +266,7 @@ class RealBackend:
         if path is None:
             code, _, message = reason.partition(": ")
             raise planning.PushRefused(code, message)
-        spacing = float(self.config.get("push.waypoint_spacing"))
+        spacing = self.config.push.waypoint_spacing
         safety.check_workspace(path.waypoints(spacing), self.table_z, self.config)
         torso = self._torso()
         refusals = []
@@ -275,14 +287,14 @@ class RealBackend:
     def _log_plan(self, plan: planning.ArmPlan, level: int = logging.DEBUG) -> None:
         tool = plan.tool_points()
         log.log(level, "%s trajectory for %s (%s):", "DRY RUN" if self.dry_run else "sending",
-                self.config.get(f"topics.arm_action.{plan.side}"), plan.summary())
+                self.config.topics.arm(plan.side), plan.summary())
         for t, kind, q, p in zip(plan.times, plan.kinds, plan.positions, tool):
             log.log(level, "  t=%6.2f s %-8s tool (%.3f, %.3f, %.3f)  q=%s", t, kind, *p, np.round(q, 3).tolist())
 
     # --- arms ----------------------------------------------------------------------
 
     def _arms_out_of_view(self) -> None:
-        tol = float(self.config.get("arms.out_of_view_tolerance"))
+        tol = self.config.arms.out_of_view_tolerance
         torso = None
         for side in ("r", "l"):
             q = self._arm_q(side)
@@ -319,13 +331,13 @@ class RealBackend:
             raise BackendError(f"{e}; nothing was sent") from None
         self._require_motors_on()
         client = self._clients[plan.side]
-        ns = self.config.get(f"topics.arm_action.{plan.side}")
-        t = self.config.raw["timeouts"]
+        ns = self.config.topics.arm(plan.side)
+        t = self.config.timeouts
         with self._sigint.installed():
             try:
-                self._wait_for_server(client, plan, ns, float(t["action_server"]))
+                self._wait_for_server(client, plan, ns, t.action_server)
                 goal = self._goal(plan)
-                budget = float(t["result_slack"]) * plan.duration + float(t["result_margin"])
+                budget = t.result_slack * plan.duration + t.result_margin
                 self._raise_if_interrupted()  # nothing is sent after an interrupt
                 try:
                     self._active.add(plan.side)
@@ -341,7 +353,7 @@ class RealBackend:
                     raise  # a second interrupt during the retract: the outer motion handles it
                 raise self._after_interrupt(what, sent=interrupted.sent) from None
         self._inflight = None
-        self._settled_at = self._rospy.Time.now().to_sec() + float(self.config.get("motion.settle_time"))
+        self._settled_at = self._rospy.Time.now().to_sec() + self.config.motion.settle_time
         self._wait_at(plan)
 
     def interrupt(self) -> None:
@@ -429,16 +441,16 @@ class RealBackend:
     def _wait_at(self, plan: planning.ArmPlan) -> None:
         """After success the arm must report (via /joint_states) the plan's last point."""
         target = plan.positions[-1]
-        deadline = time.monotonic() + float(self.config.get("timeouts.joint_states"))
+        deadline = time.monotonic() + self.config.timeouts.joint_states
         while True:
             q = self._arm_q(plan.side)
             err = float(np.max(np.abs(kin.joint_deltas(q, target))))
-            if err <= float(self.config.get("arms.out_of_view_tolerance")):
+            if err <= self.config.arms.out_of_view_tolerance:
                 return
             if time.monotonic() > deadline:
                 raise BackendError(
                     f"the {plan.side} arm reports joints {err:.3f} rad from where its trajectory ended; "
-                    f"check {self.config.get('topics.joint_states')} and the controller"
+                    f"check {self.config.topics.joint_states} and the controller"
                 )
             time.sleep(_POLL)
 
@@ -476,9 +488,9 @@ class RealBackend:
     def _require_motors_on(self) -> None:
         if self.dry_run:
             return
-        topic = self.config.get("topics.motors_halted")
-        if self._halted is None and self.config.get("safety.require_motors_halted_topic"):
-            self._wait(lambda: self._halted is not None, float(self.config.get("timeouts.motors_halted")),
+        topic = self.config.topics.motors_halted
+        if self._halted is None and self.config.safety.require_motors_halted_topic:
+            self._wait(lambda: self._halted is not None, self.config.timeouts.motors_halted,
                        f"no message on {topic}: is pr2_ethercat running? (set "
                        "safety.require_motors_halted_topic: false only on a robot without it); nothing was sent")
         if self._halted:
@@ -515,15 +527,15 @@ class RealBackend:
 
     def _arm_q(self, side: str) -> np.ndarray:
         names = kin.pr2_arm(side).joint_names
-        self._wait(lambda: all(n in self._joints for n in names), float(self.config.get("timeouts.joint_states")),
-                   f"no positions of {', '.join(names)} on {self.config.get('topics.joint_states')}: "
+        self._wait(lambda: all(n in self._joints for n in names), self.config.timeouts.joint_states,
+                   f"no positions of {', '.join(names)} on {self.config.topics.joint_states}: "
                    "is the robot (robot_state/joint_states publisher) running?")
         with self._lock:
             return np.array([self._joints[n] for n in names])
 
     def _torso(self) -> float:
-        self._wait(lambda: kin.TORSO_JOINT in self._joints, float(self.config.get("timeouts.joint_states")),
-                   f"no {kin.TORSO_JOINT} on {self.config.get('topics.joint_states')}")
+        self._wait(lambda: kin.TORSO_JOINT in self._joints, self.config.timeouts.joint_states,
+                   f"no {kin.TORSO_JOINT} on {self.config.topics.joint_states}")
         with self._lock:
             return float(self._joints[kin.TORSO_JOINT])
 
@@ -542,9 +554,9 @@ class RealBackend:
         return None
 
     def _grab_frame(self, after: float) -> Frame:
-        topics = self.config.raw["topics"]
-        timeout = float(self.config.get("timeouts.image"))
-        max_age = float(self.config.get("camera.max_image_age"))
+        topics = self.config.topics
+        timeout = self.config.timeouts.image
+        max_age = self.config.camera.max_image_age
         deadline = time.monotonic() + timeout
         found = None
         with self._lock:
@@ -557,21 +569,21 @@ class RealBackend:
                 self._lock.wait(0.05)
         stamp, msgs = found
         info = msgs["info"]
-        rgb = images.colour_to_rgb(msgs["color"], topics["color"])
-        depth = images.depth_to_metres(msgs["depth"], topics["depth"])
+        rgb = images.colour_to_rgb(msgs["color"], topics.color)
+        depth = images.depth_to_metres(msgs["depth"], topics.depth)
         w, h = int(info.width), int(info.height)
-        for topic, arr in ((topics["color"], rgb), (topics["depth"], depth)):
+        for topic, arr in ((topics.color, rgb), (topics.depth, depth)):
             if arr.shape[:2] != (h, w):
                 raise BackendError(f"{topic} is {arr.shape[1]}x{arr.shape[0]} but camera_info says {w}x{h}")
-        frame_id = info.header.frame_id.lstrip("/") or self.config.get("frames.camera")
+        frame_id = info.header.frame_id.lstrip("/") or self.config.frames.camera
         camera = CameraInfo(
-            width=w, height=h, K=images.intrinsics(info, topics["camera_info"]),
+            width=w, height=h, K=images.intrinsics(info, topics.camera_info),
             T_base_camera=self._lookup(frame_id, stamp), frame_id=frame_id,
         )
         return Frame(rgb=rgb, depth=depth, camera=camera, timestamp=stamp)
 
     def _image_timeout_message(self, topics, timeout: float, after: float, max_age: float) -> str:
-        missing = [topics[k] for k, key in (("color", "color"), ("depth", "depth"), ("camera_info", "info"))
+        missing = [getattr(topics, k) for k, key in (("color", "color"), ("depth", "depth"), ("camera_info", "info"))
                    if not self._images[key]]
         if missing:
             return (f"no messages on {', '.join(missing)} within {timeout:.1f} s: is kinect2_bridge running "
@@ -579,7 +591,7 @@ class RealBackend:
         newest = max(s.stamp for s in self._images["color"])
         now = self._rospy.Time.now().to_sec()
         if now - newest > max_age:
-            return (f"camera images are stale: the newest on {topics['color']} is {now - newest:.1f} s old, more than "
+            return (f"camera images are stale: the newest on {topics.color} is {now - newest:.1f} s old, more than "
                     f"camera.max_image_age {max_age:.1f} s; is the camera still running, are the clocks in sync?")
         if newest < after:
             return (f"no image taken after the arms settled (newest stamp {newest:.3f} < {after:.3f}) within "
@@ -589,14 +601,14 @@ class RealBackend:
 
     def _lookup(self, frame_id: str, stamp: float) -> np.ndarray:
         """T_base_camera at the image's stamp (:mod:`pushseg.real.camera_pose`)."""
-        return camera_pose(self._tf, self.config.get("frames.base"), frame_id, stamp,
-                           float(self.config.get("timeouts.tf")), at_stamp=bool(self.config.get("camera.tf_at_image_stamp")))
+        return camera_pose(self._tf, self.config.frames.base, frame_id, stamp,
+                           self.config.timeouts.tf, at_stamp=self.config.camera.tf_at_image_stamp)
 
     def _fit_table_z(self, frame: Frame, seed: int | None) -> float:
         """The table top height in base_link at the workspace centre, fitted inside ``safety.table``."""
-        safety_ = self.config.raw["safety"]
-        region = (tuple(safety_["table"]["x"]), tuple(safety_["table"]["y"]))
-        at = (float(np.mean(safety_["workspace"]["x"])), float(np.mean(safety_["workspace"]["y"])))
+        safety_ = self.config.safety
+        region = (safety_.table.x, safety_.table.y)
+        at = (float(np.mean(safety_.workspace.x)), float(np.mean(safety_.workspace.y)))
         try:
             return table_height(frame.camera, frame.depth, region, at, rng=0 if seed is None else seed)
         except InputError as e:

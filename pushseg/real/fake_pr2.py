@@ -14,8 +14,13 @@ be run end to end on one machine:
   (a real PR2 holds the joint at the limit and the goal fails); any other goal
   is played back in time (``--time-scale`` speeds it up); the gripper tool frame's path,
   from forward kinematics of the trajectory, is followed by the simulated
-  pusher wherever it comes down near the table (``SimBackend.execute_path``).
+  pusher wherever it comes down near the table (``execute_path``).
   Cancelling a goal stops the arm where it is.
+
+The simulation is driven through :class:`pushseg.backends.SimulatedBackend`
+alone (the Backend protocol plus ``table``, ``execute_path`` and ``render``),
+in :class:`SimulatedPR2`, which needs no ROS; ``--backend`` picks any
+registered backend that satisfies it.
 
 Run: ``python -m pushseg.real.fake_pr2 --objects target-train --seed 0``
 (needs a ROS master, e.g. ``roscore``). Options make it misbehave for tests:
@@ -30,20 +35,105 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 
 from pushseg import backends
+from pushseg.backends import SimulatedBackend
+from pushseg.errors import BackendError
 from pushseg.geometry import matrix_quaternion
 from pushseg.real import images
 from pushseg.real import kinematics as kin
-from pushseg.real.config import load_config
+from pushseg.real.config import RealBackendConfig
 from pushseg.real.rosenv import ensure_ros_importable
+from pushseg.types import Frame, ObjectMotion
 
 # The pusher only matters below this height above the table (objects are at most ~12 cm tall).
 LOW_ABOVE_TABLE = 0.14
 HEAD = {"head_pan_joint": 0.0, "head_tilt_joint": 0.9}  # the pose pr2_head_camera_pose assumes
 SOFT_LIMIT_TOLERANCE = 1e-6  # rad: goals are refused only beyond the soft limits themselves (no planning margin)
+
+
+class SimulatedPR2:
+    """The fake robot's world, without ROS: a simulation, the arms' joints and the torso.
+
+    ``sim`` is used only through :class:`pushseg.backends.SimulatedBackend`. Its
+    table is read as it really is (its size and height vary with the world profile).
+    """
+
+    def __init__(self, sim: SimulatedBackend, seed: int, *, torso: float = 0.1, arms_raised: bool = False,
+                 motion_log: str = "") -> None:
+        if not isinstance(sim, SimulatedBackend):
+            raise BackendError(f"the fake PR2 needs a simulation that follows tool paths (pushseg.types."
+                               f"SimulatedBackend); {type(sim).__name__} is not one")
+        self.sim = sim
+        self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
+        self.state_lock = threading.Lock()
+        self.first_frame = sim.reset(seed)
+        self.torso = float(torso)
+        self.motion_log = motion_log
+        self.on_push: Callable[[tuple[ObjectMotion, ...], int], None] | None = None  # told after every stretch
+        config = RealBackendConfig()
+        if arms_raised:  # in the camera's view: the backend must move them out first
+            self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
+        else:  # tucked (out of view), where a PR2's safety controller lets a tucked arm rest
+            self.q = {side: config.arm_pose("out_of_view", side) for side in ("r", "l")}
+
+    def image(self) -> Frame:
+        """A new image of the scene (the arms are never in it)."""
+        with self.sim_lock:
+            return self.sim.render()
+
+    def _low(self, tool: np.ndarray) -> bool:
+        table = self.sim.table
+        return bool(tool[2] < table.top_z + LOW_ABOVE_TABLE and table.x[0] < tool[0] < table.x[1]
+                    and table.y[0] < tool[1] < table.y[1])
+
+    def move(self, side: str, points: list[np.ndarray], wait: Callable[[int, float], bool]) -> bool:
+        """Move ``side``'s arm through the joint ``points`` (the first: where it is now).
+
+        The pusher follows the tool wherever it comes down near the table.
+        ``wait(i, s)`` paces the motion (fraction ``s`` of segment ``i``) and returns
+        False to stop the arm where it is. True when the arm got to the end.
+        """
+        arm = kin.pr2_arm(side)
+        points = [np.asarray(q, dtype=np.float64) for q in points]
+        for i in range(1, len(points)):  # the controller moves continuous joints the short way; so does this
+            points[i] = points[i - 1] + kin.joint_deltas(points[i - 1], points[i])
+        pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
+        finished = True
+        for i in range(1, len(points)):
+            n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
+            for s in np.linspace(0.0, 1.0, n + 1)[1:]:
+                q = points[i - 1] + s * (points[i] - points[i - 1])
+                tool = kin.fk(arm, q, self.torso)[:3, 3]
+                if self._low(tool):
+                    if not pending or np.linalg.norm(tool - pending[-1]) >= 0.005:
+                        pending.append(tool)
+                elif pending:
+                    self.push_along(pending)
+                    pending = []
+                with self.state_lock:
+                    self.q[side] = q
+                if not wait(i, float(s)):
+                    finished = False
+                    break
+            if not finished:
+                break
+        if pending:
+            self.push_along(pending)
+        return finished
+
+    def push_along(self, tool_points: list[np.ndarray]) -> tuple[ObjectMotion, ...]:
+        with self.sim_lock:
+            motions = self.sim.execute_path(np.array(tool_points))
+        if self.motion_log:  # ground truth for tests: one JSON line per stretch of pushing
+            with open(self.motion_log, "a") as f:
+                f.write(json.dumps({"points": len(tool_points), "motions": [m.to_dict() for m in motions]}) + "\n")
+        if self.on_push is not None:
+            self.on_push(motions, len(tool_points))
+        return motions
 
 
 class FakePR2:
@@ -60,19 +150,13 @@ class FakePR2:
         self.args = args
         self.rospy = rospy
         self._Image, self._CameraInfo, self._JointState = Image, CameraInfo, JointState
-        self.sim_lock = threading.Lock()  # PyBullet is not thread-safe; both arms share it
-        self.state_lock = threading.Lock()
         # The simulation through the backend registry: pushseg.real never imports pushseg.envs.
-        self.sim = backends.make_backend("sim", objects=args.objects, width=args.width, height=args.height,
-                                         region_x=tuple(args.region_x), region_y=tuple(args.region_y),
-                                         world=args.world)
-        self.sim.reset(args.seed)
-        self.torso = float(args.torso)
-        config = load_config()
-        if args.arms_raised:  # in the camera's view: the backend must move them out first
-            self.q = {side: config.via_poses(side)[-1].copy() for side in ("r", "l")}
-        else:  # tucked (out of view), where a PR2's safety controller lets a tucked arm rest
-            self.q = {side: config.arm_pose("out_of_view", side) for side in ("r", "l")}
+        sim = backends.make_backend(args.backend, objects=args.objects, width=args.width, height=args.height,
+                                    region_x=tuple(args.region_x), region_y=tuple(args.region_y), world=args.world)
+        self.world = SimulatedPR2(sim, args.seed, torso=args.torso, arms_raised=args.arms_raised,
+                                  motion_log=args.motion_log)
+        self.world.on_push = self._push_logged
+        self.state_lock = self.world.state_lock
         self.goals = {"r": 0, "l": 0}
         self.refused = {"r": 0, "l": 0}
 
@@ -104,9 +188,7 @@ class FakePR2:
 
     def _render(self) -> None:
         """Render the scene (arms out of view) and keep the three messages to publish."""
-        with self.sim_lock:
-            self.sim._frame = None  # force a fresh render of the current state
-            frame = self.sim.observe()
+        frame = self.world.image()
         h, w = frame.depth.shape
         color = self._Image(height=h, width=w, encoding="bgr8", is_bigendian=0, step=3 * w,
                             data=images.rgb_to_bgr8_bytes(frame.rgb))
@@ -157,9 +239,9 @@ class FakePR2:
         with self.state_lock:
             for side in ("r", "l"):
                 msg.name += kin.pr2_arm(side).joint_names
-                msg.position += self.q[side].tolist()
+                msg.position += self.world.q[side].tolist()
         msg.name += [kin.TORSO_JOINT, *HEAD]
-        msg.position += [self.torso, *HEAD.values()]
+        msg.position += [self.world.torso, *HEAD.values()]
         self.pub_joints.publish(msg)
 
     # --- arms ----------------------------------------------------------------------
@@ -180,7 +262,7 @@ class FakePR2:
             return
         order = [names.index(n) for n in arm.joint_names]
         with self.state_lock:
-            start = self.q[side].copy()
+            start = self.world.q[side].copy()
         points = [start] + [np.asarray(p.positions, dtype=np.float64)[order] for p in traj.points]
         for i, q in enumerate(points[1:]):
             # A PR2's safety controller holds a joint at its soft limit, so such a goal never completes
@@ -193,57 +275,34 @@ class FakePR2:
                 server.set_aborted(self._result_type(), text)
                 return
         times = [0.0] + [p.time_from_start.to_sec() for p in traj.points]
-        # The controller moves continuous joints the short way; do the same.
-        for i in range(1, len(points)):
-            points[i] = points[i - 1] + kin.joint_deltas(points[i - 1], points[i])
         scale = float(self.args.time_scale)
         t0 = time.monotonic()
-        pending: list[np.ndarray] = []  # tool points of the current low (near-table) stretch
-        # The simulated table as it really is (its size and height vary with the world profile).
-        table = self.sim.table
-        low_z = table.top_z + LOW_ABOVE_TABLE
-        tx, ty = table.x, table.y
-        for i in range(1, len(points)):
-            n = max(2, int(np.ceil(np.max(np.abs(points[i] - points[i - 1])) / 0.02)))
-            for s in np.linspace(0.0, 1.0, n + 1)[1:]:
-                q = points[i - 1] + s * (points[i] - points[i - 1])
-                tool = kin.fk(arm, q, self.torso)[:3, 3]
-                if tool[2] < low_z and tx[0] < tool[0] < tx[1] and ty[0] < tool[1] < ty[1]:
-                    if not pending or np.linalg.norm(tool - pending[-1]) >= 0.005:
-                        pending.append(tool)
-                elif pending:
-                    self._push_in_sim(pending)
-                    pending = []
-                with self.state_lock:
-                    self.q[side] = q
-                # Play back in (scaled) time; a cancel stops the arm where it is.
-                due = t0 + scale * (times[i - 1] + s * (times[i] - times[i - 1]))
-                while time.monotonic() < due:
-                    if server.is_preempt_requested() or self.rospy.is_shutdown():
-                        if pending:
-                            self._push_in_sim(pending)
-                        self._render()
-                        server.set_preempted(self._result_type(), "cancelled")
-                        return
-                    time.sleep(min(0.01, max(0.0, due - time.monotonic())))
-        if pending:
-            self._push_in_sim(pending)
-        self._render()
-        server.set_succeeded(self._result_type(), "done")
 
-    def _push_in_sim(self, tool_points: list[np.ndarray]) -> None:
-        with self.sim_lock:
-            motions = self.sim.execute_path(np.array(tool_points))
+        def wait(i: int, s: float) -> bool:
+            """Play back in (scaled) time; a cancel stops the arm where it is."""
+            due = t0 + scale * (times[i - 1] + s * (times[i] - times[i - 1]))
+            while time.monotonic() < due:
+                if server.is_preempt_requested() or self.rospy.is_shutdown():
+                    return False
+                time.sleep(min(0.01, max(0.0, due - time.monotonic())))
+            return True
+
+        finished = self.world.move(side, points, wait)
+        self._render()
+        if finished:
+            server.set_succeeded(self._result_type(), "done")
+        else:
+            server.set_preempted(self._result_type(), "cancelled")
+
+    def _push_logged(self, motions: tuple[ObjectMotion, ...], points: int) -> None:
         moved = [f"{m.name} {100 * m.translation:.1f} cm" for m in motions if m.translation > 0.002]
-        if self.args.motion_log:  # ground truth for tests: one JSON line per stretch of pushing
-            with open(self.args.motion_log, "a") as f:
-                f.write(json.dumps({"points": len(tool_points), "motions": [m.to_dict() for m in motions]}) + "\n")
-        self.rospy.loginfo("fake_pr2: pusher followed %d tool points; moved: %s", len(tool_points),
-                           ", ".join(moved) or "nothing")
+        self.rospy.loginfo("fake_pr2: pusher followed %d tool points; moved: %s", points, ", ".join(moved) or "nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m pushseg.real.fake_pr2", description=__doc__.split("\n\n")[0])
+    p.add_argument("--backend", default="sim",
+                   help="the simulation: a registered backend that follows tool paths (pushseg.backends.SimulatedBackend)")
     p.add_argument("--objects", default="target-train", help="simulated object set")
     p.add_argument("--seed", type=int, default=0, help="scene seed")
     p.add_argument("--world", default=None, choices=["ideal", "robot", "harsh"],
@@ -272,11 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _objects_in_view(frame: Frame) -> int:
+    ids = frame.instance_ids
+    return 0 if ids is None else int(np.count_nonzero(np.unique(ids)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     node = FakePR2(args)
     rospy = node.rospy
-    print(f"fake_pr2: ready ({args.width}x{args.height}, {len(node.sim.scene_objects)} objects, "
+    print(f"fake_pr2: ready ({args.width}x{args.height}, {_objects_in_view(node.world.first_frame)} objects in view, "
           f"serving arms {sorted(node.servers)})", flush=True)
     period = 1.0 / max(args.rate, 1e-3)
     next_camera = next_halted = time.monotonic()

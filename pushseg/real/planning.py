@@ -24,7 +24,7 @@ import numpy as np
 
 from pushseg.geometry import PushPath
 from pushseg.real import kinematics as kin
-from pushseg.real.config import RealConfig
+from pushseg.real.config import RealBackendConfig
 
 # Cubic segments that start and end at rest peak at 1.5x their mean speed.
 _REST_TO_REST_PEAK = 1.5
@@ -98,17 +98,17 @@ def plan_arm(
     table_z: float,
     torso: float,
     current: np.ndarray,
-    config: RealConfig,
+    config: RealBackendConfig,
 ) -> ArmPlan:
     """Plan the push with one arm; raises :class:`PushRefused` when that arm cannot do it."""
     arm = kin.pr2_arm(side)
-    push = config.raw["push"]
-    spacing = float(push["waypoint_spacing"])
-    pitch = np.radians(float(push["gripper_pitch_deg"]))
+    push = config.push
+    spacing = push.waypoint_spacing
+    pitch = np.radians(push.gripper_pitch_deg)
     rotation = kin.pushing_orientation(kin.shoulder_heading(side, path.contact), pitch)
     rest = config.arm_pose("ik_rest", side)
     line = path.waypoints(spacing)
-    up = np.array([0.0, 0.0, max(0.0, table_z + float(push["hover_height"]) - float(line[0][2]))])
+    up = np.array([0.0, 0.0, max(0.0, table_z + push.hover_height - float(line[0][2]))])
     hover_start, hover_end = line[0] + up, line[-1] + up
 
     seed = kin.solve_ik(arm, hover_start, rotation, torso, rest, rest=rest, restarts=10)
@@ -139,8 +139,8 @@ def plan_arm(
 
 
 def _timed(arm, current, positions, kinds, cartesian, torso, config) -> ArmPlan:
-    safety, motion = config.raw["safety"], config.raw["motion"]
-    speed = float(config.raw["push"]["speed"])
+    safety, motion = config.safety, config.motion
+    speed = config.push.speed
     q = np.array(positions)
     prev_q = np.vstack([current[None], q[:-1]])
     dq = np.abs(kin.joint_deltas(prev_q, q))
@@ -152,7 +152,7 @@ def _timed(arm, current, positions, kinds, cartesian, torso, config) -> ArmPlan:
     dts = []
     for i in range(len(q)):
         transit = kinds[i] in _JOINT_MOVES
-        scale = float(motion["transit_velocity_scale"] if transit else safety["velocity_scale"])
+        scale = motion.transit_velocity_scale if transit else safety.velocity_scale
         dt = float(np.max(dq[i] / (arm.velocity * scale)))
         if transit:
             dt *= _REST_TO_REST_PEAK
@@ -177,14 +177,14 @@ def _timed(arm, current, positions, kinds, cartesian, torso, config) -> ArmPlan:
     )
 
 
-def arm_order(path: PushPath, config: RealConfig) -> list[str]:
+def arm_order(path: PushPath, config: RealBackendConfig) -> list[str]:
     """Arms to try: the one on the side of the pushed point first."""
     preferred = ["l", "r"] if path.contact[1] > 0 else ["r", "l"]
-    return [s for s in preferred if s in config.raw["arms"]["use"]]
+    return [s for s in preferred if s in config.arms.use]
 
 
 def timed_plan(
-    side: str, current: np.ndarray, positions: list[np.ndarray], kinds: list[str], torso: float, config: RealConfig
+    side: str, current: np.ndarray, positions: list[np.ndarray], kinds: list[str], torso: float, config: RealBackendConfig
 ) -> ArmPlan:
     """Joint moves through ``positions`` (e.g. back to the out-of-view pose), timed within the transit velocity."""
     return _timed(kin.pr2_arm(side), np.asarray(current, dtype=np.float64), positions, kinds,

@@ -18,7 +18,7 @@ import numpy as np
 
 from pushseg.real import kinematics as kin
 from pushseg.real import planning, safety
-from pushseg.real.config import RealConfig
+from pushseg.real.config import RealBackendConfig
 
 log = logging.getLogger("pushseg.real")
 
@@ -42,7 +42,7 @@ def routes(
     q: np.ndarray,
     torso: float,
     table_z: float | None,
-    config: RealConfig,
+    config: RealBackendConfig,
     interrupted: planning.ArmPlan | None = None,
 ) -> list[tuple[str, list[np.ndarray]]]:
     """The candidate routes (name, joint poses to pass through), best first; see the module doc."""
@@ -56,7 +56,7 @@ def routes(
         found.append(("retrace", [pts[i] for i in range(k, -1, -1)] + [out]))
     if table_z is not None:
         T = kin.fk(arm, q, torso)
-        hover = table_z + float(config.get("push.hover_height"))
+        hover = table_z + config.push.hover_height
         if T[2, 3] < hover:
             target = np.array([T[0, 3], T[1, 3], hover])
             res = kin.solve_ik(arm, target, T[:3, :3], torso, q, restarts=0)
@@ -70,7 +70,7 @@ def retreat_plan(
     q: np.ndarray,
     torso: float,
     table_z: float | None,
-    config: RealConfig,
+    config: RealBackendConfig,
     interrupted: planning.ArmPlan | None = None,
 ) -> planning.ArmPlan:
     """The first route of :func:`routes` that passes the safety checks, as a timed plan.

@@ -22,15 +22,15 @@ import numpy as np
 
 from pushseg.errors import BackendError
 from pushseg.real import kinematics as kin
-from pushseg.real.config import RealConfig
+from pushseg.real.config import RealBackendConfig
 from pushseg.real.planning import ArmPlan, PushRefused
 from pushseg.types import Push
 
 _PEAK = 1.5  # a rest-to-rest cubic segment peaks at 1.5x its mean speed
 
 
-def check_push(push: Push, config: RealConfig) -> None:
-    limit = float(config.raw["safety"]["max_push_length"])
+def check_push(push: Push, config: RealBackendConfig) -> None:
+    limit = config.safety.max_push_length
     if not np.isfinite(push.length) or push.length <= 0:
         raise PushRefused("bad_length", f"push length {push.length!r} m must be a positive number")
     if push.length > limit:
@@ -41,14 +41,14 @@ def check_push(push: Push, config: RealConfig) -> None:
         )
 
 
-def workspace_bounds(table_z: float, config: RealConfig) -> np.ndarray:
+def workspace_bounds(table_z: float, config: RealBackendConfig) -> np.ndarray:
     """[[xmin, xmax], [ymin, ymax], [zmin, zmax]] in base_link."""
-    ws = config.raw["safety"]["workspace"]
-    z0, z1 = ws["z_above_table"]
-    return np.array([ws["x"], ws["y"], [table_z + z0, table_z + z1]], dtype=np.float64)
+    ws = config.safety.workspace
+    z0, z1 = ws.z_above_table
+    return np.array([ws.x, ws.y, [table_z + z0, table_z + z1]], dtype=np.float64)
 
 
-def check_workspace(points: np.ndarray, table_z: float, config: RealConfig, what: str = "push line") -> None:
+def check_workspace(points: np.ndarray, table_z: float, config: RealBackendConfig, what: str = "push line") -> None:
     box = workspace_bounds(table_z, config)
     pts = np.atleast_2d(points)
     inside = np.all((pts >= box[:, 0]) & (pts <= box[:, 1]), axis=1)
@@ -64,7 +64,7 @@ def check_workspace(points: np.ndarray, table_z: float, config: RealConfig, what
         )
 
 
-def check_soft_limits(plan: ArmPlan, config: RealConfig) -> None:
+def check_soft_limits(plan: ArmPlan, config: RealBackendConfig) -> None:
     """Every point of ``plan`` inside the soft joint limits by ``safety.soft_limit_margin``, else PushRefused.
 
     A PR2's safety controller holds a joint at its soft limit, so a goal with a
@@ -72,7 +72,7 @@ def check_soft_limits(plan: ArmPlan, config: RealConfig) -> None:
     joint space between points, so checking the points covers the whole motion.
     """
     arm = kin.pr2_arm(plan.side)
-    margin = float(config.raw["safety"]["soft_limit_margin"])
+    margin = config.safety.soft_limit_margin
     for i, q in enumerate(plan.positions):
         bad = arm.soft_limit_violations(q, margin)
         if bad:
@@ -83,15 +83,15 @@ def check_soft_limits(plan: ArmPlan, config: RealConfig) -> None:
             )
 
 
-def check_plan(plan: ArmPlan, table_z: float, config: RealConfig, substeps: int = 8) -> None:
+def check_plan(plan: ArmPlan, table_z: float, config: RealBackendConfig, substeps: int = 8) -> None:
     arm = kin.pr2_arm(plan.side)
-    safety = config.raw["safety"]
+    safety = config.safety
     times = np.concatenate([[0.0], plan.times])
     if not np.all(np.diff(times) > 0):
         raise BackendError(f"planned {plan.side} arm trajectory has non-increasing times {plan.times}")
     q_all = np.vstack([plan.start[None], plan.positions])
     check_soft_limits(plan, config)  # (inside the soft limits is inside the URDF limits)
-    limit = arm.velocity * float(safety["velocity_scale"])
+    limit = arm.velocity * safety.velocity_scale
     for i in range(len(plan.positions)):
         dq = np.abs(kin.joint_deltas(q_all[i], q_all[i + 1]))
         mean = dq / (times[i + 1] - times[i])
@@ -104,8 +104,8 @@ def check_plan(plan: ArmPlan, table_z: float, config: RealConfig, substeps: int 
                 f"above {limit[j]:.2f} rad/s (safety.velocity_scale x limit); this is a planning bug"
             )
     floor = workspace_bounds(table_z, config)[2, 0]
-    tx, ty = safety["table"]["x"], safety["table"]["y"]
-    link_floor = table_z + float(safety["link_clearance"])
+    tx, ty = safety.table.x, safety.table.y
+    link_floor = table_z + safety.link_clearance
     for i in range(len(plan.positions)):
         d = kin.joint_deltas(q_all[i], q_all[i + 1])
         for s in np.linspace(0.0, 1.0, substeps + 1)[1:]:
