@@ -6,7 +6,6 @@ and after frames, the push, what the backend did and, in simulation, the ground
 truth) for the data, labeling and evaluation stages.
 
 Opt-in, for training push policies (simulation only, since they need ground truth):
-
 * ``task_signal=True``: ``info["moved"]`` (sorted instance ids that moved more
   than 5 mm or 0.05 rad) and ``info["success"]`` (exactly one object moved: the
   push singulated it).
@@ -49,7 +48,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from pushseg.agents.random_agent import RandomPushAgent
 from pushseg.backends import Backend, make_backend
+from pushseg.envs.sim_backend import SimConfig
 from pushseg.errors import BackendError, InputError
 from pushseg.types import Frame, Push, Transition
 from pushseg.workspace import PUSH_LENGTH_MAX, PUSH_LENGTH_MIN
@@ -206,7 +207,6 @@ class PushSegEnv(gym.Env):
         which = ("the real robot" if backend == "real" else f"the {backend!r} backend" if isinstance(backend, str)
                  else "a ready Backend")
         given = [k for k, v in sim_settings.items() if v is not None]
-        from pushseg.envs.sim_backend import SimConfig
 
         given += [k for k in backend_kwargs if k in SimConfig.__dataclass_fields__]
         if given:
@@ -274,8 +274,6 @@ class PushSegEnv(gym.Env):
         return agent.act({"rgb": self._frame.rgb, "depth": self._frame.depth}).as_array()
 
     def _push_agent(self):
-        from pushseg.agents.random_agent import RandomPushAgent
-
         return RandomPushAgent(self._frame.camera, seed=0, workspace=getattr(self.backend, "workspace", None))
 
     # --- helpers -----------------------------------------------------------------------

@@ -17,6 +17,7 @@ import pybullet as pb
 from pushseg.envs import scene as sc
 from pushseg.envs import sensor
 from pushseg.envs import transfer as tr
+from pushseg.envs.config_checks import check_sim_config
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
 from pushseg.envs.rendering import (
@@ -67,8 +68,6 @@ class SimConfig:
     gui: bool = False  # open the PyBullet window
 
     def __post_init__(self) -> None:
-        from pushseg.envs.config_checks import check_sim_config
-
         self.objects = object_set(self.objects)
         check_sim_config(self)  # types and ranges of every field, with the field's name
         if self.jitter is None:

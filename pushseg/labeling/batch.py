@@ -1,7 +1,6 @@
 """Label every push of a run folder: COCO json, per-push report, summary, pictures.
 
 Outputs (``out`` is the COCO json path):
-
 ``out``
     COCO instance segmentation, one category "object", one image per accepted
     push (the *before* image) with one RLE annotation (its mask), ``score``
@@ -37,8 +36,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from pushseg import files
 from pushseg.data.coco import CocoBuilder
-from pushseg.data.run import RunReader
+from pushseg.data.lock import FolderLock
+from pushseg.data.run import RunReader, read_meta
 from pushseg.errors import InputError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.labeling.config import LabelConfig, scaled
@@ -155,11 +156,8 @@ def label_run(
     The run is locked while it is read (a collection still writing it is an error naming
     it), and each image is checked against its stored hash unless ``verify_digests`` is off.
     """
-    from pushseg.data.lock import FolderLock
 
     if not Path(run_dir).is_dir():
-        from pushseg.data.run import read_meta
-
         read_meta(run_dir)  # the reader's own message: no such run folder
     with FolderLock(run_dir, "pushseg label", reader=True):
         return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor)
@@ -187,11 +185,7 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, ex
 
     coco.write(out)
     report = out.parent / REPORT_FILE
-    tmp = report.with_suffix(".jsonl.tmp")
-    with open(tmp, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, report)
+    files.write_text_atomic(report, "".join(json.dumps(r) + "\n" for r in rows), sync_dir=False)
     summary = summarize(rows)
     summary.update(
         run=str(reader.root),
@@ -341,11 +335,7 @@ def label_run_episodes(
     wall = time.perf_counter() - t_start
     coco.write(out)
     report = out.parent / REPORT_FILE
-    tmp = report.with_suffix(".jsonl.tmp")
-    with open(tmp, "w") as f:
-        for r in push_rows + image_rows:
-            f.write(json.dumps(r) + "\n")
-    os.replace(tmp, report)
+    files.write_text_atomic(report, "".join(json.dumps(r) + "\n" for r in push_rows + image_rows), sync_dir=False)
     summary = summarize(push_rows)
     summary["episodes"] = summarize_episodes(image_rows, len(push_rows), drops)
     summary.update(run=str(reader.root), coco=str(out), report=str(report), method=cfg.method, episode_labels=True,

@@ -9,10 +9,10 @@ are usable without ROS. The env and the CLI find it by name through
 
 from __future__ import annotations
 
-from pushseg.real.config import RealBackendConfig, RealConfig, load_config
+from pushseg.real.config import RealBackendConfig, load_config
 from pushseg.real.interrupts import MotionInterrupted, forward_sigint
 
-__all__ = ["MotionInterrupted", "RealBackend", "RealBackendConfig", "RealConfig", "forward_sigint", "load_config"]
+__all__ = ["MotionInterrupted", "RealBackend", "RealBackendConfig", "forward_sigint", "load_config"]
 
 
 def __getattr__(name: str):

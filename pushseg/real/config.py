@@ -227,9 +227,6 @@ class RealBackendConfig:
         return from_dict(RealBackendConfig, merge(to_dict(self), overrides), SECTION)
 
 
-RealConfig = RealBackendConfig  # its former name
-
-
 def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """``override`` merged key by key into ``base`` (nested mappings merged, anything else replaced)."""
     out = copy.deepcopy(dict(base))
