@@ -189,7 +189,7 @@ def test_camera_scales_follow_focal_length_and_table_distance():
 
 
 @needs_frames
-def test_segment_finds_a_labelled_object_on_a_development_frame(tmp_path):
+def test_segment_finds_a_labeled_object_on_a_development_frame(tmp_path):
     name = sorted(p.name[:-len("-color.png")] for p in FRAMES.glob("*-color.png"))[0]
     out, res = tmp_path / "overlay.png", tmp_path / "dets.json"
     assert run_pushseg("segment", FRAMES / f"{name}-color.png", "--depth", FRAMES / f"{name}-depth.png",

@@ -25,7 +25,7 @@ def _img(arr: np.ndarray, encoding: str, pad: int = 0, big: bool = False) -> Sim
 def test_bgr8_with_row_padding_becomes_rgb():
     rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
     msg = _img(np.ascontiguousarray(rgb[..., ::-1]), "bgr8", pad=3)
-    np.testing.assert_array_equal(images.colour_to_rgb(msg), rgb)
+    np.testing.assert_array_equal(images.color_to_rgb(msg), rgb)
     assert images.rgb_to_bgr8_bytes(rgb) == np.ascontiguousarray(rgb[..., ::-1]).tobytes()
 
 
@@ -51,11 +51,11 @@ def test_32fc1_metres_and_bad_encodings():
     with pytest.raises(InputError, match="depth encoding 'mono8'"):
         images.depth_to_metres(_img(np.zeros((2, 2), np.uint8), "mono8"))
     with pytest.raises(InputError, match="encoding 'yuv422'"):
-        images.colour_to_rgb(_img(np.zeros((2, 2, 2), np.uint8), "yuv422"))
+        images.color_to_rgb(_img(np.zeros((2, 2, 2), np.uint8), "yuv422"))
     short = _img(np.zeros((4, 4, 3), np.uint8), "bgr8")
     short.data = short.data[:10]
     with pytest.raises(InputError, match="bytes"):
-        images.colour_to_rgb(short, "/kinect2/qhd/image_color_rect")
+        images.color_to_rgb(short, "/kinect2/qhd/image_color_rect")
 
 
 def test_intrinsics_prefer_p_then_k():

@@ -441,7 +441,7 @@ def test_a_motion_from_another_thread_needs_sigint_forwarded(master):
             rec.close()
 
 
-def test_collect_over_ros_gives_a_valid_labelled_run(master, tmp_path):
+def test_collect_over_ros_gives_a_valid_labeled_run(master, tmp_path):
     """`pushseg collect --backend real` end to end, at the Kinect2's real 960x540."""
     from pushseg.data.run import RunReader
 

@@ -118,7 +118,7 @@ def test_image_nuisances_leave_geometry_alone(ideal, name):
 
 
 @pytest.mark.parametrize("name", ["depth_noise", "depth_edges", "depth_dropout"])
-def test_depth_nuisances_leave_the_colour_image_alone(ideal, name):
+def test_depth_nuisances_leave_the_color_image_alone(ideal, name):
     before, _, _ = episode(**only(name))
     assert np.array_equal(before.rgb, ideal[0].rgb)
     assert np.array_equal(before.instance_ids, ideal[0].instance_ids)

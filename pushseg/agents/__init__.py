@@ -3,12 +3,12 @@
 Common interface: ``agent = SomeAgent(camera, seed=...)``; ``push = agent.act(obs_or_frame)``.
 """
 
-from pushseg.agents.labelling import LabellingPushAgent
+from pushseg.agents.labeling import LabelingPushAgent
 from pushseg.agents.random_agent import RandomPushAgent
 from pushseg.agents.separation import SeparationPushAgent
 from pushseg.errors import InputError
 
-AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent, "labelling": LabellingPushAgent}
+AGENTS = {"random": RandomPushAgent, "separation": SeparationPushAgent, "labelling": LabelingPushAgent}
 
 
 def make_agent(name: str, camera, seed: int | None = None, workspace=None):
@@ -25,4 +25,4 @@ def make_agent(name: str, camera, seed: int | None = None, workspace=None):
     return cls(camera, seed=seed, workspace=workspace)
 
 
-__all__ = ["AGENTS", "LabellingPushAgent", "RandomPushAgent", "SeparationPushAgent", "make_agent"]
+__all__ = ["AGENTS", "LabelingPushAgent", "RandomPushAgent", "SeparationPushAgent", "make_agent"]

@@ -179,7 +179,7 @@ def random_household(rng: np.random.Generator, name: str) -> ObjectSpec:
     kind = HOUSEHOLD_KINDS[int(rng.integers(len(HOUSEHOLD_KINDS)))]
     u = rng.random(3)
     shape_seed = int(rng.integers(2**31))
-    colour = rng.uniform(0.05, 1.0, size=3)
+    color = rng.uniform(0.05, 1.0, size=3)
     tint = rng.uniform(0.75, 1.0, size=3)
     texture = int(rng.integers(2**16))
     if kind in _HOUSEHOLD_SIZES:
@@ -193,7 +193,7 @@ def random_household(rng: np.random.Generator, name: str) -> ObjectSpec:
         spec = random_primitive(rng, name)
         spec = ObjectSpec(name=f"{name}_{spec.kind}", kind=spec.kind, size=spec.size, mass=0.2)
     textured = rng.random() < 0.7
-    rgba = (*(float(c) for c in (tint if textured else colour)), 1.0)
+    rgba = (*(float(c) for c in (tint if textured else color)), 1.0)
     return ObjectSpec(name=spec.name, kind=spec.kind, size=spec.size, rgba=rgba,
                       texture=texture if textured else None, mass=spec.mass, shape_seed=spec.shape_seed)  # fmt: skip
 

@@ -177,7 +177,7 @@ class Look:
     dark: bool = False
     shiny: bool = False
     printed: bool = False
-    colour_of: int | None = None  # instance id whose colour it copied (similar-coloured neighbours)
+    color_of: int | None = None  # instance id whose colour it copied (similar-coloured neighbours)
 
 
 # Kinds whose visual shape has texture coordinates (the pybullet_data blobs have none; the run-time meshes do).
@@ -200,7 +200,7 @@ def apply_looks(
     s = strength
     prints = printed_textures()
     looks: dict[int, Look] = {}
-    colours: dict[int, np.ndarray] = {}
+    colors: dict[int, np.ndarray] = {}
     for iid, spec, body in objects:
         u = rng.random(5)
         jitter = rng.uniform(-0.05, 0.05, size=3)
@@ -209,10 +209,10 @@ def apply_looks(
         base = np.array(spec.rgba[:3] if spec.rgba is not None else pb.getVisualShapeData(body, physicsClientId=client)[0][7][:3])
         look = Look()
         rgb = base
-        if u[0] < min(0.3 * s, 1.0) and colours:
-            prev = max(colours)  # the object placed just before: often its neighbour
-            rgb = np.clip(colours[prev] + jitter, 0, 1)
-            look = Look(colour_of=prev)
+        if u[0] < min(0.3 * s, 1.0) and colors:
+            prev = max(colors)  # the object placed just before: often its neighbour
+            rgb = np.clip(colors[prev] + jitter, 0, 1)
+            look = Look(color_of=prev)
         if u[1] < min(0.15 * s, 1.0):
             rgb = np.full(3, dark_level)
             look = Look(dark=True)
@@ -225,6 +225,6 @@ def apply_looks(
             pb.changeVisualShape(body, -1, textureUniqueId=tex, rgbaColor=[1, 1, 1, 1], physicsClientId=client)
         if shiny:
             pb.changeVisualShape(body, -1, specularColor=[1.0, 1.0, 1.0], physicsClientId=client)
-        looks[iid] = Look(dark=look.dark, shiny=shiny, printed=printed, colour_of=look.colour_of)
-        colours[iid] = np.asarray(rgb, float)
+        looks[iid] = Look(dark=look.dark, shiny=shiny, printed=printed, color_of=look.color_of)
+        colors[iid] = np.asarray(rgb, float)
     return looks

@@ -56,32 +56,32 @@ def texture(rng: np.random.Generator, size: int = 128, kind: str | None = None) 
     kind = kind or TEXTURE_KINDS[int(rng.integers(len(TEXTURE_KINDS)))]
     if kind not in TEXTURE_KINDS:
         raise ValueError(f"unknown texture kind {kind!r}: one of {', '.join(TEXTURE_KINDS)}")
-    colours = _palette(rng, 4)
+    colors = _palette(rng, 4)
     u, v = _coords(rng, size)
     if kind == "noise":
         field = pink_noise(rng, size, rng.uniform(1.0, 2.0))
         k = int(rng.integers(2, 5))
         pos = np.linspace(0, 1, k)
-        img = np.stack([np.interp(field, pos, colours[:k, c]) for c in range(3)], -1)
+        img = np.stack([np.interp(field, pos, colors[:k, c]) for c in range(3)], -1)
     elif kind == "stripes":
         period = rng.uniform(4, size / 3)
         k = int(rng.integers(2, 4))
         band = (np.floor(u / period) % k).astype(int)
-        img = colours[band]
+        img = colors[band]
     elif kind == "checker":
         period = rng.uniform(4, size / 4)
         m = ((np.floor(u / period) + np.floor(v / period)) % 2).astype(int)
-        img = colours[m]
+        img = colors[m]
         if rng.random() < 0.5:  # gingham: the overlap of two stripe sets is darker
             img = img * np.where((np.floor(u / period) % 2 == 0) & (np.floor(v / period) % 2 == 0), 0.7, 1.0)[..., None]
     elif kind == "label":
         img = np.empty((size, size, 3), np.float32)
-        img[:] = colours[0]
+        img[:] = colors[0]
         for _ in range(int(rng.integers(1, 5))):  # colour blocks
             x0, y0 = rng.integers(0, size, 2)
             w, h = rng.integers(size // 8, size // 2, 2)
-            img[y0 : y0 + h, x0 : x0 + w] = colours[int(rng.integers(1, 4))]
-        ink = tuple(float(c) for c in colours[int(rng.integers(1, 4))])
+            img[y0 : y0 + h, x0 : x0 + w] = colors[int(rng.integers(1, 4))]
+        ink = tuple(float(c) for c in colors[int(rng.integers(1, 4))])
         line = int(rng.integers(4, 10))
         for row in range(int(rng.integers(0, size // 3)), size - line, int(line * rng.uniform(1.5, 2.5))):
             x = int(rng.integers(2, 12))
@@ -96,7 +96,7 @@ def texture(rng: np.random.Generator, size: int = 128, kind: str | None = None) 
         tone[1], tone[2] = tone[0] * rng.uniform(0.65, 0.8), tone[0] * rng.uniform(0.4, 0.6)
         img = tone * (0.75 + 0.25 * grain[..., None])
     else:  # plain
-        img = colours[0] * (0.85 + 0.15 * pink_noise(rng, size, 2.0))[..., None]
+        img = colors[0] * (0.85 + 0.15 * pink_noise(rng, size, 2.0))[..., None]
     fine = pink_noise(rng, size, 1.0) - 0.5
     img = img * (1.0 + rng.uniform(0.05, 0.2) * fine[..., None])
     return np.clip(np.round(img), 0, 255).astype(np.uint8)

@@ -17,12 +17,12 @@ def overlay(rgb: np.ndarray, detections: list, alpha: float = 0.5, title: str | 
             show_scores: bool = True) -> np.ndarray:
     """RGB image with each detection's mask tinted, outlined and labelled with its score."""
     out = rgb.astype(np.float32).copy()
-    colours = palette(len(detections))
-    for d, col in zip(detections, colours):
+    colors = palette(len(detections))
+    for d, col in zip(detections, colors):
         m = d.mask
         out[m] = (1 - alpha) * out[m] + alpha * np.array(col, np.float32)
     out = out.astype(np.uint8)
-    for d, col in zip(detections, colours):
+    for d, col in zip(detections, colors):
         cnts, _ = cv2.findContours(d.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, cnts, -1, col, 1)
         if show_scores and cnts:

@@ -124,7 +124,7 @@ def _label_job(state: _Worker, index: int) -> _Item:
 # -- parent side -----------------------------------------------------------------------------
 
 
-def _open_for_labelling(run_dir, out, gallery, workers: int, verify_digests: bool):
+def _open_for_labeling(run_dir, out, gallery, workers: int, verify_digests: bool):
     """The run's reader, the json path and the gallery folder, after checking all three."""
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}")
@@ -168,7 +168,7 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, ex
     if cfg.episode_labels:
         return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress,
                                   executor=executor, verify_digests=verify_digests)
-    reader, out, gallery_s = _open_for_labelling(run_dir, out, gallery, workers, verify_digests)
+    reader, out, gallery_s = _open_for_labeling(run_dir, out, gallery, workers, verify_digests)
 
     coco = CocoBuilder(info={"description": "pushseg self-supervised labels", "run": str(reader.root.resolve()),
                              "labeler": cfg.to_dict()})
@@ -317,7 +317,7 @@ def label_run_episodes(
     ``"kind": "image"`` line per image (masks, their IoU in simulation, and
     the objects left unlabelled).
     """
-    reader, out, gallery_s = _open_for_labelling(run_dir, out, gallery, workers, verify_digests)
+    reader, out, gallery_s = _open_for_labeling(run_dir, out, gallery, workers, verify_digests)
     episodes = _episode_indices(reader)
     coco = CocoBuilder(info={"description": "pushseg self-supervised episode labels",
                              "run": str(reader.root.resolve()), "labeler": cfg.to_dict()})

@@ -111,7 +111,7 @@ def transition_motion(labeler: Labeler, t: Transition) -> Motion:
     h, w = before.shape[:2]
     sc = scaled(cfg, w, h)
     if cfg.normalize_colours:
-        after, _ = photometric.match_colours(before, after)
+        after, _ = photometric.match_colors(before, after)
     dx = dy = 0.0
     if cfg.align_head_shift:
         ex, ey, gain = photometric.global_shift(before, after)

@@ -94,7 +94,7 @@ def write_sheet(path: str | Path, sheet: np.ndarray) -> Path:
     return path
 
 
-_TRACK_COLOURS = [(255, 40, 40), (40, 255, 40), (255, 230, 0), (255, 0, 255), (0, 200, 255), (255, 140, 0),
+_TRACK_COLORS = [(255, 40, 40), (40, 255, 40), (255, 230, 0), (255, 0, 255), (0, 200, 255), (255, 140, 0),
                   (160, 80, 255), (255, 255, 255)]
 
 
@@ -109,13 +109,13 @@ def render_episode(images: list[np.ndarray], ep, episode: int) -> np.ndarray:
         out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
         names = []
         for m in ep.images[i]:
-            colour = _TRACK_COLOURS[m.push % len(_TRACK_COLOURS)]
-            out = _overlay(out, m.mask, colour)
+            color = _TRACK_COLORS[m.push % len(_TRACK_COLORS)]
+            out = _overlay(out, m.mask, color)
             tag = f"p{m.push}{m.steps:+d}" if m.steps else f"p{m.push}"
             names.append(tag)
             ys, xs = np.nonzero(m.mask)
             s = max(1, rgb.shape[1] // 480)
-            cv2.putText(out, tag, (int(xs.mean()) - 10 * s, int(ys.min()) - 4 * s), _FONT, 0.5 * s, colour, s, cv2.LINE_AA)
+            cv2.putText(out, tag, (int(xs.mean()) - 10 * s, int(ys.min()) - 4 * s), _FONT, 0.5 * s, color, s, cv2.LINE_AA)
         tiles.append(_tile(out, f"e{episode} image {i}: {' '.join(names) or 'no masks'}"))
     while len(tiles) % 3:
         tiles.append(np.zeros_like(tiles[0]))

@@ -228,7 +228,7 @@ class Labeler:
         s.after_rgb, align = photometric.align_after(
             s.before_rgb,
             s.after_rgb,
-            colours=cfg.normalize_colours,
+            colors=cfg.normalize_colours,
             shift=cfg.align_head_shift,
             min_shift_px=cfg.min_head_shift_px * metric.angle_scale(s.camera),
             max_shift_px=cfg.max_head_shift_px * metric.angle_scale(s.camera),

@@ -50,7 +50,7 @@ def _lut_from_histograms(hs: np.ndarray, hr: np.ndarray) -> np.ndarray:
     return np.clip(np.round(lut), 0, 255).astype(np.uint8)
 
 
-def match_colours(before: np.ndarray, after: np.ndarray, step: int = 2) -> tuple[np.ndarray, float]:
+def match_colors(before: np.ndarray, after: np.ndarray, step: int = 2) -> tuple[np.ndarray, float]:
     """The after image with each channel's histogram matched to the before image's; and how far it moved."""
     b, a = before[::step, ::step], after[::step, ::step]
     luts = []
@@ -119,13 +119,13 @@ def shift_image(img: np.ndarray, dx: float, dy: float) -> np.ndarray:
 
 
 def align_after(
-    before: np.ndarray, after: np.ndarray, *, colours: bool, shift: bool, min_shift_px: float, max_shift_px: float,
+    before: np.ndarray, after: np.ndarray, *, colors: bool, shift: bool, min_shift_px: float, max_shift_px: float,
     min_gain: float = 0.2
 ) -> tuple[np.ndarray, Alignment]:
     """The after image corrected for colour and head shift (each switchable), and what was done."""
     moved = 0.0
-    if colours:
-        after, moved = match_colours(before, after)
+    if colors:
+        after, moved = match_colors(before, after)
     dxdy = (0.0, 0.0)
     gain = 0.0
     shifted = False

@@ -569,7 +569,7 @@ class RealBackend:
                 self._lock.wait(0.05)
         stamp, msgs = found
         info = msgs["info"]
-        rgb = images.colour_to_rgb(msgs["color"], topics.color)
+        rgb = images.color_to_rgb(msgs["color"], topics.color)
         depth = images.depth_to_metres(msgs["depth"], topics.depth)
         w, h = int(info.width), int(info.height)
         for topic, arr in ((topics.color, rgb), (topics.depth, depth)):

@@ -12,7 +12,7 @@ import numpy as np
 
 from pushseg.errors import InputError
 
-_COLOUR = {"bgr8": (3, [2, 1, 0]), "rgb8": (3, [0, 1, 2]), "bgra8": (4, [2, 1, 0]), "rgba8": (4, [0, 1, 2])}
+_COLOR = {"bgr8": (3, [2, 1, 0]), "rgb8": (3, [0, 1, 2]), "bgra8": (4, [2, 1, 0]), "rgba8": (4, [0, 1, 2])}
 
 
 def _rows(msg, bytes_per_pixel: int, topic: str) -> np.ndarray:
@@ -25,12 +25,12 @@ def _rows(msg, bytes_per_pixel: int, topic: str) -> np.ndarray:
     return data[: h * step].reshape(h, step)[:, : w * bytes_per_pixel]
 
 
-def colour_to_rgb(msg, topic: str = "colour image") -> np.ndarray:
+def color_to_rgb(msg, topic: str = "colour image") -> np.ndarray:
     """An Image message -> (H, W, 3) uint8 RGB."""
     enc = msg.encoding.lower()
-    if enc not in _COLOUR:
-        raise InputError(f"{topic}: encoding {msg.encoding!r} is not supported; expected one of {sorted(_COLOUR)}")
-    channels, order = _COLOUR[enc]
+    if enc not in _COLOR:
+        raise InputError(f"{topic}: encoding {msg.encoding!r} is not supported; expected one of {sorted(_COLOR)}")
+    channels, order = _COLOR[enc]
     px = _rows(msg, channels, topic).reshape(int(msg.height), int(msg.width), channels)
     return np.ascontiguousarray(px[..., order])
 

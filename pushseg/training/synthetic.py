@@ -52,8 +52,8 @@ def make_scene(rng: np.random.Generator, height: int, width: int, n_objects: int
         m = draw_shape(rng, height, width, cx, cy, size)
         if m.sum() < 20 or (m & cv2.dilate(occupied.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)).any():
             continue
-        colour = rng.integers(0, 256, size=3)
-        shade = np.clip(colour + rng.normal(0, 10, size=(height, width, 3)), 0, 255).astype(np.uint8)
+        color = rng.integers(0, 256, size=3)
+        shade = np.clip(color + rng.normal(0, 10, size=(height, width, 3)), 0, 255).astype(np.uint8)
         rgb[m] = shade[m]
         occupied |= m
         masks.append(m)

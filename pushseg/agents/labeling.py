@@ -1,4 +1,4 @@
-"""``LabellingPushAgent``: push a different object each time, so K pushes can label K objects.
+"""``LabelingPushAgent``: push a different object each time, so K pushes can label K objects.
 
 Episode labels (``pushseg label RUN --episode-labels``) carry every accepted
 mask through its episode, so a push that moves an object already pushed
@@ -79,7 +79,7 @@ def distance_to_path(points: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
     return np.linalg.norm(points - (a + t[:, None] * ab), axis=1)
 
 
-class LabellingPushAgent(SeparationPushAgent):
+class LabelingPushAgent(SeparationPushAgent):
     """Separation pushes that prefer objects not yet pushed in this episode. See the module doc."""
 
     def __init__(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pushseg.agents import AGENTS, LabellingPushAgent, make_agent
+from pushseg.agents import AGENTS, LabelingPushAgent, make_agent
 from pushseg.agents.episode import run_episode
 from pushseg.agents.perception import GridSpec, TableMap
 from pushseg.agents.separation import Candidate
@@ -48,16 +48,16 @@ def camera():
         backend.close()
 
 
-def test_the_registry_and_collection_know_the_labelling_agent(camera):
-    assert AGENTS["labelling"] is LabellingPushAgent
-    assert isinstance(make_agent("labelling", camera, seed=0), LabellingPushAgent)
+def test_the_registry_and_collection_know_the_labeling_agent(camera):
+    assert AGENTS["labelling"] is LabelingPushAgent
+    assert isinstance(make_agent("labelling", camera, seed=0), LabelingPushAgent)
     assert CollectConfig(agent="labelling").agent == "labelling"
     with pytest.raises(InputError, match="match_radius"):
-        LabellingPushAgent(camera, match_radius=0.0)
+        LabelingPushAgent(camera, match_radius=0.0)
 
 
 def test_prefers_an_unpushed_object_and_falls_back_to_the_score_when_all_were_pushed(camera):
-    agent = LabellingPushAgent(camera, seed=0)
+    agent = LabelingPushAgent(camera, seed=0)
     first = table_map({1: box(0.60, 0.00), 2: box(0.60, 0.20)})
     agent.match(first)
     assert agent.choose(first, [cand(1, 1.0), cand(2, 0.5)]).segment == 1  # nothing pushed yet: the best score
@@ -80,7 +80,7 @@ def test_prefers_an_unpushed_object_and_falls_back_to_the_score_when_all_were_pu
     (0.70, 2),  # moved as planned, and the map now splits it in two
 ])  # fmt: skip
 def test_a_pushed_object_is_recognised_when_it_did_not_move_as_planned(camera, moved_to, pieces):
-    agent = LabellingPushAgent(camera, seed=0)
+    agent = LabelingPushAgent(camera, seed=0)
     before = table_map({1: box(0.60, 0.00), 2: box(0.60, 0.15)})
     agent.match(before)
     agent.choose(before, [cand(1, 1.0)])  # +x, 10 cm
@@ -111,7 +111,7 @@ def test_pushes_three_objects_where_the_separation_agent_pushes_one_and_is_seede
         env.close()
 
 
-def test_the_benchmark_counts_distinct_labelled_objects_per_episode(tmp_path):
+def test_the_benchmark_counts_distinct_labeled_objects_per_episode(tmp_path):
     import importlib.util
     import json
     from pathlib import Path
