@@ -35,7 +35,6 @@ import argparse
 import ast
 import dataclasses
 import functools
-import importlib
 import inspect
 import io
 import re
@@ -55,31 +54,6 @@ from pushseg.errors import InputError
 CONFIG_FILE = "config.yaml"
 # Written beside the sections by the stages (the paths a stage read); a record, not a setting.
 INPUTS_KEY = "inputs"
-
-# Every stage config by its section name in files, --set and experiment specs.
-# Imported on first use, so that reading a file stays cheap.
-SECTIONS: dict[str, str] = {
-    "sim": "pushseg.envs.sim_backend:SimConfig",
-    "collect": "pushseg.data.collection:CollectConfig",
-    "scenes": "pushseg.data.scenes:ScenesConfig",
-    "label": "pushseg.labeling.config:LabelConfig",
-    "model": "pushseg.training.config:ModelConfig",
-    "sampler": "pushseg.training.config:SamplerConfig",
-    "train": "pushseg.training.config:TrainConfig",
-    "mix": "pushseg.training.mixing:MixConfig",
-    "inference": "pushseg.training.config:InferenceConfig",
-    "demo": "pushseg.pipeline.demo:DemoConfig",
-}
-
-
-def section_class(name: str) -> type:
-    """The dataclass of a section name (see ``SECTIONS``)."""
-
-    if name not in SECTIONS:
-        raise InputError(f"unknown section '{name}'; sections are {', '.join(SECTIONS)}")
-    module, _, cls = SECTIONS[name].partition(":")
-    return getattr(importlib.import_module(module), cls)
-
 
 # --- field docs from source comments --------------------------------------------------------
 
