@@ -424,7 +424,7 @@ def _mean(xs) -> float | None:
 
 
 def distinct_objects(report: Path) -> list[dict]:
-    """Per episode of a ``label_report.jsonl``: distinct ground-truth objects whose push was labelled.
+    """Per episode of a ``<labels>_report.jsonl``: distinct ground-truth objects whose push was labelled.
 
     ``distinct``: objects moved by a push whose label was accepted;
     ``distinct_iou_50``: of those, the ones with a label of IoU >= 0.5 on them;

@@ -24,17 +24,47 @@ def write_atomic(path: str | os.PathLike, data: bytes, sync_dir: bool = True, sh
 
     ``shared``: other processes may write the same file at the same time (a cache); each then
     writes its own temporary file and the last rename wins, with the same content.
+    An ``OSError`` (a full or read-only disk) names ``path`` and leaves no temporary file.
     """
     path = Path(path)
     tmp = path.with_name(path.name + (f".{os.getpid()}" if shared else "") + TMP_SUFFIX)
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_staged(tmp, data)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        _discard(tmp)
+        raise _naming(e, path) from None
     if sync_dir:
         fsync_dir(path.parent)
     return path
+
+
+def write_staged(tmp: str | os.PathLike, data: bytes) -> Path:
+    """Write and fsync ``tmp`` (no rename); on an ``OSError`` it is removed and the error names it."""
+    tmp = Path(tmp)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        _discard(tmp)
+        raise _naming(e, tmp) from None
+    return tmp
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """``e`` with ``path`` as its file name when it has none (a write's ENOSPC names no file)."""
+    if e.filename is None:
+        e = type(e)(e.errno, e.strerror or str(e), str(path))
+    return e
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
 
 
 def write_text_atomic(path: str | os.PathLike, text: str, sync_dir: bool = True) -> Path:

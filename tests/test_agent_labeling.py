@@ -129,7 +129,7 @@ def test_the_benchmark_counts_distinct_labeled_objects_per_episode(tmp_path):
         {"kind": "push", "episode": 1, "accepted": True, "pushed_id": 0, "iou": 0.0},  # moved nothing
         {"kind": "image", "episode": 1, "objects": 2},
     ]
-    report = tmp_path / "label_report.jsonl"
+    report = tmp_path / "labels_report.jsonl"
     report.write_text("".join(json.dumps(r) + "\n" for r in rows))
     eps = bench.distinct_objects(report)
     assert [(e["distinct"], e["distinct_iou_50"], e["objects"], e["pushes"]) for e in eps] == [(2, 1, 4, 4), (0, 0, 2, 1)]

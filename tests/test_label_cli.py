@@ -15,7 +15,7 @@ from pushseg.cli import label as label_cli
 from pushseg.data.run import RunMeta, RunReader, RunWriter
 from pushseg.errors import InputError
 from pushseg.labeling import Labeler, LabelConfig
-from pushseg.labeling.batch import REPORT_FILE, label_run
+from pushseg.labeling.batch import label_run, report_path
 from pushseg.labeling.synthetic import Block, Scene, make_transition
 from pushseg.types import Outcome, Push, PushResult
 
@@ -82,7 +82,7 @@ def test_coco_json_loads_with_pycocotools_and_rle_decodes_to_the_masks_made(run_
         assert ann["area"] == pytest.approx(float(mask_utils.area(coco.annToRLE(ann))))
         assert 0.0 < ann["score"] <= 1.0
 
-    rows = [json.loads(line) for line in (tmp_path / REPORT_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in report_path(out).read_text().splitlines()]
     assert [r["accepted"] for r in rows] == [True, False, True, False]
     assert [r["reason"] for r in rows] == ["", "no_motion", "", "push_not_executed"]
     for r in rows[:3]:

@@ -76,7 +76,7 @@ def test_label_run_with_episode_labels_writes_several_masks_per_image(tmp_path):
     from pycocotools.coco import COCO
 
     from pushseg.data.run import RunMeta, RunWriter
-    from pushseg.labeling.batch import REPORT_FILE, label_run
+    from pushseg.labeling.batch import label_run, report_path
 
     _, ts = two_pushes((190, 136))
     root = tmp_path / "run"
@@ -91,7 +91,7 @@ def test_label_run_with_episode_labels_writes_several_masks_per_image(tmp_path):
         anns = coco.loadAnns(coco.getAnnIds(imgIds=[img]))
         assert sorted(a["push_step"] for a in anns) == [0, 1]
         assert all("steps_carried" in a for a in anns)
-    rows = [json.loads(line) for line in (out.parent / REPORT_FILE).read_text().splitlines()]
+    rows = [json.loads(line) for line in report_path(out).read_text().splitlines()]
     assert [r["kind"] for r in rows] == ["push", "push", "image", "image", "image"]
     assert all(r["masks"] == 2 and r["unlabelled"] == 1 for r in rows[2:])  # block 3 was never pushed
     ep = summary["episodes"]

@@ -7,7 +7,7 @@ import argparse
 from pushseg.cli.common import add_executor_args, executor_config
 from pushseg.config import CONFIG_FILE, Section, add_config_args, resolve
 from pushseg.data.scenes import ScenesConfig, write_scenes
-from pushseg.pipeline.record import write_record
+from pushseg.pipeline.record import record_text
 
 SECTIONS = [Section("scenes", ScenesConfig, title="scenes (ScenesConfig)")]
 
@@ -34,7 +34,6 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     config = resolve(args)["scenes"]
     s = write_scenes(config, args.out, progress=False if args.no_progress else None, executor=executor_config(args),
-                     resume=args.resume)
-    write_record(s.out / CONFIG_FILE, {"scenes": config})
+                     resume=args.resume, record=record_text({"scenes": config}))
     print(f"{s.out}: {s.images} scenes, {s.annotations} annotated objects ({s.skipped_small} too small to annotate)")
     return 0

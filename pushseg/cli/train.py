@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import sys
 from pathlib import Path
 
 from pushseg.config import Section, add_config_args, from_dict, resolve, to_dict
 from pushseg.evaluation.coco_eval import evaluate_model
 from pushseg.evaluation.report import ap_table
 from pushseg.pipeline.stages import PRETRAIN_SETTINGS, finetune, pretrain, scenes_json
-from pushseg.training.checkpoint import PRETRAINED_PATH, load_model, read_checkpoint, save_model
+from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
 from pushseg.training.engine import pick_device
@@ -95,20 +93,14 @@ def _validate(model_path: Path, val: str, out: Path, device: str) -> None:
     print(ap_table(rows))
 
 
-def _command() -> str:
-    return "pushseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
-
-
 def run_pretrain(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     out = Path(args.out)
     path = pretrain(scenes_json(args.scenes), out, cfg["model"], cfg["train"], cfg["sampler"], images=args.images,
-                    resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False,
-                    mix=cfg["mix"])
+                    resume=args.resume, progress=not args.no_progress, skip_done=False,
+                    mix=cfg["mix"], half=args.half)
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
-    if args.half:
-        save_model(load_model(path), path, meta=read_checkpoint(path)["meta"], half=True)
     print(f"wrote {path}")
     if args.val:
         _validate(path, args.val, out, cfg["train"].device)
@@ -119,7 +111,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     out = Path(args.out)
     path = finetune(args.model, args.labels, out, cfg["train"], cfg["sampler"], images=args.images,
-                    resume=args.resume, progress=not args.no_progress, meta={"command": _command()}, skip_done=False)
+                    resume=args.resume, progress=not args.no_progress, skip_done=False)
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
     print(f"wrote {path}")

@@ -74,12 +74,15 @@ def _pid_alive(pid: int) -> bool:
 class FolderLock:
     """Exclusive lock on a folder (created if missing). Re-entrant within one object only."""
 
-    def __init__(self, folder: str | os.PathLike, command: str = "", *, reader: bool = False) -> None:
+    def __init__(self, folder: str | os.PathLike, command: str = "", *, reader: bool = False,
+                 lock_name: str = LOCK_FILE) -> None:
         """``reader``: the holder only reads the folder; where nobody may write it (a read-only
-        disk, no rights) no writer can interfere, so the lock is skipped instead of failing."""
+        disk, no rights) no writer can interfere, so the lock is skipped instead of failing.
+        ``lock_name``: the lock file in ``folder``; one output file of a folder holding
+        several (``labels.json``) is locked by its own ``.labels.json.lock``."""
         self.folder = Path(folder)
         self.reader = reader
-        self.path = self.folder / LOCK_FILE
+        self.path = self.folder / lock_name
         self.command = command or " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:3]))
         self._fd: int | None = None
         self._created = False  # made by acquire(): removed again by release() if still empty
@@ -107,8 +110,9 @@ class FolderLock:
             except BlockingIOError:
                 info = _read_info(fd)
                 os.close(fd)
+                what = self.folder if self.path.name == LOCK_FILE else self.path.with_name(self.path.name[1:-5])
                 raise FolderBusyError(
-                    f"{self.folder} is being written by {_holder_text(info)}; wait for it to finish or stop "
+                    f"{what} is being written by {_holder_text(info)}; wait for it to finish or stop "
                     f"that process (a second writer would corrupt it)"
                 ) from None
             except OSError:
@@ -133,9 +137,13 @@ class FolderLock:
                 why = "that process is gone"
             log.warning("%s: took over a stale lock left by %s; %s", self.folder, _holder_text(old), why)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command, "started": time.time()}
-        os.ftruncate(fd, 0)
-        os.lseek(fd, 0, os.SEEK_SET)
-        os.write(fd, (json.dumps(me) + "\n").encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(me) + "\n").encode())
+        except OSError as e:  # a full disk: give the lock back, and say which file could not be written
+            os.close(fd)
+            raise OSError(e.errno, e.strerror, str(self.path)) from None
         self._fd = fd
         return self
 
@@ -173,4 +181,4 @@ def lock_folder(folder: str | os.PathLike, command: str = "") -> FolderLock:
 
 
 def is_lock_file(path: Path) -> bool:
-    return path.name == LOCK_FILE
+    return path.name == LOCK_FILE or (path.name.startswith(".") and path.name.endswith(LOCK_FILE))

@@ -42,9 +42,11 @@ import numpy as np
 from tqdm import tqdm
 
 from pushseg import files
+from pushseg.config import CONFIG_FILE
 from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder, instance_masks
-from pushseg.data.lock import LOCK_FILE, FolderLock
+from pushseg.data.lock import LOCK_FILE
+from pushseg.data.manifest import FOLDER_MANIFEST, OutputCommit, OutputPlace
 from pushseg.envs.objects import object_set
 from pushseg.envs.sim_backend import SimBackend, SimConfig
 from pushseg.envs.world import world_profile
@@ -259,12 +261,14 @@ def write_scenes(
     progress: bool | None = None,
     executor: str | ExecutorConfig = "local",
     resume: bool = False,
+    record: str | None = None,
 ) -> ScenesSummary:
     """Render ``config.count`` scenes into ``out`` with a COCO json of their ground-truth masks.
 
     The folder is locked while it is written. ``resume`` continues an interrupted
     call (scenes already on disk are read back, not rendered again); the files are
-    the same as those of an uninterrupted call.
+    the same as those of an uninterrupted call. ``record``: the settings record to
+    write as ``config.yaml``. The manifest (:mod:`pushseg.data.manifest`) comes last.
     """
 
     objects = object_set(config.objects)
@@ -273,8 +277,20 @@ def write_scenes(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
-    with FolderLock(out, "pushseg scenes"):
-        return _write_scenes_locked(config, out, workers, progress, resume, objects, executor)
+    with OutputCommit(scenes_place(out)) as commit:
+        commit.writing_in_place()
+        summary = _write_scenes_locked(config, out, workers, progress, resume, objects, executor)
+        commit.adopt(out / "annotations.json")
+        commit.adopt(out / "meta.json")
+        if record is not None:
+            commit.put(out / CONFIG_FILE, record)
+        commit.commit()
+        return summary
+
+
+def scenes_place(out: str | Path) -> OutputPlace:
+    """A scenes folder's manifest and lock (``OUT/manifest.json``, ``OUT/.lock``)."""
+    return OutputPlace.folder(out, "scenes")
 
 
 def _write_scenes_locked(config, out, workers, progress, resume, objects, executor) -> ScenesSummary:
@@ -289,7 +305,7 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
         return ScenesSummary(out=out, images=counts.get("images", 0), annotations=counts.get("annotations", 0),
                              skipped_small=counts.get("skipped_small", 0))
     leftovers = {LOCK_FILE, "images", "depth", "instances", STAGING, "annotations.json.tmp", "meta.json.tmp",
-                 "annotations.json", "config.yaml"}
+                 "annotations.json", "config.yaml", FOLDER_MANIFEST}
     if not resume and any(p.name != LOCK_FILE for p in out.iterdir()):
         raise RunFolderError(f"{out} already exists and is not empty; pass --resume to continue an interrupted "
                              f"`pushseg scenes`, or choose another --out")

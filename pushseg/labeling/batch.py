@@ -36,9 +36,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from pushseg import files
 from pushseg.data.coco import CocoBuilder
 from pushseg.data.lock import FolderLock
+from pushseg.data.manifest import OutputCommit, OutputPlace
 from pushseg.data.run import RunReader, read_meta
 from pushseg.errors import InputError
 from pushseg.executors import ExecutorConfig, ordered_map
@@ -48,7 +48,25 @@ from pushseg.labeling.gallery import render_episode, render_sheet, write_sheet
 from pushseg.labeling.labeler import Labeler
 from pushseg.labeling.report import assess, pushed_object, summarize
 
-REPORT_FILE = "label_report.jsonl"
+REPORT_SUFFIX = "_report.jsonl"
+# How the report of labels.json is named in help texts: each labels json has its own.
+REPORT_FILE = "<out stem>" + REPORT_SUFFIX
+
+
+def report_path(labels: str | os.PathLike) -> Path:
+    """The per-push report of a labels json: ``labels.json`` -> ``labels_report.jsonl``."""
+    labels = Path(labels)
+    return labels.with_name(labels.stem + REPORT_SUFFIX)
+
+
+def summary_path(labels: str | os.PathLike) -> Path:
+    labels = Path(labels)
+    return labels.with_name(labels.stem + "_summary.json")
+
+
+def label_place(labels: str | os.PathLike) -> OutputPlace:
+    """Where a labels json's manifest and lock live (beside it: ``<stem>_manifest.json``)."""
+    return OutputPlace.beside(labels, "label")
 
 
 @dataclass
@@ -134,7 +152,6 @@ def _open_for_labeling(run_dir, out, gallery, workers: int, verify_digests: bool
     out = Path(out)
     if out.suffix != ".json":
         raise InputError(f"--out {out}: give the path of a .json file")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if gallery is not None:
         Path(gallery).mkdir(parents=True, exist_ok=True)
     return reader, out, (str(gallery) if gallery is not None else None)
@@ -150,24 +167,34 @@ def label_run(
     progress: bool | None = None,
     verify_digests: bool = True,
     executor: str | ExecutorConfig = "local",
+    commit: OutputCommit | None = None,
 ) -> dict[str, Any]:
     """Label all transitions of ``run_dir``; write the COCO json, report and summary. Returns the summary.
 
     The run is locked while it is read (a collection still writing it is an error naming
     it), and each image is checked against its stored hash unless ``verify_digests`` is off.
+    The three files are one output (:mod:`pushseg.data.manifest`): locked while they are
+    made and renamed into place together. ``commit``: the caller's commit of that output
+    (it then adds its own files and commits); None: this call commits it.
     """
 
     if not Path(run_dir).is_dir():
         read_meta(run_dir)  # the reader's own message: no such run folder
     with FolderLock(run_dir, "pushseg label", reader=True):
-        return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor)
+        if commit is not None:
+            return _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor, commit)
+        with OutputCommit(label_place(out), {"run": run_dir}) as own:
+            summary = _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor, own)
+            own.commit()
+        return summary
 
 
-def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor) -> dict[str, Any]:
+def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, executor,
+               commit: OutputCommit) -> dict[str, Any]:
     cfg = cfg or LabelConfig()
     if cfg.episode_labels:
         return label_run_episodes(run_dir, out, cfg, workers=workers, gallery=gallery, progress=progress,
-                                  executor=executor, verify_digests=verify_digests)
+                                  executor=executor, verify_digests=verify_digests, commit=commit)
     reader, out, gallery_s = _open_for_labeling(run_dir, out, gallery, workers, verify_digests)
 
     coco = CocoBuilder(info={"description": "pushseg self-supervised labels", "run": str(reader.root.resolve()),
@@ -183,9 +210,8 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, ex
         _consume(ordered_map(_setup, setup_args, _label_job, range(n), executor), coco, rows, reader, bar)
     wall = time.perf_counter() - t_start
 
-    coco.write(out)
-    report = out.parent / REPORT_FILE
-    files.write_text_atomic(report, "".join(json.dumps(r) + "\n" for r in rows), sync_dir=False)
+    commit.put(out, json.dumps(coco.to_dict()))
+    report = commit.put(report_path(out), "".join(json.dumps(r) + "\n" for r in rows))
     summary = summarize(rows)
     summary.update(
         run=str(reader.root),
@@ -197,9 +223,7 @@ def _label_run(run_dir, out, cfg, workers, gallery, progress, verify_digests, ex
         workers=workers,
         wall_s=round(wall, 2),
     )
-    summary_path = out.with_name(out.stem + "_summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    summary["summary"] = str(summary_path)
+    summary["summary"] = str(commit.put_json(summary_path(out), summary, indent=2))
     return summary
 
 
@@ -306,6 +330,7 @@ def label_run_episodes(
     progress: bool | None = None,
     executor: str | ExecutorConfig = "local",
     verify_digests: bool = True,
+    commit: OutputCommit,
 ) -> dict[str, Any]:
     """Episode labels for every episode of ``run_dir``: COCO json with several masks per image, report, summary.
 
@@ -333,16 +358,13 @@ def label_run_episodes(
         items = ordered_map(_setup, setup_args, _episode_job, episodes, executor)
         _consume_episodes(items, coco, reader, push_rows, image_rows, drops, bar)
     wall = time.perf_counter() - t_start
-    coco.write(out)
-    report = out.parent / REPORT_FILE
-    files.write_text_atomic(report, "".join(json.dumps(r) + "\n" for r in push_rows + image_rows), sync_dir=False)
+    commit.put(out, json.dumps(coco.to_dict()))
+    report = commit.put(report_path(out), "".join(json.dumps(r) + "\n" for r in push_rows + image_rows))
     summary = summarize(push_rows)
     summary["episodes"] = summarize_episodes(image_rows, len(push_rows), drops)
     summary.update(run=str(reader.root), coco=str(out), report=str(report), method=cfg.method, episode_labels=True,
                    workers=workers, wall_s=round(wall, 2))
-    summary_path = out.with_name(out.stem + "_summary.json")
-    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    summary["summary"] = str(summary_path)
+    summary["summary"] = str(commit.put_json(summary_path(out), summary, indent=2))
     return summary
 
 

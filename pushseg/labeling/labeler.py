@@ -51,7 +51,7 @@ class LabelResult:
     """A label plus what led to it, for reports and pictures."""
 
     label: Label
-    stats: dict[str, Any] = field(default_factory=dict)  # numbers for label_report.jsonl
+    stats: dict[str, Any] = field(default_factory=dict)  # numbers for the labels report (<labels>_report.jsonl)
     timings_ms: dict[str, float] = field(default_factory=dict)
     flow: np.ndarray | None = None  # raw flow (H, W, 2), when kept
     table: np.ndarray | None = None  # (H, W) bool, when kept

@@ -27,14 +27,23 @@ from typing import Any
 import torch
 
 from pushseg import files
+from pushseg.data.lock import FolderLock
+from pushseg.data.manifest import FOLDER_MANIFEST
 from pushseg.errors import InputError
 from pushseg.experiments.interactive import score_interactive
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
-from pushseg.experiments.scoring import apply_nms, choose_nms, scene_images, segment_images, segmenter_for, to_results
+from pushseg.experiments.scoring import (
+    apply_nms,
+    choose_nms,
+    scene_images,
+    segment_images,
+    segmenter_for,
+    to_results,
+)
 from pushseg.experiments.specs import Profile, Variant
 from pushseg.experiments.splits import split_seed
 from pushseg.pipeline import experiment_data as D
-from pushseg.pipeline.record import check_record, finished
+from pushseg.pipeline.record import check_record, finished_marker
 from pushseg.pipeline.stages import finetune
 from pushseg.training.checkpoint import PAPER_RGB_PATH, load_model
 from pushseg.training.config import TrainConfig
@@ -120,7 +129,7 @@ def _recipe(cell: Cell, profile: Profile, data_seed: int) -> dict[str, Any]:
 def cell_finished(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> bool:
     """Every evaluation the cell is asked for is done, with this recipe (another recipe raises)."""
     d = cell_dir(out, cell)
-    return (finished(d / DONE_FILE, d / CONFIG_FILE, _recipe(cell, profile, data_seed))
+    return (finished_marker(d / DONE_FILE, d / CONFIG_FILE, _recipe(cell, profile, data_seed))
             and set(cell.evaluations) <= set(_done_evaluations(d)))
 
 
@@ -130,12 +139,11 @@ def _cell_model(out: Path, d: Path, cell: Cell, profile: Profile, log: _Log) -> 
     if not v.trains:
         return segmenter_for(load_model(pretrained_path(profile)), profile), {}
     train_json, stats = D.training_set(out, v, cell.seed, profile)
-    model_path = d / "model" / "model.pt"
-    if not model_path.is_file():
+    if not (d / "model" / FOLDER_MANIFEST).is_file():
         log(f"fine-tuning on {stats['train_images']} images ({stats['annotations']} masks) of {train_json.name}")
-        finetune(pretrained_path(profile), train_json, d / "model", finetune_config(cell, profile),
-                 resume=True, progress=False, meta={"experiment_cell": cell.name})
-        log("fine-tuning done")
+    # The stage reuses the model only where its manifest proves it made from these labels and settings.
+    model_path = finetune(pretrained_path(profile), train_json, d / "model", finetune_config(cell, profile),
+                          resume=True, progress=False, meta={"experiment_cell": cell.name})
     return segmenter_for(load_model(model_path), profile), stats
 
 
@@ -184,6 +192,11 @@ def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dic
     """Train (if the variant trains), choose NMS on target-val, score target-test once; skip what is done."""
     d = cell_dir(out, cell)
     d.mkdir(parents=True, exist_ok=True)
+    with FolderLock(d, f"experiment cell {cell.name}"):
+        return _run_cell_locked(out, d, cell, profile, data_seed)
+
+
+def _run_cell_locked(out: Path, d: Path, cell: Cell, profile: Profile, data_seed: int) -> dict[str, Any]:
     if cell_finished(out, cell, profile, data_seed):
         return json.loads((d / DONE_FILE).read_text())
     check_record(d / CONFIG_FILE, _recipe(cell, profile, data_seed))  # a half-made cell of another recipe

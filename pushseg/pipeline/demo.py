@@ -29,10 +29,12 @@ import cv2
 import torch
 from tqdm import tqdm
 
+from pushseg import files
 from pushseg.config import CONFIG_FILE, write_config
 from pushseg.data.coco import CocoBuilder, decode_mask, instance_masks, load_coco
 from pushseg.data.collection import CollectConfig
 from pushseg.data.images import read_rgb
+from pushseg.data.lock import FolderLock
 from pushseg.data.run import RunReader
 from pushseg.data.scenes import ScenesConfig
 from pushseg.envs.sim_backend import SimBackendConfig
@@ -162,8 +164,13 @@ def stage_configs(cfg: DemoConfig) -> dict:
 
 
 def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[str, Any]:
+    """Every stage of the loop into ``out`` (locked against a second demo there); returns the report."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with FolderLock(out, "pushseg demo"):
+        return _run_demo(out, cfg, progress)
+
+
+def _run_demo(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     # Continuing a demo is fine with other workers, threads or overlays; other settings need another folder.
     check_record(out / CONFIG_FILE, {"demo": cfg}, ignore=("workers", "threads", "overlays"))
     write_config(out, {"demo": cfg})
@@ -224,8 +231,8 @@ def run_demo(out: str | Path, cfg: DemoConfig, progress: bool = True) -> dict[st
         # One seed and one scene set: a taste of the loop, not evidence (see `pushseg experiment`).
         "evidence": SINGLE_RUN_NOTE,
     }
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=str))
-    (out / "report.md").write_text(report_markdown(cfg, report, scales))
+    files.write_json_atomic(out / "report.json", report, indent=1, default=str)
+    files.write_text_atomic(out / "report.md", report_markdown(cfg, report, scales))
     tqdm.write(ap_table(metrics))
     tqdm.write(f"demo finished in {total:.0f} s: {out / 'report.md'}")
     return report

@@ -27,12 +27,22 @@ from typing import Any
 
 from tqdm import tqdm
 
+from pushseg import files
+from pushseg.data.lock import FolderLock
 from pushseg.errors import InputError, PushSegError
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.experiments import plots
 from pushseg.experiments.interactive import make_interactive
 from pushseg.experiments.report import write_reports
-from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
+from pushseg.experiments.specs import (
+    SPECS,
+    Profile,
+    Spec,
+    Variant,
+    digest,
+    load_profile,
+    load_spec,
+)
 from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
 from pushseg.experiments.summary import write_summary
 from pushseg.pipeline import experiment_data as D
@@ -210,6 +220,12 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     p = plan(names, prof, seeds or prof.seeds, data_seed, only)
     plots.require()
     _check_experiment(out, p)
+    with FolderLock(out, "pushseg experiment"):  # one experiment at a time in a folder
+        return _run_locked(out, p, prof, executor, progress, report_only)
+
+
+def _run_locked(out: Path, p: Plan, prof: Profile, executor: ExecutorConfig, progress: bool,
+                report_only: bool) -> dict[str, Any]:
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
     errors = {} if report_only else execute(out, p, executor, progress=progress)
     reports = write_reports(out, p)
@@ -222,5 +238,5 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
                # machine wall time says little, CPU time over the cores says what an idle machine would take
                "cpu_seconds": round(_cpu_seconds() - cpu0, 1)}
     runs = json.loads((out / "runs.json").read_text()) if (out / "runs.json").is_file() else []
-    (out / "runs.json").write_text(json.dumps(runs + [summary], indent=1) + "\n")
+    files.write_json_atomic(out / "runs.json", runs + [summary])
     return summary

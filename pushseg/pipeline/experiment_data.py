@@ -32,6 +32,7 @@ from pushseg.errors import InputError
 from pushseg.experiments.specs import Profile, Variant, digest
 from pushseg.experiments.splits import OBJECTS, split_seed
 from pushseg.labeling import LabelConfig
+from pushseg.labeling.batch import report_path
 from pushseg.pipeline.demo import oracle_labels
 from pushseg.pipeline.stages import collect, label, make_scenes
 from pushseg.types import MOVED_ROTATION_RAD, MOVED_TRANSLATION_M
@@ -140,7 +141,7 @@ def training_set(out: Path, variant: Variant, seed: int, profile: Profile) -> tu
     coco = json.loads((d / "labels.json").read_text())
     episodes = profile.episodes[variant.data]
     own = _first_episodes(coco, episodes)
-    rows = [json.loads(line) for line in (d / "label_report.jsonl").read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in report_path(d / "labels.json").read_text().splitlines() if line.strip()]
     rows = [r for r in rows if int(r["episode"]) < episodes]
     # episode labels write "push" and "image" lines; one mask per push writes push lines only
     pushes = [r for r in rows if r.get("kind", "push") == "push"]

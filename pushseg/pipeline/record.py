@@ -2,10 +2,12 @@
 
 A stage (and an experiment cell) writes the settings it ran with beside its
 output: the config sections plus an ``inputs`` record of the paths it read.
-:func:`finished` is how every caller decides to skip work: the output's
-completion marker exists *and* the record says the same settings and inputs;
-a record with other settings stops with an error naming the first key that
-differs, instead of silently reusing the old output.
+:func:`finished` is how every stage decides to skip work: the output's manifest
+proves it whole and made from these inputs as they are now (digests, see
+:mod:`pushseg.data.manifest`) *and* the record says the same settings; a record
+with other settings stops with an error naming the first key that differs,
+instead of silently reusing the old output. Experiment cells, which have no
+manifest yet, use :func:`finished_marker`: a completion file and the record.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import yaml
 
 from pushseg import files
 from pushseg.config import INPUTS_KEY, read_yaml, to_dict
+from pushseg.data.manifest import OutputPlace, verify
 from pushseg.errors import RunFolderError
 
 
@@ -35,11 +38,15 @@ def record_of(configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> 
     return doc
 
 
+def record_text(configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> str:
+    """The settings record as YAML (what ``config.yaml`` holds)."""
+    return yaml.safe_dump(record_of(configs, inputs), sort_keys=False, default_flow_style=False)
+
+
 def write_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None) -> Path:
     """Write the settings record (YAML) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(record_of(configs, inputs), sort_keys=False, default_flow_style=False)
-    return files.write_text_atomic(path, text, sync_dir=False)
+    return files.write_text_atomic(path, record_text(configs, inputs), sync_dir=False)
 
 
 def first_difference(old: Any, new: Any, where: str, ignore: tuple[str, ...] = ()) -> tuple[str, Any, Any] | None:
@@ -75,10 +82,22 @@ def check_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | N
                                  f"choose another output or delete it")
 
 
-def finished(marker: Path, record: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None,
+def finished(place: OutputPlace, record: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None,
              ignore: tuple[str, ...] = ()) -> bool:
-    """True when the output is complete (``marker`` exists) and was made with these settings and inputs."""
-    if not marker.is_file():
+    """True when ``place`` holds a whole output made from ``inputs`` (as they are now) with these settings.
+
+    Other settings or other input paths raise, naming what differs; a mixed, edited or
+    stale output returns False (the caller makes it again).
+    """
+    if place.read() is None:
         return False
     check_record(record, configs, inputs, ignore)
+    return verify(place, inputs or {})
+
+
+def finished_marker(marker: Path, record: Path, configs: dict[str, Any], ignore: tuple[str, ...] = ()) -> bool:
+    """True when ``marker`` exists and the record beside it holds these settings."""
+    if not marker.is_file():
+        return False
+    check_record(record, configs, None, ignore)
     return True

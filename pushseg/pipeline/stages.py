@@ -1,15 +1,21 @@
 """The stages of the loop as plain functions: configs and paths in, a path out.
 
-=================  ==========================================  =============================
+=================  ==========================================  =====================================
 stage              output (returned)                           complete when
-=================  ==========================================  =============================
-``make_scenes``    ``OUT/annotations.json``                    ``OUT/meta.json`` exists
+=================  ==========================================  =====================================
+``make_scenes``    ``OUT/annotations.json``                    ``OUT/manifest.json`` proves it
 ``collect``        the run folder ``OUT``                      every episode is on disk
-``label``          the COCO json ``OUT``                       ``<stem>_summary.json`` exists
-``pretrain``       ``OUT/model.pt``                            ``OUT/model.pt`` exists
-``finetune``       ``OUT/model.pt``                            ``OUT/model.pt`` exists
-``evaluate``       ``OUT/metrics.json`` (+ results.json)       ``OUT/metrics.json`` exists
-=================  ==========================================  =============================
+``label``          the COCO json ``OUT``                       ``<stem>_manifest.json`` proves it
+``pretrain``       ``OUT/model.pt``                            ``OUT/manifest.json`` proves it
+``finetune``       ``OUT/model.pt``                            ``OUT/manifest.json`` proves it
+``evaluate``       ``OUT/metrics.json`` (+ results.json)       ``OUT/manifest.json`` proves it
+=================  ==========================================  =====================================
+
+A manifest (:mod:`pushseg.data.manifest`) lists the sha256 of every file of the
+output and of every input it was made from; it is written last, after the
+output's files were renamed into place together, while the output is locked
+against a second writer. "Proves it" means: every file and input still has the
+digest it lists. A mixed, edited or stale output is made again.
 
 Each stage writes the settings it ran with beside its output (``config.yaml``
 in the folder, or ``<stem>_config.yaml`` beside a labels json: the config
@@ -32,24 +38,30 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pushseg import files
-from pushseg.config import CONFIG_FILE, to_dict
+from pushseg.config import CONFIG_FILE
 from pushseg.data.coco import decode_mask
 from pushseg.data.collection import CollectConfig
 from pushseg.data.collection import collect as collect_run
-from pushseg.data.scenes import ScenesConfig, write_scenes
-from pushseg.errors import InputError, RunFolderError
+from pushseg.data.manifest import OutputCommit, OutputPlace
+from pushseg.data.scenes import ScenesConfig, scenes_place, write_scenes
+from pushseg.errors import InputError
 from pushseg.evaluation.coco_eval import evaluate_model
 from pushseg.evaluation.report import ap_table
 from pushseg.executors import ExecutorConfig
-from pushseg.labeling.batch import label_run
+from pushseg.labeling.batch import label_place, label_run
 from pushseg.labeling.config import LabelConfig
-from pushseg.pipeline.record import finished, write_record
-from pushseg.training.checkpoint import load_model
-from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+from pushseg.pipeline.record import finished, record_text, write_record
+from pushseg.training.checkpoint import load_model, read_checkpoint, save_model
+from pushseg.training.config import (
+    InferenceConfig,
+    ModelConfig,
+    SamplerConfig,
+    TrainConfig,
+)
 from pushseg.training.distributed import is_main_process
 from pushseg.training.engine import pick_device
 from pushseg.training.inference import Detection, Segmenter
@@ -74,17 +86,12 @@ def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress:
     """Rendered scenes with ground truth in ``out``; returns ``out/annotations.json``."""
 
     out = Path(out)
-    record = out / CONFIG_FILE
-    if skip_done and finished(out / "meta.json", record, {"scenes": cfg}):
-        if not record.is_file():  # made before records existed: its meta.json holds the settings
-            stored = json.loads((out / "meta.json").read_text()).get("config", {})
-            if stored != to_dict(cfg):
-                raise RunFolderError(f"{out}: scenes made with other settings ({stored}); choose another output")
+    if skip_done and finished(scenes_place(out), out / CONFIG_FILE, {"scenes": cfg}):
         return out / "annotations.json"
     # An interrupted run continues: the scenes it finished are kept (write_scenes checks the settings).
-    resume = skip_done and out.is_dir() and not (out / "meta.json").exists()
-    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor, resume=resume)
-    write_record(record, {"scenes": cfg})
+    resume = skip_done and out.is_dir()
+    write_scenes(cfg, out, workers=workers, progress=progress, executor=executor, resume=resume,
+                 record=record_text({"scenes": cfg}))
     return out / "annotations.json"
 
 
@@ -114,26 +121,36 @@ def label_record_path(labels: PathLike) -> Path:
 def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, workers: int = 1,
           gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
           executor: str | ExecutorConfig = "local", verify_digests: bool = True) -> Path:
-    """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``."""
+    """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``.
+
+    The json, its report, summary and settings record are one output, committed whole
+    (:mod:`pushseg.data.manifest`); it is reused only when its manifest proves it was made
+    from ``run`` as it is now, with ``cfg`` (``force``: label again anyway).
+    """
 
     cfg = cfg or LabelConfig()
     out = Path(out)
     record = label_record_path(out)
-    summary = out.with_name(out.stem + "_summary.json")
     inputs = {"run": run}
-    if not force and out.is_file() and finished(summary, record, {"label": cfg}, inputs):
-        return out
-    label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor,
-              verify_digests=verify_digests)
-    write_record(record, {"label": cfg}, inputs)
+    place = label_place(out)
+    with OutputCommit(place, inputs) as commit:
+        if not force and finished(place, record, {"label": cfg}, inputs):
+            return out
+        label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor,
+                  verify_digests=verify_digests, commit=commit)
+        commit.put(record, record_text({"label": cfg}, inputs))
+        commit.commit()
     return out
 
 
 def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainConfig,
              sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True,
-             mix: MixConfig | None = None) -> Path:
-    """DeepMask trained from scratch on the ground truth of ``scenes`` (and ``mix``'s photos); returns ``out/model.pt``."""
+             mix: MixConfig | None = None, half: bool = False) -> Path:
+    """DeepMask trained from scratch on the ground truth of ``scenes`` (and ``mix``'s photos); returns ``out/model.pt``.
+
+    ``half``: store the final weights as float16 (half the file).
+    """
 
     sampler = sampler or SamplerConfig()
     out = Path(out)
@@ -142,9 +159,14 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
     if mix is not None and mix.enabled:  # recorded only when photos are mixed in: older records stay valid
         configs["mix"] = mix
         inputs["photos"] = mix.photos
-    return _trained(out, configs, inputs, skip_done, lambda: run_pretrain(
-        scenes, out, model, train, sampler, None if images is None else str(images), resume=resume,
-        progress=progress, meta=meta, mix=mix))
+
+    def train_fn() -> None:
+        path = run_pretrain(scenes, out, model, train, sampler, None if images is None else str(images),
+                            resume=resume, progress=progress, meta=meta, mix=mix)
+        if half and is_main_process():
+            save_model(load_model(path), path, meta=read_checkpoint(path)["meta"], half=True)
+
+    return _trained("pretrain", out, configs, inputs, skip_done, train_fn)
 
 
 def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: TrainConfig | None = None,
@@ -158,19 +180,37 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
     out = Path(out)
     configs = {"train": train, "sampler": sampler}
     inputs = {"model": start_model, "labels": labels, **({"images": images} if images else {})}
-    return _trained(out, configs, inputs, skip_done, lambda: run_finetune(
+    return _trained("finetune", out, configs, inputs, skip_done, lambda: run_finetune(
         start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
         progress=progress, meta=meta))
 
 
-def _trained(out: Path, configs: dict[str, Any], inputs: dict[str, Any], skip_done: bool, train_fn) -> Path:
-    """``out/model.pt``: reused when it was made with these settings and inputs, else trained and recorded."""
+# The files of a training output whose digests the manifest keeps (last.pt is resume state).
+MODEL_FILES = ("model.pt", "model_peer.pt", "train_log.json")
 
-    if skip_done and finished(out / "model.pt", out / CONFIG_FILE, configs, inputs):
+
+def _trained(kind: str, out: Path, configs: dict[str, Any], inputs: dict[str, Any], skip_done: bool,
+             train_fn: Callable[[], Any]) -> Path:
+    """``out/model.pt``: reused when its manifest proves it made with these settings and inputs, else trained.
+
+    Under DDP (torchrun) rank 0 alone locks, writes and commits; the other ranks train beside it.
+    """
+
+    place = OutputPlace.folder(out, kind)
+    if not is_main_process():
+        if not (skip_done and finished(place, out / CONFIG_FILE, configs, inputs)):
+            train_fn()
         return out / "model.pt"
-    train_fn()
-    if is_main_process():  # under DDP (torchrun) rank 0 alone writes
-        write_record(out / CONFIG_FILE, configs, inputs)
+    with OutputCommit(place, inputs) as commit:
+        if skip_done and finished(place, out / CONFIG_FILE, configs, inputs):
+            return out / "model.pt"
+        commit.writing_in_place()
+        train_fn()
+        for name in MODEL_FILES:
+            if (out / name).is_file():
+                commit.adopt(out / name)
+        commit.put(out / CONFIG_FILE, record_text(configs, inputs))
+        commit.commit()
     return out / "model.pt"
 
 
@@ -200,19 +240,21 @@ def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: Infere
     if inference is None:
         net = load_model(model, device=dev)
         inference = InferenceConfig(scales=tuple(net.meta.get("scales", InferenceConfig().scales)))
-    if skip_done and finished(metrics_path, out / CONFIG_FILE, {"inference": inference}, inputs):
-        return metrics_path
-    net = net or load_model(model, device=dev)
-    r = evaluate_model(Segmenter(net, inference, dev), gt, progress=progress, desc=desc)
-    out.mkdir(parents=True, exist_ok=True)
-    table = ap_table({Path(model).name: r["metrics"]})
-    res = [{**x, "segmentation": {"size": x["segmentation"]["size"],
-                                  "counts": x["segmentation"]["counts"].decode("ascii")}} for x in r["results"]]
-    files.write_text_atomic(out / "results.json", json.dumps(res), sync_dir=False)
-    files.write_text_atomic(out / "metrics.md", f"# Evaluation\n\nmodel `{model}` on `{gt}`\n\n{table}\n", sync_dir=False)
-    write_record(out / CONFIG_FILE, {"inference": inference}, inputs)
-    doc = {"model": str(model), "scenes": str(gt), "inference": inference.to_dict(), "metrics": r["metrics"]}
-    files.write_text_atomic(metrics_path, json.dumps(doc, indent=1))  # last: its presence marks the stage complete
+    place = OutputPlace.folder(out, "evaluate")
+    with OutputCommit(place, inputs) as commit:
+        if skip_done and finished(place, out / CONFIG_FILE, {"inference": inference}, inputs):
+            return metrics_path
+        net = net or load_model(model, device=dev)
+        r = evaluate_model(Segmenter(net, inference, dev), gt, progress=progress, desc=desc)
+        table = ap_table({Path(model).name: r["metrics"]})
+        res = [{**x, "segmentation": {"size": x["segmentation"]["size"],
+                                      "counts": x["segmentation"]["counts"].decode("ascii")}} for x in r["results"]]
+        commit.put(out / "results.json", json.dumps(res))
+        commit.put(out / "metrics.md", f"# Evaluation\n\nmodel `{model}` on `{gt}`\n\n{table}\n")
+        commit.put(out / CONFIG_FILE, record_text({"inference": inference}, inputs))
+        doc = {"model": str(model), "scenes": str(gt), "inference": inference.to_dict(), "metrics": r["metrics"]}
+        commit.put(metrics_path, json.dumps(doc, indent=1))
+        commit.commit()
     return metrics_path
 
 

@@ -374,8 +374,13 @@ class TrainerBase:
             getattr(h, point)()
 
 
+# Keys of a log entry that vary between identical trainings (wall times): kept in
+# train_log.json, left out of model.pt so that identical trainings give identical bytes.
+VOLATILE_LOG_KEYS = ("time_s",)
+
+
 class FinalModelHook(HookBase):
-    """After training: ``model.pt`` with the training config and log in its meta."""
+    """After training: ``model.pt`` with the training config and log (times aside) in its meta."""
 
     def __init__(self, name: str = "model", file: str = "model.pt") -> None:
         self.name, self.file = name, file
@@ -383,7 +388,8 @@ class FinalModelHook(HookBase):
     def after_train(self) -> None:
         t = self.trainer
         t.check_finite_weights()
-        meta = {**getattr(t, "meta", {}), "train_config": t.cfg.to_dict(), "log": t.log}
+        log = [{k: v for k, v in e.items() if k not in VOLATILE_LOG_KEYS} for e in t.log]
+        meta = {**getattr(t, "meta", {}), "train_config": t.cfg.to_dict(), "log": log}
         save_model(t.models[self.name], t.out_dir / self.file, meta=meta)
 
 
