@@ -23,6 +23,7 @@ from pushseg import files as pushseg_files
 from pushseg.data.collection import CollectConfig, collect
 from pushseg.data.lock import FolderLock
 from pushseg.data.manifest import OutputPlace, verify
+from pushseg.data.outputs import PROBE_BYTES
 from pushseg.errors import RunFolderError
 from pushseg.labeling.batch import label_place
 from pushseg.pipeline import stages
@@ -237,3 +238,30 @@ def test_identical_trainings_give_identical_model_files(world, tmp_path):
     assert (tmp_path / "one" / "model.pt").read_bytes() == (tmp_path / "two" / "model.pt").read_bytes()
     log = json.loads((tmp_path / "one" / "train_log.json").read_text())
     assert "time_s" in log[0]  # the times are kept, beside the weights
+
+
+@pytest.mark.parametrize("command", ["label", "gallery", "scenes", "pretrain", "finetune", "evaluate", "segment"])
+def test_a_disk_that_fills_during_any_command_gives_one_line_naming_the_path(world, tmp_path, monkeypatch, capsys,
+                                                                             command):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    argv = {
+        "label": ["label", world["a"], "--out", disk / "labels.json", "--no-progress"],
+        "gallery": ["label", world["a"], "--out", tmp_path / "labels.json", "--gallery", disk / "gal", "--no-progress"],
+        "scenes": ["scenes", "--out", disk / "scenes", "--count", "1", "--no-progress"],
+        "pretrain": ["pretrain", "--scenes", world["shapes"], "--out", disk / "p", "--epochs", "1", *TINY],
+        "finetune": ["finetune", "--labels", world["shapes"] / "annotations.json", "--model", world["model"],
+                     "--out", disk / "f", *FINETUNE],
+        "evaluate": ["evaluate", "--model", world["model"], "--scenes", world["shapes"], "--out", disk / "e",
+                     "--no-progress"],
+        "segment": ["segment", world["shapes"] / "images" / "00000.png", "--model", world["model"],
+                    "--out", disk / "o.png"],
+    }[command]
+    sim = ft.SimulatedDisk(disk, monkeypatch)
+    sim.mode, sim.budget = "full", PROBE_BYTES + 200  # the start-up check passes; the work's writes do not
+    assert run_pushseg(*argv) == 2
+    out = capsys.readouterr()
+    lines = [x for x in out.err.strip().splitlines() if x.strip()]
+    assert len(lines) == 1 and "ENOSPC" in lines[0] and "the disk is full" in lines[0], out.err
+    assert str(disk) in lines[0], out.err
+    assert not _temporaries(disk)

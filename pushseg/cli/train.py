@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from pushseg import files
 from pushseg.config import Section, add_config_args, from_dict, resolve, to_dict
 from pushseg.evaluation.coco_eval import evaluate_model
 from pushseg.evaluation.report import ap_table
@@ -89,7 +89,7 @@ def _validate(model_path: Path, val: str, out: Path, device: str) -> None:
     for name, nms in (("without NMS", None), ("with NMS 0.5", 0.5)):
         cfg = InferenceConfig(scales=tuple(model.meta.get("scales", (1.0,))), nms_threshold=nms)
         rows[name] = evaluate_model(Segmenter(model, cfg, dev), scenes_json(val), desc=f"val {name}")["metrics"]
-    (out / "val.json").write_text(json.dumps({"scenes": val, "metrics": rows}, indent=1))
+    files.write_json_atomic(out / "val.json", {"scenes": val, "metrics": rows})
     print(ap_table(rows))
 
 

@@ -76,7 +76,7 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
         b.write(out_dir / f"step_{k:02d}.json")
     meta = {"scene_seeds": scene_seeds, "pushes": pushes, "width": profile.width, "height": profile.height,
             "objects": [profile.min_objects, profile.max_objects], "log": log}
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    files.write_json_atomic(out_dir / "meta.json", meta)
     return out_dir
 
 

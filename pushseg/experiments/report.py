@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from pushseg import files
 from pushseg.experiments import plots
 from pushseg.experiments.scene_ap import METRICS, records_from_json
 from pushseg.experiments.stats import bootstrap_ap_difference, mean_std, paired_over_seeds, verdict
@@ -216,7 +217,7 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
     result = aggregate(out, spec, profile, seeds)
     d = out / spec.name
     d.mkdir(parents=True, exist_ok=True)
-    (d / "report.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    files.write_json_atomic(d / "report.json", result, default=str)
     pictures = plots.draw(result, d)
     n_test = profile.test_scenes
     lines = [f"# {result['title']}", "",
@@ -273,7 +274,7 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
         lines += ["## Cells that failed", ""] + [f"- {k} seed {s}: {e}" for k, x in failed.items() for s, e in x.items()]
         lines.append("")
     lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in pictures] + [""]
-    (d / "report.md").write_text("\n".join(lines))
+    files.write_text_atomic(d / "report.md", "\n".join(lines))
     return d / "report.md"
 
 

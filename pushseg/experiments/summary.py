@@ -10,6 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from pushseg import files
+
 # (table, A, B, metric, the paper's difference, goal) -- the paper's values from paper.yaml
 GAPS = [
     ("table1", "selfdeepmask-large", "pretrained-nms", "AP50", 80.0 - 71.4, 5.0,
@@ -123,6 +125,6 @@ def write_summary(out: Path) -> Path | None:
                          f"[{_fmt(ci['low'])}, {_fmt(ci['high'])}], {g['verdict']} (paper: +23.7 for SelfDeepMask).")
         data["fig4"] = reports["fig4"].get("interactive", {})
     lines += ["", "Per table: " + ", ".join(f"[{k}]({k}/report.md)" for k in reports), ""]
-    (out / "summary.json").write_text(json.dumps(data, indent=1) + "\n")
-    (out / "summary.md").write_text("\n".join(lines))
+    files.write_json_atomic(out / "summary.json", data)
+    files.write_text_atomic(out / "summary.md", "\n".join(lines))
     return out / "summary.md"

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from pushseg.data.images import write_image_file
 from pushseg.labeling.flow import flow_to_color
 from pushseg.labeling.labeler import LabelResult
 from pushseg.types import Transition
@@ -87,11 +88,10 @@ def render_sheet(t: Transition, res: LabelResult, iou: float | None = None, gt_m
 
 
 def write_sheet(path: str | Path, sheet: np.ndarray) -> Path:
+    """Write a sheet (RGB) atomically; a full or read-only disk raises an error naming the file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
-        raise OSError(f"could not write {path}")
-    return path
+    return write_image_file(path, sheet)
 
 
 _TRACK_COLORS = [(255, 40, 40), (40, 255, 40), (255, 230, 0), (255, 0, 255), (0, 200, 255), (255, 140, 0),

@@ -32,14 +32,7 @@ from pushseg.data.manifest import FOLDER_MANIFEST
 from pushseg.errors import InputError
 from pushseg.experiments.interactive import score_interactive
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
-from pushseg.experiments.scoring import (
-    apply_nms,
-    choose_nms,
-    scene_images,
-    segment_images,
-    segmenter_for,
-    to_results,
-)
+from pushseg.experiments.scoring import apply_nms, choose_nms, scene_images, segment_images, segmenter_for, to_results
 from pushseg.experiments.specs import Profile, Variant
 from pushseg.experiments.splits import split_seed
 from pushseg.pipeline import experiment_data as D

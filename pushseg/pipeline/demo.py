@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import torch
 from tqdm import tqdm
 
@@ -33,7 +32,7 @@ from pushseg import files
 from pushseg.config import CONFIG_FILE, write_config
 from pushseg.data.coco import CocoBuilder, decode_mask, instance_masks, load_coco
 from pushseg.data.collection import CollectConfig
-from pushseg.data.images import read_rgb
+from pushseg.data.images import read_rgb, write_image_file
 from pushseg.data.lock import FolderLock
 from pushseg.data.run import RunReader
 from pushseg.data.scenes import ScenesConfig
@@ -251,7 +250,7 @@ def draw_overlays(pics: Path, test_json: Path, dets: dict[str, dict[int, list]],
         tiles = [overlay(rgb, truth, title="ground truth", show_scores=False), rgb]
         tiles += [overlay(rgb, dets[name].get(im["id"], [])[:20], title=titles[name]) for name in dets]
         path = pics / f"scene_{im['id']:03d}.png"
-        cv2.imwrite(str(path), cv2.cvtColor(grid(tiles, 2), cv2.COLOR_RGB2BGR))
+        write_image_file(path, grid(tiles, 2))
         written.append(path.name)
     return written
 

@@ -34,15 +34,7 @@ from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.experiments import plots
 from pushseg.experiments.interactive import make_interactive
 from pushseg.experiments.report import write_reports
-from pushseg.experiments.specs import (
-    SPECS,
-    Profile,
-    Spec,
-    Variant,
-    digest,
-    load_profile,
-    load_spec,
-)
+from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, load_profile, load_spec
 from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
 from pushseg.experiments.summary import write_summary
 from pushseg.pipeline import experiment_data as D
@@ -96,7 +88,7 @@ def _check_experiment(out: Path, p: Plan) -> None:
             raise InputError(f"{out} holds an experiment with another profile or data seed; use another --out")
     else:
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(mine, indent=1) + "\n")
+        files.write_json_atomic(path, mine)
 
 
 def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -> list[tuple[str, Any]]:
@@ -165,7 +157,7 @@ def _run_job(_state: None, args: tuple[str, Cell, Profile, int]) -> tuple[str, d
         msg = str(e)
     except Exception:  # noqa: BLE001 - recorded in the cell's folder, reported at the end
         msg = traceback.format_exc()
-    (cell_dir(Path(out), cell) / "error.txt").write_text(msg + "\n")
+    files.write_text_atomic(cell_dir(Path(out), cell) / "error.txt", msg + "\n")
     return cell.name, None, msg.strip().splitlines()[-1]
 
 

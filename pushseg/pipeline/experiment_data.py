@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from pushseg import files
 from pushseg.data.coco import CocoBuilder
 from pushseg.data.collection import CollectConfig
 from pushseg.data.run import RunReader
@@ -161,7 +162,7 @@ def training_set(out: Path, variant: Variant, seed: int, profile: Profile) -> tu
         stats["label_mean_iou"] = 1.0
     elif variant.labels == "oracle-all":
         tmp = path.with_suffix(".self.json")
-        tmp.write_text(json.dumps(own))
+        files.write_text_atomic(tmp, json.dumps(own), sync_dir=False)
         oracle_labels(tmp, path.with_suffix(".tmp.json"))
         tmp.unlink()
         data = json.loads(path.with_suffix(".tmp.json").read_text())
@@ -174,6 +175,6 @@ def training_set(out: Path, variant: Variant, seed: int, profile: Profile) -> tu
     if not data["images"]:
         raise InputError(f"variant {variant.key}, seed {seed}: no training image (the labeler accepted no push in "
                          f"the first {episodes} episodes); collect more episodes in the profile")
-    path.write_text(json.dumps(data))
-    stats_path.write_text(json.dumps(stats, indent=1) + "\n")
+    files.write_text_atomic(path, json.dumps(data), sync_dir=False)
+    files.write_json_atomic(stats_path, stats)  # last: with it, the training set is complete
     return path, stats

@@ -56,12 +56,7 @@ from pushseg.labeling.batch import label_place, label_run
 from pushseg.labeling.config import LabelConfig
 from pushseg.pipeline.record import finished, record_text, write_record
 from pushseg.training.checkpoint import load_model, read_checkpoint, save_model
-from pushseg.training.config import (
-    InferenceConfig,
-    ModelConfig,
-    SamplerConfig,
-    TrainConfig,
-)
+from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
 from pushseg.training.distributed import is_main_process
 from pushseg.training.engine import pick_device
 from pushseg.training.inference import Detection, Segmenter

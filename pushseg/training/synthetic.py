@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from pushseg.data.coco import CocoBuilder
+from pushseg.data.images import write_image_file
 
 
 def textured_background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -69,7 +70,7 @@ def write_synthetic_set(out: str | os.PathLike, n_images: int, seed: int = 0, he
     for k in range(n_images):
         rgb, masks = make_scene(rng, height, width, int(rng.integers(objects[0], objects[1] + 1)), size_range)
         name = f"images/{k:05d}.png"
-        cv2.imwrite(str(out / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        write_image_file(out / name, rgb)
         image_id = coco.add_image(name, width, height)
         for m in masks:
             coco.add_mask(image_id, m)
