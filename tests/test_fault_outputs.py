@@ -128,14 +128,14 @@ def test_labels_killed_at_any_point_of_a_rewrite_are_the_old_ones_or_none(world,
     module, name = (os, "replace") if where == "replace" else (pushseg_files, "write_staged")
     with monkeypatch.context() as m:
         calls = _count_calls(m, module, name, None, Killed())
-        stages.label(world["b"], tmp_path / "count.json", progress=False, force=True)
+        stages.label(world["b"], tmp_path / "count.json", progress=False)
     assert calls[0] >= 4
     seen = set()
     for k in range(1, calls[0] + 1):
         with monkeypatch.context() as m:
             _count_calls(m, module, name, k, Killed())
             try:
-                stages.label(world["b"], out, progress=False, force=True)
+                stages.label(world["b"], out, progress=False, overwrite=True)
             except Killed:
                 pass
         state = _label_state(out, world)
@@ -143,7 +143,7 @@ def test_labels_killed_at_any_point_of_a_rewrite_are_the_old_ones_or_none(world,
         seen.add(state)
         # The stage, as the demo calls it, never takes what is there for labels of run a unless it is.
         if state == "b":
-            stages.label(world["a"], out, progress=False, force=True)
+            stages.label(world["a"], out, progress=False, overwrite=True)
         assert json.loads(stages.label(world["a"], out, progress=False).read_text())["info"]["run"] == \
             str(world["a"].resolve())
         assert not _temporaries(tmp_path), k
@@ -161,7 +161,7 @@ def test_a_full_disk_while_labels_are_rewritten_leaves_the_old_ones_and_names_th
     sim = ft.SimulatedDisk(disk, monkeypatch)
     for budget in (0, 100, 2_000, 20_000, 64 * 1024 + 300):
         sim.mode, sim.budget = "full", budget
-        assert run_pushseg("label", world["b"], "--out", out, "--no-progress") == 2
+        assert run_pushseg("label", world["b"], "--out", out, "--no-progress", "--overwrite") == 2
         err = capsys.readouterr().err
         lines = [x for x in err.strip().splitlines() if x.strip()]
         assert len(lines) == 1 and "ENOSPC" in lines[0] and str(disk) in lines[0], err
@@ -208,6 +208,17 @@ def test_labels_of_another_run_are_refused_not_reused(world, tmp_path):
     stages.label(world["b"], out, progress=False)
     with pytest.raises(RunFolderError, match="made with inputs.run = .*run_b.*, asked for .*run_a"):
         stages.label(world["a"], out, progress=False)
+
+
+def test_the_label_command_replaces_labels_of_another_run_only_when_told(world, tmp_path, capsys):
+    out = tmp_path / "labels.json"
+    assert run_pushseg("label", world["a"], "--out", out, "--no-progress") == 0
+    assert run_pushseg("label", world["b"], "--out", out, "--no-progress") == 2
+    err = capsys.readouterr().err
+    assert "made with inputs.run" in err and "--overwrite" in err, err
+    assert _label_state(out, world) == "a"
+    assert run_pushseg("label", world["b"], "--out", out, "--no-progress", "--overwrite") == 0
+    assert _label_state(out, world) == "b"
 
 
 def test_an_evaluation_whose_scenes_changed_is_made_again(world, tmp_path):

@@ -17,5 +17,11 @@ def add_executor_args(p: argparse.ArgumentParser, jobs: str) -> None:
                    help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
 
 
+def add_overwrite_arg(p: argparse.ArgumentParser) -> None:
+    """``--overwrite``: an output made from other inputs or settings is replaced instead of refused."""
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output made from other inputs or with other settings (refused without it)")
+
+
 def executor_config(args: argparse.Namespace) -> ExecutorConfig:
     return ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)

@@ -7,6 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from pushseg.cli.common import add_overwrite_arg
 from pushseg.cli.segment import add_inference_args, inference_config
 from pushseg.evaluation.report import ap_table
 from pushseg.pipeline.stages import evaluate, scenes_json
@@ -25,6 +26,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--scenes", required=True, help="scenes folder (with annotations.json) or a COCO json")
     p.add_argument("--out", default=None, help="folder for metrics.json, metrics.md, results.json, config.yaml")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_arg(p)
     add_inference_args(p)
     p.set_defaults(func=run)
 
@@ -35,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(args.out) if args.out else Path(tmp)
         metrics = json.loads(evaluate(args.model, gt, out, cfg, device=args.device, progress=not args.no_progress,
-                                      skip_done=False).read_text())["metrics"]
+                                      skip_done=False, overwrite=args.overwrite).read_text())["metrics"]
         print(ap_table({Path(args.model).name: metrics}))
     if args.out:
         print(f"wrote {out}/metrics.json, metrics.md, results.json, config.yaml")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pushseg.cli.common import add_executor_args, executor_config
+from pushseg.cli.common import add_executor_args, add_overwrite_arg, executor_config
 from pushseg.config import Section, add_config_args, resolve
 from pushseg.labeling.batch import REPORT_FILE
 from pushseg.labeling.config import LabelConfig
@@ -37,6 +37,7 @@ def add_parser(subparsers) -> None:
     add_executor_args(p, "transitions")
     p.add_argument("--gallery", default=None, metavar="DIR", help="also write one PNG sheet per push into DIR")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_overwrite_arg(p)
     p.add_argument("--no-verify", action="store_true", help="skip checking each image against its stored sha256")
     add_config_args(p, SECTIONS)
     p.set_defaults(func=run)
@@ -45,7 +46,7 @@ def add_parser(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     cfg = resolve(args)["label"]
     path = label(args.run, args.out, cfg, executor=executor_config(args), gallery=args.gallery,
-                 progress=False if args.no_progress else None, force=True,
+                 progress=False if args.no_progress else None, force=True, overwrite=args.overwrite,
                  verify_digests=not args.no_verify)
     print(json.dumps(json.loads(path.with_name(path.stem + "_summary.json").read_text()), indent=2))
     return 0

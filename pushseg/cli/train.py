@@ -6,12 +6,18 @@ import argparse
 from pathlib import Path
 
 from pushseg import files
+from pushseg.cli.common import add_overwrite_arg
 from pushseg.config import Section, add_config_args, from_dict, resolve, to_dict
 from pushseg.evaluation.coco_eval import evaluate_model
 from pushseg.evaluation.report import ap_table
 from pushseg.pipeline.stages import PRETRAIN_SETTINGS, finetune, pretrain, scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
-from pushseg.training.config import InferenceConfig, ModelConfig, SamplerConfig, TrainConfig
+from pushseg.training.config import (
+    InferenceConfig,
+    ModelConfig,
+    SamplerConfig,
+    TrainConfig,
+)
 from pushseg.training.distributed import is_main_process
 from pushseg.training.engine import pick_device
 from pushseg.training.inference import Segmenter
@@ -49,6 +55,7 @@ FINETUNE_SECTIONS = [
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_overwrite_arg(p)
     p.add_argument("--images", default=None, help="folder the json's image file names are relative to "
                                                   "(default: the json's folder)")
 
@@ -97,7 +104,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     out = Path(args.out)
     path = pretrain(scenes_json(args.scenes), out, cfg["model"], cfg["train"], cfg["sampler"], images=args.images,
-                    resume=args.resume, progress=not args.no_progress, skip_done=False,
+                    resume=args.resume, progress=not args.no_progress, skip_done=False, overwrite=args.overwrite,
                     mix=cfg["mix"], half=args.half)
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
@@ -111,7 +118,7 @@ def run_finetune(args: argparse.Namespace) -> int:
     cfg = resolve(args)
     out = Path(args.out)
     path = finetune(args.model, args.labels, out, cfg["train"], cfg["sampler"], images=args.images,
-                    resume=args.resume, progress=not args.no_progress, skip_done=False)
+                    resume=args.resume, progress=not args.no_progress, skip_done=False, overwrite=args.overwrite)
     if not is_main_process():  # DDP: rank 0 writes and reports
         return 0
     print(f"wrote {path}")

@@ -111,9 +111,9 @@ def _inputs_doc(inputs: dict[str, Any]) -> dict[str, dict[str, str]]:
 def verify(place: OutputPlace, inputs: dict[str, Any]) -> bool:
     """True when ``place`` holds a complete output made from ``inputs`` as they are now.
 
-    An output from other input paths raises (someone else's output: choose another
-    one); anything else that does not prove the output complete returns False, with
-    the reason logged, and the caller makes it again.
+    An output of another command raises; anything else that does not prove the output
+    complete (other inputs, changed inputs, missing or changed files) returns False,
+    with the reason logged, and the caller makes it again.
     """
     doc = place.read()
     if doc is None:
@@ -126,8 +126,9 @@ def verify(place: OutputPlace, inputs: dict[str, Any]) -> bool:
         if then is None:
             continue  # an optional input the output was made without is compared by the settings record
         if then.get("path") != now["path"]:
-            raise RunFolderError(f"{place.manifest.parent}: made from {name} {then.get('path')}, asked for "
-                                 f"{now['path']}; choose another output or delete it")
+            log.warning("%s: made from %s %s, not from %s; making it again", place.manifest, name, then.get("path"),
+                        now["path"])
+            return False
         if then.get("sha256") != now["sha256"]:
             log.warning("%s: its %s %s changed since it was made; making it again", place.manifest, name, now["path"])
             return False

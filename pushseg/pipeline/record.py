@@ -78,20 +78,32 @@ def check_record(path: Path, configs: dict[str, Any], inputs: dict[str, Any] | N
         found = first_difference(stored[section], values, section, ignore)
         if found:
             key, old, new = found
-            raise RunFolderError(f"{path.parent}: made with {key} = {old!r}, asked for {new!r}; "
-                                 f"choose another output or delete it")
+            raise RunFolderError(f"{path.parent}: made with {key} = {old!r}, asked for {new!r}; choose another "
+                                 f"output, delete it, or give the command --overwrite to replace it")
 
 
 def finished(place: OutputPlace, record: Path, configs: dict[str, Any], inputs: dict[str, Any] | None = None,
-             ignore: tuple[str, ...] = ()) -> bool:
+             ignore: tuple[str, ...] = (), *, reuse: bool = True, overwrite: bool = False,
+             continues: tuple[str, ...] = ()) -> bool:
     """True when ``place`` holds a whole output made from ``inputs`` (as they are now) with these settings.
 
-    Other settings or other input paths raise, naming what differs; a mixed, edited or
-    stale output returns False (the caller makes it again).
+    An output made with other settings or from other input paths raises, naming what
+    differs, unless ``overwrite``; a mixed, edited, stale or unfinished output returns
+    False (the caller makes it again); ``reuse`` False: never True (the caller makes it
+    again anyway, after the same checks). ``continues``: settings that may differ because the
+    work continues the output (a resumed training given more ``epochs``): not refused, not reused.
     """
     if place.read() is None:
+        return False  # nothing whole is there (unfinished, or a kill while committing): it is made anew
+    if not overwrite:
+        check_record(record, configs, inputs, ignore + continues)
+    if not reuse:
         return False
-    check_record(record, configs, inputs, ignore)
+    if continues:
+        try:
+            check_record(record, configs, inputs, ignore)
+        except RunFolderError:
+            return False
     return verify(place, inputs or {})
 
 

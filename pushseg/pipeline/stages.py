@@ -36,6 +36,7 @@ These are what ``pushseg demo`` and the experiments in
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable
@@ -81,7 +82,7 @@ def make_scenes(cfg: ScenesConfig, out: PathLike, *, workers: int = 1, progress:
     """Rendered scenes with ground truth in ``out``; returns ``out/annotations.json``."""
 
     out = Path(out)
-    if skip_done and finished(scenes_place(out), out / CONFIG_FILE, {"scenes": cfg}):
+    if finished(scenes_place(out), out / CONFIG_FILE, {"scenes": cfg}, reuse=skip_done):
         return out / "annotations.json"
     # An interrupted run continues: the scenes it finished are kept (write_scenes checks the settings).
     resume = skip_done and out.is_dir()
@@ -115,12 +116,13 @@ def label_record_path(labels: PathLike) -> Path:
 
 def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, workers: int = 1,
           gallery: PathLike | None = None, progress: bool | None = None, force: bool = False,
-          executor: str | ExecutorConfig = "local", verify_digests: bool = True) -> Path:
+          executor: str | ExecutorConfig = "local", verify_digests: bool = True, overwrite: bool = False) -> Path:
     """Self-supervised labels of every push of ``run`` as a COCO json at ``out``; returns ``out``.
 
     The json, its report, summary and settings record are one output, committed whole
     (:mod:`pushseg.data.manifest`); it is reused only when its manifest proves it was made
-    from ``run`` as it is now, with ``cfg`` (``force``: label again anyway).
+    from ``run`` as it is now, with ``cfg`` (``force``: label again anyway). Labels made from
+    another run or with other settings are refused unless ``overwrite``.
     """
 
     cfg = cfg or LabelConfig()
@@ -129,7 +131,7 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
     inputs = {"run": run}
     place = label_place(out)
     with OutputCommit(place, inputs) as commit:
-        if not force and finished(place, record, {"label": cfg}, inputs):
+        if finished(place, record, {"label": cfg}, inputs, reuse=not force, overwrite=overwrite):
             return out
         label_run(run, out, cfg, workers=workers, gallery=gallery, progress=progress, executor=executor,
                   verify_digests=verify_digests, commit=commit)
@@ -141,7 +143,7 @@ def label(run: PathLike, out: PathLike, cfg: LabelConfig | None = None, *, worke
 def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainConfig,
              sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
              progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True,
-             mix: MixConfig | None = None, half: bool = False) -> Path:
+             mix: MixConfig | None = None, half: bool = False, overwrite: bool = False) -> Path:
     """DeepMask trained from scratch on the ground truth of ``scenes`` (and ``mix``'s photos); returns ``out/model.pt``.
 
     ``half``: store the final weights as float16 (half the file).
@@ -161,12 +163,13 @@ def pretrain(scenes: PathLike, out: PathLike, model: ModelConfig, train: TrainCo
         if half and is_main_process():
             save_model(load_model(path), path, meta=read_checkpoint(path)["meta"], half=True)
 
-    return _trained("pretrain", out, configs, inputs, skip_done, train_fn)
+    return _trained("pretrain", out, configs, inputs, skip_done, overwrite, resume, train_fn)
 
 
 def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: TrainConfig | None = None,
              sampler: SamplerConfig | None = None, *, images: PathLike | None = None, resume: bool = True,
-             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True) -> Path:
+             progress: bool = True, meta: dict[str, Any] | None = None, skip_done: bool = True,
+             overwrite: bool = False) -> Path:
     """``start_model`` fine-tuned on the masks of ``labels``; returns ``out/model.pt``."""
 
     train, sampler = train or TrainConfig(), sampler or SamplerConfig()
@@ -175,7 +178,7 @@ def finetune(start_model: PathLike, labels: PathLike, out: PathLike, train: Trai
     out = Path(out)
     configs = {"train": train, "sampler": sampler}
     inputs = {"model": start_model, "labels": labels, **({"images": images} if images else {})}
-    return _trained("finetune", out, configs, inputs, skip_done, lambda: run_finetune(
+    return _trained("finetune", out, configs, inputs, skip_done, overwrite, resume, lambda: run_finetune(
         start_model, labels, out, train, sampler, None if images is None else str(images), resume=resume,
         progress=progress, meta=meta))
 
@@ -185,19 +188,23 @@ MODEL_FILES = ("model.pt", "model_peer.pt", "train_log.json")
 
 
 def _trained(kind: str, out: Path, configs: dict[str, Any], inputs: dict[str, Any], skip_done: bool,
-             train_fn: Callable[[], Any]) -> Path:
+             overwrite: bool, resume: bool, train_fn: Callable[[], Any]) -> Path:
     """``out/model.pt``: reused when its manifest proves it made with these settings and inputs, else trained.
 
-    Under DDP (torchrun) rank 0 alone locks, writes and commits; the other ranks train beside it.
+    A model of other settings or inputs is refused unless ``overwrite``; ``resume`` may
+    continue a training with more epochs. Under DDP (torchrun) rank 0 alone locks, writes and
+    commits; the other ranks train beside it.
     """
 
     place = OutputPlace.folder(out, kind)
+    done = functools.partial(finished, place, out / CONFIG_FILE, configs, inputs, reuse=skip_done,
+                             overwrite=overwrite, continues=("epochs",) if resume else ())
     if not is_main_process():
-        if not (skip_done and finished(place, out / CONFIG_FILE, configs, inputs)):
+        if not done():
             train_fn()
         return out / "model.pt"
     with OutputCommit(place, inputs) as commit:
-        if skip_done and finished(place, out / CONFIG_FILE, configs, inputs):
+        if done():
             return out / "model.pt"
         commit.writing_in_place()
         train_fn()
@@ -220,7 +227,8 @@ def scenes_json(path: PathLike) -> Path:
 
 
 def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: InferenceConfig | None = None, *,
-             device: str = "cpu", progress: bool = True, desc: str = "evaluate", skip_done: bool = True) -> Path:
+             device: str = "cpu", progress: bool = True, desc: str = "evaluate", skip_done: bool = True,
+             overwrite: bool = False) -> Path:
     """COCO mask AP of ``model`` on ``scenes``: ``out/metrics.json`` (returned), metrics.md, results.json.
 
     ``inference`` None takes the defaults with the model's own pyramid scales.
@@ -237,7 +245,7 @@ def evaluate(model: PathLike, scenes: PathLike, out: PathLike, inference: Infere
         inference = InferenceConfig(scales=tuple(net.meta.get("scales", InferenceConfig().scales)))
     place = OutputPlace.folder(out, "evaluate")
     with OutputCommit(place, inputs) as commit:
-        if skip_done and finished(place, out / CONFIG_FILE, {"inference": inference}, inputs):
+        if finished(place, out / CONFIG_FILE, {"inference": inference}, inputs, reuse=skip_done, overwrite=overwrite):
             return metrics_path
         net = net or load_model(model, device=dev)
         r = evaluate_model(Segmenter(net, inference, dev), gt, progress=progress, desc=desc)
