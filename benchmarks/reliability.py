@@ -3,6 +3,7 @@
     python benchmarks/reliability.py kills  --trials 32 [--seed 0]
     python benchmarks/reliability.py races  --trials 20
     python benchmarks/reliability.py inputs [--jobs 4] [--cases all|light|heavy]
+    python benchmarks/reliability.py outputs --trials 4 [--seed 0]
     python benchmarks/reliability.py digests
     python benchmarks/reliability.py env-memory --resets 500
     python benchmarks/reliability.py env-pushes --trials 60
@@ -24,6 +25,15 @@ corrupted when the finished folder differs from an uninterrupted run.
 inputs: every case of tests/bad_inputs.py as its own ``pushseg`` process; a
 case fails on a traceback, exit 0 (a silent success), another exit code or a
 message without the expected words.
+
+outputs: for every writing command (label, finetune, pretrain, evaluate, scenes):
+races of two writers of different inputs or settings into one output (seeded
+random staggers, half of them overlapping), SIGKILLs of a writer replacing a
+complete output (seeded random moments), and a disk that fills after a seeded
+random number of bytes while an output is replaced. An output's state after the
+fault must be a version its manifest proves, or none; "mixed" (a manifest over
+files of two versions, or one that does not verify) and "lost" (a writer that
+reported success whose output is gone) must be 0, as must tracebacks.
 
 digests: CPU time of reading a run's frames with and without sha256 checks,
 interleaved, and the same for ``RunWriter.resume``.
@@ -48,6 +58,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 import bad_inputs as bi  # noqa: E402
 import fault_tools as ft  # noqa: E402
+import output_faults as of  # noqa: E402
+
+from pushseg.data.outputs import PROBE_BYTES  # noqa: E402
 
 
 def kills(trials: int, seed: int) -> dict:
@@ -144,6 +157,47 @@ def inputs(jobs: int = 1, which: str = "all") -> dict:
         "unclear_messages": [x["case"] for x in c if x["verdict"] == "message"],
     }
     return out
+
+
+def outputs(trials: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    res: dict = {"races": [], "kills": [], "disk_full": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        world = of.make_world(tmp / "world")
+        for command in of.COMMANDS:
+            t0 = time.perf_counter()
+            refs = of.references(command, world, tmp)
+            # how long one undisturbed write takes: kills and staggers are drawn within it
+            span = max(0.5, (time.perf_counter() - t0) / 2)
+            for i in range(trials):
+                stagger = float(rng.uniform(0.0, 0.5)) if i % 2 == 0 else float(rng.uniform(0.0, span))
+                row = of.race(command, world, tmp / f"race_{command}_{i}", refs, stagger)
+                res["races"].append(row)
+                print(of.dumps(row), flush=True)
+                row = of.kill(command, world, tmp / f"kill_{command}_{i}", refs, float(rng.uniform(0.3, span)))
+                res["kills"].append(row)
+                print(of.dumps(row), flush=True)
+                # half fill during the start-up check (64 kB probe), half during the work itself
+                budget = int(rng.integers(0, PROBE_BYTES)) if i % 2 else PROBE_BYTES + int(rng.integers(0, 300_000))
+                row = of.disk_full(command, world, tmp / f"disk_{command}_{i}", refs, budget)
+                res["disk_full"].append(row)
+                print(of.dumps(row), flush=True)
+    r, k, d = res["races"], res["kills"], res["disk_full"]
+    res["summary"] = {
+        "races": {**of.summarize(r), "lost": sum(x["lost"] for x in r), "corrupted": sum(x["corrupted"] for x in r),
+                  "tracebacks": sum(x["tracebacks"] for x in r),
+                  "second_writer_refused_naming_holder": sum(x["refused_naming_holder"] for x in r)},
+        "kills": {**of.summarize(k), "killed_mid_write": sum(x["killed"] for x in k),
+                  "state_not_allowed": sum(x["state"] not in x["allowed"] for x in k),
+                  "redo_failed": sum(x["redo_rc"] != 0 or x["after_redo"] != "v1" for x in k),
+                  "temporaries_left": sum(bool(x["temporaries_after_redo"]) for x in k)},
+        "disk_full": {**of.summarize(d), "failed_writes": sum(x["rc"] != 0 for x in d),
+                      "corrupted": sum(x["corrupted"] for x in d),
+                      "errors_without_path": sum(not x["one_line_naming_path"] for x in d),
+                      "temporaries_left": sum(bool(x["temporaries"]) for x in d)},
+    }
+    return res
 
 
 def digests(repeats: int = 5) -> dict:
@@ -251,7 +305,7 @@ def vector_speed(steps: int, width: int = 320, height: int = 180) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("what", choices=["kills", "races", "inputs", "digests", "env-memory", "env-pushes", "vector",
+    p.add_argument("what", choices=["kills", "races", "inputs", "outputs", "digests", "env-memory", "env-pushes", "vector",
                                     "all"])
     p.add_argument("--trials", type=int, default=None)
     p.add_argument("--resets", type=int, default=500)
@@ -267,6 +321,8 @@ def main() -> None:
         res["races"] = races(a.trials or 20, a.seed)
     if a.what in ("inputs", "all"):
         res["inputs"] = inputs(a.jobs, a.cases)
+    if a.what in ("outputs", "all"):
+        res["outputs"] = outputs(a.trials or 4, a.seed)
     if a.what in ("digests", "all"):
         res["digests"] = digests()
     if a.what in ("env-memory", "all"):

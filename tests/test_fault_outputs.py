@@ -15,12 +15,13 @@ import os
 import shutil
 from pathlib import Path
 
-import pytest
-
 import fault_tools as ft
+import numpy as np
+import output_faults as of
+import pytest
 from conftest import run_pushseg
+
 from pushseg import files as pushseg_files
-from pushseg.data.collection import CollectConfig, collect
 from pushseg.data.lock import FolderLock
 from pushseg.data.manifest import OutputPlace, verify
 from pushseg.data.outputs import PROBE_BYTES
@@ -28,11 +29,8 @@ from pushseg.errors import RunFolderError
 from pushseg.labeling.batch import label_place
 from pushseg.pipeline import stages
 from pushseg.training.config import InferenceConfig
-from pushseg.training.synthetic import write_synthetic_set
 
-TINY = ["--work-width", "160", "--patch-size", "64", "--object-size", "40", "--mask-size", "16",
-        "--batches", "2", "--batch-size", "4", "--device", "cpu", "--no-progress", "--lr-decay", "none"]
-FINETUNE = ["--epochs", "1", "--batches", "2", "--batch-size", "4", "--device", "cpu", "--no-progress"]
+TINY, FINETUNE = of.TINY, of.FINETUNE
 
 
 class Killed(BaseException):
@@ -41,17 +39,7 @@ class Killed(BaseException):
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    root = tmp_path_factory.mktemp("outputs")
-    shapes = root / "shapes"
-    write_synthetic_set(shapes, 4, seed=0, height=90, width=160, objects=(1, 3))
-    runs = {}
-    for name, seed in (("a", 3), ("b", 4)):
-        runs[name] = root / f"run_{name}"
-        collect(CollectConfig(episodes=2, pushes_per_episode=2, seed=seed,
-                              backend_config={"width": ft.W, "height": ft.H}),
-                runs[name], runner_factory=ft.FakeRunner, progress=False)
-    assert run_pushseg("pretrain", "--scenes", shapes, "--out", root / "model", "--epochs", "1", *TINY) == 0
-    return {"root": root, "shapes": shapes, "model": root / "model" / "model.pt", **runs}
+    return of.make_world(tmp_path_factory.mktemp("outputs"))
 
 
 # -- a second writer ------------------------------------------------------------------------------
@@ -236,6 +224,19 @@ def test_an_evaluation_whose_scenes_changed_is_made_again(world, tmp_path):
     assert again["metrics"] != first["metrics"]
 
 
+def test_a_refused_scenes_call_leaves_the_finished_folder_trusted(tmp_path, capsys):
+    out = tmp_path / "scenes"
+    argv = ["scenes", "--out", out, "--count", "1", "--width", "160", "--height", "90", "--no-progress"]
+    assert run_pushseg(*argv) == 0
+    place = OutputPlace.folder(out, "scenes")
+    assert verify(place, {})
+    assert run_pushseg(*argv, "--seed", "1") == 2  # not empty: refused before anything is touched
+    assert "already exists and is not empty" in capsys.readouterr().err
+    assert verify(place, {})
+    assert run_pushseg(*argv, "--resume") == 0  # the finished folder is continued: nothing to do
+    assert verify(place, {})
+
+
 def test_an_output_of_another_command_is_not_written_over(world, tmp_path):
     stages.evaluate(world["model"], world["shapes"], tmp_path / "x", InferenceConfig(scales=(1.0,)), progress=False)
     with pytest.raises(RunFolderError, match="holds the output of `pushseg evaluate`"):
@@ -276,3 +277,14 @@ def test_a_disk_that_fills_during_any_command_gives_one_line_naming_the_path(wor
     assert len(lines) == 1 and "ENOSPC" in lines[0] and "the disk is full" in lines[0], out.err
     assert str(disk) in lines[0], out.err
     assert not _temporaries(disk)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["label", "finetune"])
+def test_a_writer_killed_at_a_random_moment_leaves_the_old_output_or_none(world, tmp_path, command):
+    refs = of.references(command, world, tmp_path)
+    rng = np.random.default_rng(7)
+    for trial in range(2):
+        row = of.kill(command, world, tmp_path / f"k{trial}", refs, float(rng.uniform(0.5, 4.0)))
+        assert row["state"] in ("v1", "v2", "none"), row
+        assert row["redo_rc"] == 0 and row["after_redo"] == "v1" and not row["temporaries_after_redo"], row

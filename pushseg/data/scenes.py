@@ -278,8 +278,7 @@ def write_scenes(
     if out.exists() and not out.is_dir():
         raise RunFolderError(f"{out} is a file, not a folder; choose another --out")
     with OutputCommit(scenes_place(out)) as commit:
-        commit.writing_in_place()
-        summary = _write_scenes_locked(config, out, workers, progress, resume, objects, executor)
+        summary = _write_scenes_locked(config, out, workers, progress, resume, objects, executor, commit)
         commit.adopt(out / "annotations.json")
         commit.adopt(out / "meta.json")
         if record is not None:
@@ -293,7 +292,8 @@ def scenes_place(out: str | Path) -> OutputPlace:
     return OutputPlace.folder(out, "scenes")
 
 
-def _write_scenes_locked(config, out, workers, progress, resume, objects, executor) -> ScenesSummary:
+def _write_scenes_locked(config, out, workers, progress, resume, objects, executor, commit) -> ScenesSummary:
+    # the old manifest goes only once this call is sure to write: a refused call leaves a finished folder trusted
     if resume and (out / "meta.json").is_file():
         meta = json.loads((out / "meta.json").read_text())
         if meta.get("config") != config.to_dict():
@@ -312,6 +312,7 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
     if resume and any(p.name not in leftovers for p in out.iterdir()):
         raise RunFolderError(f"{out}: holds files `pushseg scenes` did not make; it is not a scenes folder: "
                              f"choose another --out")
+    commit.writing_in_place()
     for sub in ("images", "depth", "instances", STAGING):
         (out / sub).mkdir(parents=True, exist_ok=True)
     seeds = scene_seeds(config.seed, config.count, config.split)
