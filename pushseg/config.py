@@ -50,6 +50,7 @@ import yaml
 
 from pushseg import files
 from pushseg.errors import InputError
+from pushseg.limits import check_setting
 
 CONFIG_FILE = "config.yaml"
 # Written beside the sections by the stages (the paths a stage read); a record, not a setting.
@@ -164,6 +165,11 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, str):
             value = _parse_scalar(value)
+        if isinstance(value, str):  # YAML reads 1e308, nan and inf as text; Python reads them as numbers
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
         raise InputError(f"{key}: must be a number, got {value!r}")
@@ -196,6 +202,9 @@ def from_dict(cls: type, data: Mapping[str, Any], where: str = "") -> Any:
     if unknown:
         raise InputError(f"{where}.{unknown[0]}: unknown setting; {cls.__name__} has {', '.join(names)}")
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in data.items()}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    for k, v in kwargs.items():  # the one range check of every setting (pushseg.limits)
+        check_setting(cls, k, v, f"{where}.{k}", flag=None if "." in where else flag(k), default=defaults[k])
     try:
         return cls(**kwargs)
     except TypeError as e:  # a required field is missing

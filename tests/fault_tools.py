@@ -30,7 +30,7 @@ from pushseg.data.staging import Staging
 from pushseg.geometry import kinect2_camera
 from pushseg.types import Frame, Outcome, Push, PushResult, Transition
 
-W, H = 48, 27
+W, H = 64, 36  # the smallest image every command takes is 32 px a side
 
 
 def _frame(rng: np.random.Generator) -> Frame:

@@ -65,7 +65,7 @@ def test_wrong_types_and_unknown_keys_name_the_key(cls, section, data, match):
 
 
 def test_values_are_checked_with_the_key_too():
-    with pytest.raises(InputError, match=r"^--width/--height must be at least 16 pixels"):
+    with pytest.raises(InputError, match=r"^--width/--height: 8x540 pixels is too small; give an image at least 32 pixels a side"):
         SimBackendConfig(width=8)
     with pytest.raises(InputError, match=r"^unknown object set 'kitchen'"):
         SimBackendConfig(objects="kitchen")

@@ -55,7 +55,7 @@ def test_bad_settings_give_clear_errors(tmp_path, capsys):
     assert "unknown object set 'kitchen'" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
     assert run_pushseg(*ARGS, "--episodes", "0", "--out", tmp_path / "y") == 2
-    assert "--episodes must be at least 1" in capsys.readouterr().err
+    assert r"--episodes must be in [1, 100000], got 0" in capsys.readouterr().err
     assert run_pushseg(*ARGS, "--dry-run", "--out", tmp_path / "z") == 2
     assert "--dry-run is for --backend real only" in capsys.readouterr().err
     assert run_pushseg(*ARGS, "--set", "sim.width=wide", "--out", tmp_path / "w") == 2

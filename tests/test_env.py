@@ -174,7 +174,7 @@ def test_a_closed_env_says_so():
         ({"clutter": 5.0}, r"clutter must lie in \[0.0, 1.0\], got 5.0"),
         ({"push_speed": -1}, r"push_speed must lie in \(0.0, 1.0\]"),
         ({"push_speed": float("nan")}, "push_speed must be a finite number"),
-        ({"height": 100000}, r"height must lie in \[16, 4096\]"),
+        ({"height": 100000}, r"height must lie in \[32, 4096\]"),
         ({"width": 320.5}, "width must be an integer, got float"),
         ({"width": "320"}, "width must be an integer, got str"),
         ({"width": True}, "width must be an integer, got bool"),

@@ -72,7 +72,7 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch, tmp_path, cap
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(InputError, match=r"pip install 'pushseg\[cluster\]'"):
         list(ordered_map(_square_setup, (0,), _square, [1, 2], ExecutorConfig(executor="ray")))
-    code = cli_main(["collect", "--episodes", "1", "--pushes-per-episode", "1", "--width", "32", "--height", "18",
+    code = cli_main(["collect", "--episodes", "1", "--pushes-per-episode", "1", "--width", "64", "--height", "36",
                      "--out", str(tmp_path / "run"), "--executor", "ray", "--no-progress"])
     assert code == 2
     err = capsys.readouterr().err

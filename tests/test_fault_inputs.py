@@ -31,7 +31,7 @@ def test_bad_input_is_a_clear_error(case, fixtures, capsys):
 
 
 def test_the_catalogue_is_big_enough():
-    assert len(bi.CASES) >= 80 and len({c[0] for c in bi.CASES}) == len(bi.CASES)
+    assert len(bi.CASES) >= 200 and len({c[0] for c in bi.CASES}) == len(bi.CASES)
 
 
 def test_training_checks_the_digest_of_every_image(fixtures):

@@ -25,7 +25,7 @@ FORBIDDEN = {"pushseg.envs": "pushseg.real", "pushseg.real": "pushseg.envs"}
 # Lowest first; a package may import the packages of the layers before its own.
 LAYERS: list[tuple[str, ...]] = [
     ("pushseg.errors",),
-    ("pushseg.files", "pushseg.optional"),
+    ("pushseg.files", "pushseg.optional", "pushseg.limits"),
     ("pushseg.types",),
     ("pushseg.geometry",),
     ("pushseg.workspace",),

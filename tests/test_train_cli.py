@@ -71,7 +71,7 @@ def test_bad_numbers_are_one_line_errors(shapes, tmp_path, capsys):
             code = e.code
         assert code == 2
         err = capsys.readouterr().err.strip().splitlines()[-1]
-        assert "lr" in err and ("finite number > 0" in err or "number" in err), err
+        assert "lr" in err and ("finite number" in err or "must be in (0, 10]" in err), err
     assert not (tmp_path / "x").exists()
 
 

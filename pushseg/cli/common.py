@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 
 from pushseg.executors import EXECUTORS, ExecutorConfig
+from pushseg.limits import Limit, int_arg
+
+WORKERS = Limit(1, 256)  # processes or Ray actors at once
 
 
 def add_executor_args(p: argparse.ArgumentParser, jobs: str) -> None:
     """``--workers``, ``--executor``, ``--ray-address``: how the ``jobs`` run (never what they produce)."""
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=int_arg("workers", WORKERS), default=1, metavar="N",
                    help=f"{jobs} run in parallel (same output for any number)")
     p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help=f"run {jobs} in local processes or on Ray (pip install 'pushseg[cluster]')")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from pushseg.cli.common import WORKERS
 from pushseg.executors import EXECUTORS, ExecutorConfig
 from pushseg.experiments.specs import PROFILES, SPECS, load_profile, profile_overrides
+from pushseg.limits import int_arg
 from pushseg.pipeline.experiment import run_experiment
 
 
@@ -25,16 +27,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="profile.KEY=VALUE",
                    help="override a profile setting, e.g. --set profile.test_scenes=50 --set profile.finetune.epochs=5 "
                         "(repeatable)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default: the profile's)")
+    p.add_argument("--seeds", type=int_arg("seeds"), default=None, help="seeds 0..N-1 (default: the profile's)")
     p.add_argument("--out", default="out/experiment", help="experiment folder (cells, data, reports)")
-    p.add_argument("--workers", type=int, default=1,
+    p.add_argument("--workers", type=int_arg("workers", WORKERS), default=1,
                    help="cells (and collection, labelling, rendering units) run at once, one torch thread each")
     p.add_argument("--executor", default="local", choices=EXECUTORS,
                    help="local processes, or Ray actors (the output is the same)")
     p.add_argument("--ray-address", default=None,
                    help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--variants", default="", help="comma-separated variant keys: run only these rows")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the target-val and target-test scenes")
+    p.add_argument("--data-seed", type=int_arg("seed"), default=0, help="seed of the target-val and target-test scenes")
     p.add_argument("--report-only", action="store_true",
                    help="only aggregate the cells finished so far into the reports (e.g. while it runs)")
     p.add_argument("--no-progress", action="store_true")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from pushseg.data.real_frames import import_frames
+from pushseg.limits import int_arg
 
 
 def add_parser(subparsers) -> None:
@@ -21,8 +22,8 @@ def add_parser(subparsers) -> None:
     )
     p.add_argument("frames", help="folder of frames and camera.json")
     p.add_argument("--out", required=True, help="scenes folder to create (must not exist or be empty)")
-    p.add_argument("--min-pixels", type=int, default=30, help="labels with fewer pixels get no annotation")
-    p.add_argument("--seed", type=int, default=0, help="seed of the table-plane fit (RANSAC)")
+    p.add_argument("--min-pixels", type=int_arg("min_pixels"), default=30, help="labels with fewer pixels get no annotation")
+    p.add_argument("--seed", type=int_arg("seed"), default=0, help="seed of the table-plane fit (RANSAC)")
     p.set_defaults(func=run)
 
 

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from pushseg import files
 from pushseg.config import Section, add_config_args, explicit, replace, resolve
 from pushseg.data.images import read_image_rgb, write_image_file
 from pushseg.data.real_frames import FramesCamera, frame_from_arrays, read_depth_png
@@ -79,7 +80,7 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    rgb = read_image_rgb(args.image, flag="IMAGE")  # colour, at least 16 px a side
+    rgb = read_image_rgb(args.image, flag="IMAGE")  # colour (opaque alpha dropped), not too small
     device = pick_device(args.device)
     model = load_model(args.model, device=device)
     cfg = inference_config(args, model)
@@ -89,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_image_file(out, overlay(rgb, dets))  # raises instead of returning False
-    if args.json:
+    if args.json is not None:  # main refused an empty --json before any work
         res = detections_to_results(1, dets)
         for r in res:
             r["segmentation"] = {"size": r["segmentation"]["size"], "counts": r["segmentation"]["counts"].decode("ascii")}
-        Path(args.json).write_text(json.dumps(res))
+        files.write_text_atomic(args.json, json.dumps(res))
     print(f"{out}: {len(dets)} objects" + (f", best score {dets[0].score:.2f}" if dets else ""))
     return 0

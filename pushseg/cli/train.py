@@ -10,6 +10,7 @@ from pushseg.cli.common import add_overwrite_arg
 from pushseg.config import Section, add_config_args, from_dict, resolve, to_dict
 from pushseg.evaluation.coco_eval import evaluate_model
 from pushseg.evaluation.report import ap_table
+from pushseg.limits import check_setting
 from pushseg.pipeline.stages import PRETRAIN_SETTINGS, finetune, pretrain, scenes_json
 from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 from pushseg.training.config import (
@@ -29,6 +30,7 @@ _ALIASES = {"batches_per_epoch": ["--batches"]}
 def _model(values: dict) -> ModelConfig:
     values = dict(values)
     trunk = values.pop("trunk", "small")
+    check_setting(ModelConfig, "trunk", trunk, "model.trunk", flag="--trunk", default="small")
     base = ModelConfig.preset(trunk)  # the preset's defaults, then what was given
     return from_dict(ModelConfig, {**_plain(base), **values}, "model")
 

@@ -231,8 +231,48 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_categories(data: dict[str, Any], path: str | os.PathLike) -> set[int]:
+    """The category ids (check_coco refuses none); each category an object with an integer id (once)."""
+    cats = data["categories"]
+    ids: set[int] = set()
+    for i, cat in enumerate(cats):
+        if not isinstance(cat, dict) or not _is_int(cat.get("id")):
+            raise InputError(f"{path}: categories[{i}] has no integer 'id'; give each category an id and a name")
+        if cat["id"] in ids:
+            raise InputError(f"{path}: category id {cat['id']} appears twice in 'categories'")
+        if "name" in cat and not isinstance(cat["name"], str):
+            raise InputError(f"{path}: category {cat['id']} has a 'name' that is not a string")
+        ids.add(cat["id"])
+    return ids
+
+
+def _check_box_and_area(ann: dict[str, Any], aid: Any, path: str | os.PathLike) -> None:
+    """Optional ``bbox`` ([x, y, w, h], finite, w and h >= 0) and ``area`` (finite, >= 0)."""
+    if "bbox" in ann:
+        box = ann["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(map(_is_number, box))
+                and all(np.isfinite(v) for v in box)):
+            raise InputError(f"{path}: annotation {aid} has a 'bbox' that is not 4 finite numbers [x, y, width, "
+                             f"height]; fix or drop it")
+        if box[2] < 0 or box[3] < 0:
+            raise InputError(f"{path}: annotation {aid} has a 'bbox' with a negative width or height ({box}); "
+                             f"fix or drop it")
+    if "area" in ann:
+        area = ann["area"]
+        if not (_is_number(area) and np.isfinite(area)):
+            raise InputError(f"{path}: annotation {aid} has an 'area' that is not a finite number; fix or drop it")
+        if area < 0:
+            raise InputError(f"{path}: annotation {aid} has a negative 'area' ({area}); fix or drop it")
+
+
 def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> None:
-    """Schema of the fields pushseg reads, every RLE and polygon, and every annotation's image reference."""
+    """Schema of the fields pushseg reads, every RLE and polygon, every annotation's image and category
+    reference, its box and area."""
+    categories = _check_categories(data, path)
     sizes: dict[int, tuple[int, int]] = {}
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict):
@@ -255,24 +295,39 @@ def check_coco(data: dict[str, Any], path: str | os.PathLike = "COCO json") -> N
             if ann["id"] in seen:
                 raise InputError(f"{path}: annotation id {ann['id']} appears twice")
             seen.add(ann["id"])
-        if ann.get("image_id") not in sizes:
+        if not _is_int(ann.get("image_id")) or ann["image_id"] not in sizes:
             raise InputError(f"{path}: annotation {aid} refers to image {ann.get('image_id')!r}, which is not in 'images'")
-        if "score" in ann and not (isinstance(ann["score"], (int, float)) and np.isfinite(ann["score"])):
+        if "score" in ann and not (_is_number(ann["score"]) and np.isfinite(ann["score"])):
             raise InputError(f"{path}: annotation {aid} has a score that is not a finite number")
-        seg = ann.get("segmentation")
-        if is_polygon(seg):
-            try:
-                check_polygons(seg)
-            except ValueError as e:
-                raise InputError(f"{path}: annotation {aid} has a malformed polygon ({e}); fix or drop it") from None
-            continue
+        _check_segmentation(ann, aid, sizes[ann["image_id"]], path)
+        if not categories:
+            break  # said below
+        if not _is_int(ann.get("category_id")) or ann["category_id"] not in categories:
+            raise InputError(f"{path}: annotation {aid} has category_id {ann.get('category_id')!r}, which is not in "
+                             f"'categories' (ids {sorted(categories)}); add the category or fix the annotation")
+        if "iscrowd" in ann and not (_is_int(ann["iscrowd"]) and ann["iscrowd"] in (0, 1)):
+            raise InputError(f"{path}: annotation {aid} has 'iscrowd' {ann['iscrowd']!r}; it must be 0 or 1")
+        _check_box_and_area(ann, aid, path)
+    if not categories:
+        raise InputError(f"{path}: 'categories' is empty; a COCO json needs at least one category, e.g. "
+                         f"{json.dumps([OBJECT_CATEGORY])}")
+
+
+def _check_segmentation(ann: dict[str, Any], aid: Any, image_size: tuple[int, int], path: str | os.PathLike) -> None:
+    seg = ann.get("segmentation")
+    if is_polygon(seg):
         try:
-            size = check_rle(seg)
+            check_polygons(seg)
         except ValueError as e:
-            raise InputError(f"{path}: annotation {aid} has a malformed mask ({e}); re-create the file") from None
-        if size != sizes[ann["image_id"]]:
-            raise InputError(f"{path}: annotation {aid} has a {size[0]}x{size[1]} mask on a "
-                             f"{sizes[ann['image_id']][0]}x{sizes[ann['image_id']][1]} image")
+            raise InputError(f"{path}: annotation {aid} has a malformed polygon ({e}); fix or drop it") from None
+        return
+    try:
+        size = check_rle(seg)
+    except ValueError as e:
+        raise InputError(f"{path}: annotation {aid} has a malformed mask ({e}); re-create the file") from None
+    if size != image_size:
+        raise InputError(f"{path}: annotation {aid} has a {size[0]}x{size[1]} mask on a "
+                         f"{image_size[0]}x{image_size[1]} image")
 
 
 def check_image_digest(path: str | os.PathLike, image: dict[str, Any], where: str | os.PathLike) -> None:

@@ -257,6 +257,10 @@ def collect(
         try:
             return _collect_locked(config, out, specs, local, executor, resume, runner_factory, progress,
                                    verify_digests)
+        except BaseException:
+            if not resume:  # failed before its first transition (a backend that cannot start): leave no run
+                RunWriter.discard_unwritten(out)  # behind; the lock removes the folder if it made it
+            raise
         finally:
             local.close()
 

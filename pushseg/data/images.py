@@ -23,6 +23,7 @@ import numpy as np
 
 from pushseg.errors import InputError, RunFolderError
 from pushseg.files import write_atomic
+from pushseg.limits import MIN_IMAGE_SIDE, check_image_side
 
 # Fixed so that the same image always gives the same bytes.
 PNG_COMPRESSION = 3
@@ -117,6 +118,8 @@ def read_checked(path: str | os.PathLike, expected_digest: str | None, where: st
 def decode_rgb(data: bytes, path: str | os.PathLike = "<bytes>") -> np.ndarray:
     """PNG bytes -> (H, W, 3) uint8 RGB; grayscale or 16-bit files are refused, not converted."""
     img = _decode_png(data, Path(path), cv2.IMREAD_UNCHANGED)
+    if img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 4:
+        img = drop_opaque_alpha(img, f"RGB image {path}", RunFolderError)
     if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
         what = "grayscale" if img.ndim == 2 else f"{img.shape[2]}-channel" if img.ndim == 3 else str(img.shape)
         raise RunFolderError(
@@ -154,7 +157,16 @@ def read_instance_ids(path: str | os.PathLike) -> np.ndarray:
     return decode_instance_ids(_read_bytes(Path(path)), path)
 
 
-MIN_IMAGE_SIDE = 16  # smaller images hold no object a model or a labeler can find
+
+
+def drop_opaque_alpha(img: np.ndarray, what: str, error: type[Exception] = InputError) -> np.ndarray:
+    """The one rule for an alpha channel, everywhere an RGB image is read: an (H, W, 4) uint8 image whose
+    alpha is fully opaque loses it (BGRA -> BGR); one with any transparent pixel is refused (``error``)."""
+    if img.ndim == 3 and img.shape[2] == 4:
+        if int(img[:, :, 3].min()) != np.iinfo(img.dtype).max:
+            raise error(f"{what} has transparent pixels (an alpha channel); convert it to 3-channel RGB")
+        img = np.ascontiguousarray(img[:, :, :3])
+    return img
 
 
 def read_image_rgb(path: str | os.PathLike, *, grayscale: str = "refuse", min_side: int = MIN_IMAGE_SIDE,
@@ -162,8 +174,9 @@ def read_image_rgb(path: str | os.PathLike, *, grayscale: str = "refuse", min_si
     """Read any image file a user hands in (PNG, JPEG, ...) as (H, W, 3) uint8 RGB, with checks.
 
     ``grayscale``: "refuse" (an :class:`InputError`) or "convert" (copy the channel
-    three times; said explicitly by the caller). An alpha channel is dropped;
-    16-bit images are refused; images with a side below ``min_side`` are refused.
+    three times; said explicitly by the caller). A fully opaque alpha channel is dropped, one with
+    transparent pixels is refused (:func:`drop_opaque_alpha`, as for every RGB image pushseg reads);
+    16-bit images are refused; images with a side below ``min_side`` are refused (:func:`check_image_side`).
     """
     path = Path(path)
     if not path.is_file():
@@ -178,12 +191,11 @@ def read_image_rgb(path: str | os.PathLike, *, grayscale: str = "refuse", min_si
             raise InputError(f"{flag} {path}: a grayscale image; give a colour (RGB) image")
         img = cv2.cvtColor(img.reshape(img.shape[:2]), cv2.COLOR_GRAY2BGR)
     elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+        img = drop_opaque_alpha(img, f"{flag} {path}")
     elif img.shape[2] != 3:
-        raise InputError(f"{flag} {path}: {img.shape[2]} channels; give a colour (RGB) image")
+        raise InputError(f"{flag} {path}: {img.shape[2]} channels; convert it to 3-channel RGB")
     h, w = img.shape[:2]
-    if min(h, w) < min_side:
-        raise InputError(f"{flag} {path}: {w}x{h} pixels is too small; give an image at least {min_side} pixels a side")
+    check_image_side(w, h, f"{flag} {path}", min_side)
     return np.ascontiguousarray(img[:, :, ::-1])
 
 

@@ -94,9 +94,10 @@ class RunMeta:
             if not isinstance(d.get(key), typ):
                 raise RunFolderError(f"{where}: missing or invalid '{key}'")
         try:
-            camera = CameraInfo.from_dict(d["camera"])
+            camera = check_camera_dict(d["camera"])
         except (KeyError, TypeError, ValueError) as e:
-            raise RunFolderError(f"{where}: invalid 'camera' ({e})") from None
+            raise RunFolderError(f"{where}: invalid 'camera' ({e}); the run folder is corrupt, collect it "
+                                 f"again") from None
         return cls(
             backend=d["backend"],
             camera=camera,
@@ -119,6 +120,7 @@ def read_meta(root: str | os.PathLike) -> RunMeta:
     path = root / META_FILE
     if not path.is_file():
         raise RunFolderError(f"{path}: missing meta.json; {root} is not a run folder (or its collection never started)")
+    check_inside(root, path)
     return RunMeta.from_dict(files.read_json(path, RunFolderError), where=str(path))
 
 
@@ -226,6 +228,97 @@ class _LineError(Exception):
     pass
 
 
+def _is_number(v: Any) -> bool:
+    """A json number; ``true``/``false`` are not (json booleans are ints in Python)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _shown(v: Any) -> str:
+    try:
+        return json.dumps(v)
+    except (TypeError, ValueError):  # pragma: no cover - json values only
+        return repr(v)
+
+
+def check_camera_dict(d: Any) -> CameraInfo:
+    """A camera record of meta.json or of a frame -> :class:`CameraInfo`; ``ValueError`` naming the bad field.
+
+    Width and height are positive integers, K a 3x3 matrix of finite numbers with positive
+    focal lengths fx = K[0][0] and fy = K[1][1], T_base_camera a 4x4 matrix of finite numbers.
+    """
+    if not isinstance(d, dict):
+        raise ValueError(f"expected an object, got {_shown(d)}")
+    for key in ("width", "height"):
+        if not _is_int(d.get(key)) or d[key] <= 0:
+            raise ValueError(f"'{key}' must be a positive integer, got {_shown(d.get(key))}")
+    for key, n in (("K", 3), ("T_base_camera", 4)):
+        m = d.get(key)
+        if (not isinstance(m, list) or len(m) != n
+                or not all(isinstance(row, list) and len(row) == n and all(map(_is_number, row)) for row in m)):
+            raise ValueError(f"'{key}' must be a {n}x{n} list of numbers")
+        if not all(math.isfinite(v) for row in m for v in row):
+            raise ValueError(f"'{key}' holds a non-finite number")
+    for name, v in (("fx", d["K"][0][0]), ("fy", d["K"][1][1])):
+        if v <= 0:
+            raise ValueError(f"the focal length {name} (K) must be positive, got {v}")
+    if "frame_id" in d and not isinstance(d["frame_id"], str):
+        raise ValueError("'frame_id' must be a string")
+    return CameraInfo.from_dict(d)
+
+
+def _check_push(d: Any) -> Push:
+    if not isinstance(d, dict):
+        raise _LineError("'push' must be an object with u, v, angle and length")
+    for k in ("u", "v", "angle", "length"):
+        if k not in d:
+            raise _LineError(f"'push' is invalid (no '{k}')")
+        if not _is_number(d[k]):
+            raise _LineError(f"'push' {k} must be a number, got {_shown(d[k])}")
+    push = Push.from_dict(d)
+    bad = [k for k in ("u", "v", "angle", "length") if not math.isfinite(getattr(push, k))]
+    if bad:
+        raise _LineError(f"'push' has a non-finite {', '.join(bad)} ({push.to_dict()})")
+    if push.length < 0:
+        raise _LineError(f"'push' has a negative length ({push.length} m); a push length is a distance, >= 0")
+    return push
+
+
+def _check_point(v: Any, what: str) -> None:
+    if v is not None and not (isinstance(v, list) and len(v) == 3 and all(map(_is_number, v))
+                              and all(math.isfinite(x) for x in v)):
+        raise _LineError(f"'result.{what}' must be null or 3 finite numbers (x, y, z), got {_shown(v)}")
+
+
+def _check_result(d: Any, push: Push) -> PushResult:
+    if not isinstance(d, dict):
+        raise _LineError("'result' must be an object")
+    if not isinstance(d.get("reason", ""), str):
+        raise _LineError("'result.reason' must be a string")
+    _check_point(d.get("start_base"), "start_base")
+    _check_point(d.get("end_base"), "end_base")
+    motions = d.get("motions", [])
+    if not isinstance(motions, list):
+        raise _LineError("'result.motions' must be a list")
+    for i, m in enumerate(motions):
+        if not isinstance(m, dict) or not _is_int(m.get("instance_id")) or m["instance_id"] < 0:
+            raise _LineError(f"'result.motions[{i}]' needs a non-negative integer 'instance_id'")
+        for k in ("translation", "rotation"):
+            if not _is_number(m.get(k)) or not math.isfinite(m[k]):
+                raise _LineError(f"'result.motions[{i}].{k}' must be a finite number, got {_shown(m.get(k))}")
+    try:
+        result = PushResult.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        raise _LineError(f"'result' is invalid ({e})") from None
+    if result.executed and push.length == 0:
+        raise _LineError("'push' has length 0 but 'result' says it was executed; an executed push moves a "
+                         "positive distance")
+    return result
+
+
 def _parse_frame(d: Any, role: str, meta: RunMeta) -> FrameRecord:
     if not isinstance(d, dict):
         raise _LineError(f"'{role}' must be an object")
@@ -246,12 +339,14 @@ def _parse_frame(d: Any, role: str, meta: RunMeta) -> FrameRecord:
     camera = meta.camera
     if "camera" in d:
         try:
-            camera = CameraInfo.from_dict(d["camera"])
+            camera = check_camera_dict(d["camera"])
         except (KeyError, TypeError, ValueError) as e:
             raise _LineError(f"'{role}.camera' is invalid ({e})") from None
     ts = d.get("timestamp", 0.0)
-    if not isinstance(ts, (int, float)):
-        raise _LineError(f"'{role}.timestamp' must be a number")
+    if not _is_number(ts):
+        raise _LineError(f"'{role}.timestamp' must be a number, got {_shown(ts)}")
+    if not math.isfinite(ts):
+        raise _LineError(f"'{role}.timestamp' is not a finite number ({ts})")
     return FrameRecord(paths=paths, digests=digests, timestamp=float(ts), camera=camera)
 
 
@@ -259,25 +354,18 @@ def _parse_line(obj: Any, line_no: int, meta: RunMeta) -> TransitionRecord:
     if not isinstance(obj, dict):
         raise _LineError("expected a json object")
     for key in ("episode", "step"):
-        if not isinstance(obj.get(key), int) or obj[key] < 0:
-            raise _LineError(f"'{key}' must be a non-negative integer")
+        if not _is_int(obj.get(key)) or obj[key] < 0:
+            raise _LineError(f"'{key}' must be a non-negative integer, got {_shown(obj.get(key))}")
     for key in ("push", "result", "before", "after"):
         if key not in obj:
             raise _LineError(f"missing '{key}'")
-    try:
-        push = Push.from_dict(obj["push"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise _LineError(f"'push' is invalid ({e})") from None
-    bad = [k for k in ("u", "v", "angle", "length") if not math.isfinite(getattr(push, k))]
-    if bad:
-        raise _LineError(f"'push' has a non-finite {', '.join(bad)} ({push.to_dict()})")
-    try:
-        result = PushResult.from_dict(obj["result"])
-    except (KeyError, TypeError, ValueError) as e:
-        raise _LineError(f"'result' is invalid ({e})") from None
+    push = _check_push(obj["push"])
+    result = _check_result(obj["result"], push)
     seed = obj.get("seed")
-    if seed is not None and not isinstance(seed, int):
-        raise _LineError("'seed' must be an integer or null")
+    if seed is not None and not _is_int(seed):
+        raise _LineError(f"'seed' must be an integer or null, got {_shown(seed)}")
+    if not isinstance(obj.get("backend", meta.backend), str):
+        raise _LineError(f"'backend' must be a string, got {_shown(obj.get('backend'))}")
     return TransitionRecord(
         line_no=line_no,
         episode=obj["episode"],
@@ -303,6 +391,7 @@ def _scan_transitions(root: Path, meta: RunMeta, allow_torn_tail: bool) -> _Scan
     path = root / TRANSITIONS_FILE
     if not path.is_file():
         raise RunFolderError(f"{path}: missing transitions.jsonl")
+    check_inside(root, path)
     data = path.read_bytes()
     chunks = data.split(b"\n")
     # A file that ends in "\n" splits into lines + one empty chunk; anything else there is torn.
@@ -353,17 +442,55 @@ def _scan_transitions(root: Path, meta: RunMeta, allow_torn_tail: bool) -> _Scan
     return _Scan(records=records, good_bytes=offset, torn=torn)
 
 
+def check_inside(root: Path, path: Path) -> None:
+    """Raise unless ``path`` (a file of the run folder ``root``), symlinks resolved, lies inside ``root``.
+
+    Lines name paths relative to the run and without ``..``; this also catches a file, or a
+    folder above it, replaced by a symlink to somewhere else.
+    """
+    real_root, real = Path(os.path.realpath(root)), Path(os.path.realpath(path))
+    if real_root not in real.parents:
+        raise RunFolderError(
+            f"{path} leads outside the run folder {root} (through a symlink, to {real}); a run folder holds "
+            f"its own files: copy the file into it instead of linking it"
+        )
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's header, without decoding it; None for what is not a PNG."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def _check_files(root: Path, records: list[TransitionRecord], verify_digests: bool = False) -> None:
-    """Every image a line names exists (and, with ``verify_digests``, has the bytes the line's hash says)."""
+    """Every image a line names exists inside the run, has the size of its camera info (from the PNG
+    header) and, with ``verify_digests``, the bytes the line's hash says."""
     checked: set[str] = set()
+    sizes: dict[str, tuple[int, int] | None] = {}
     for rec in records:
         for role in ROLES:
             fr: FrameRecord = getattr(rec, role)
             for kind, rel in fr.paths.items():
-                if not (root / rel).is_file():
+                if rel not in sizes:
+                    if not (root / rel).is_file():
+                        raise RunFolderError(
+                            f"{root / TRANSITIONS_FILE}: line {rec.line_no} ({rec.source}) names the missing "
+                            f"image file {root / rel}"
+                        )
+                    check_inside(root, root / rel)
+                    sizes[rel] = _png_size(root / rel)
+                size = sizes[rel]
+                if size is not None and size != (fr.camera.width, fr.camera.height):
                     raise RunFolderError(
-                        f"{root / TRANSITIONS_FILE}: line {rec.line_no} ({rec.source}) names the missing "
-                        f"image file {root / rel}"
+                        f"{root / TRANSITIONS_FILE}: line {rec.line_no} ({rec.source}): the {role} {kind} image "
+                        f"{root / rel} is {size[0]}x{size[1]} pixels, its camera info says "
+                        f"{fr.camera.width}x{fr.camera.height}; the run folder is corrupt, collect it again"
                     )
                 if verify_digests and rel not in checked:
                     img.read_checked(root / rel, fr.digests.get(kind), f"on line {rec.line_no} of {TRANSITIONS_FILE}")
@@ -438,6 +565,7 @@ class RunReader:
 
         def load(kind: str) -> bytes:
             path = self.root / fr.paths[kind]
+            check_inside(self.root, path)
             if self.verify_digests:
                 return img.read_checked(path, fr.digests.get(kind), where)
             return img.read_checked(path, None)
@@ -526,6 +654,24 @@ class RunWriter:
             if p.name == LOCK_FILE:
                 continue
             shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+    @staticmethod
+    def discard_unwritten(root: str | os.PathLike) -> bool:
+        """Delete what :meth:`create` made when no transition was written since (the command failed while
+        its backend started, say), so that the folder is as it was before; True when it did.
+
+        Kept: a run with a line in transitions.jsonl or a staged episode (``--resume`` goes on from
+        them), and a folder holding anything :meth:`create` does not make.
+        """
+        root = Path(root)
+        made = _CREATE_LEFTOVERS | {META_FILE}
+        if not root.is_dir() or not all(p.name in made for p in root.iterdir()):
+            return False
+        tpath, staging = root / TRANSITIONS_FILE, root / STAGING_DIR
+        if (tpath.is_file() and tpath.stat().st_size > 0) or (staging.is_dir() and any(staging.iterdir())):
+            return False
+        RunWriter.clear_unstarted(root)
+        return True
 
     @classmethod
     def resume(cls, root: str | os.PathLike, *, verify_digests: bool = True) -> tuple["RunWriter", ResumeReport]:

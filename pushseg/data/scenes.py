@@ -52,6 +52,7 @@ from pushseg.envs.sim_backend import SimBackend, SimConfig
 from pushseg.envs.world import world_profile
 from pushseg.errors import InputError, RunFolderError
 from pushseg.executors import ExecutorConfig, ordered_map
+from pushseg.limits import MIN_IMAGE_SIDE, check_image_side
 from pushseg.types import CameraInfo, Frame
 
 SCHEMA = "pushseg-scenes"
@@ -99,8 +100,7 @@ class ScenesConfig:
             raise InputError(f"--count must be at least 1, got {self.count}")
         if not 0 <= self.seed < 2**63:
             raise InputError(f"--seed must be a non-negative integer below 2**63, got {self.seed}")
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
+        check_image_side(self.width, self.height, "--width/--height")
         if not 1 <= self.min_objects <= self.max_objects:
             raise InputError(
                 f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {self.min_objects} and {self.max_objects}"
@@ -131,7 +131,8 @@ def seed_derivation(split: str | None) -> str:
 def world_of(config: ScenesConfig) -> dict[str, Any]:
     """The resolved world profile the scenes are rendered in, for meta.json."""
 
-    return SimConfig(objects=config.objects, world=config.world, width=16, height=16).profile.to_dict()
+    side = MIN_IMAGE_SIDE  # the profile does not depend on the image size
+    return SimConfig(objects=config.objects, world=config.world, width=side, height=side).profile.to_dict()
 
 
 @dataclass

@@ -15,10 +15,9 @@ from numbers import Integral, Real
 from pushseg.envs.rendering import DepthNoise
 from pushseg.envs.scene import Jitter
 from pushseg.errors import InputError
+from pushseg.limits import MAX_IMAGE_SIDE, MIN_IMAGE_SIDE
 from pushseg.workspace import Workspace
 
-MAX_IMAGE_SIDE = 4096  # the simulated Kinect2 is 1920x1080; larger renders only exhaust memory
-MIN_IMAGE_SIDE = 16
 MAX_OBJECTS = 20
 
 

@@ -36,6 +36,7 @@ from pushseg.envs.surroundings import (
 from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_profile
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
+from pushseg.limits import check_image_side
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
 from pushseg.workspace import Workspace, check_push, table_height
 
@@ -95,8 +96,7 @@ class SimBackendConfig:
     world: str | None = None  # world profile (ideal, robot, harsh); None: the object set's default
 
     def __post_init__(self) -> None:
-        if self.width < 16 or self.height < 16:
-            raise InputError(f"--width/--height must be at least 16 pixels, got {self.width}x{self.height}")
+        check_image_side(self.width, self.height, "--width/--height")
         lo, hi = self.min_objects, self.max_objects
         if (lo is not None and lo < 1) or (hi is not None and hi < 1) or (lo and hi and lo > hi):
             raise InputError(f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {lo} and {hi}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -21,9 +22,11 @@ from typing import Any
 
 import yaml
 
-from pushseg.config import split_set
+from pushseg.config import coerce, from_dict, split_set
 from pushseg.data.collection import AGENTS
 from pushseg.errors import InputError
+from pushseg.limits import check_setting
+from pushseg.training.config import TrainConfig
 
 SPECS = ("table1", "table2", "table3", "fig4")
 PROFILES = ("smoke", "quick", "paper")
@@ -192,11 +195,22 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
     d = _read_yaml("profile", name)
     d = {**d, **(overrides or {})}
     _check_keys(f"profile {name}", d, {f.name for f in fields(Profile)})
+    hints = typing.get_type_hints(Profile)
+    for key, value in list(d.items()):  # each value of its field's type, then in its range (pushseg.limits)
+        where = f"profile.{key}"
+        if typing.get_origin(hints[key]) is dict:
+            if not isinstance(value, dict):
+                raise InputError(f"{where}: must be a mapping, got {value!r}")
+            continue
+        d[key] = coerce(value, hints[key], where)
+        check_setting(Profile, key, d[key], where, default=Profile.__dataclass_fields__[key].default)
     try:
-        scales = tuple(float(x) for x in d["scales"]) if d.get("scales") else None
-        p = Profile(**{**d, "nms_grid": tuple(float(x) for x in d.get("nms_grid", ())), "scales": scales})
+        p = Profile(**d)
     except TypeError as e:
         raise InputError(f"profile {name}: {e}") from None
+    for size, episodes in p.episodes.items():
+        check_setting(Profile, "episodes", episodes, f"profile.episodes.{size}")
+    from_dict(TrainConfig, p.finetune, "profile.finetune")  # its names and ranges, before any cell starts
     if set(p.episodes) != set(DATA_SIZES) or not 1 <= p.episodes["small"] <= p.episodes["large"]:
         raise InputError(f"profile {name}: episodes needs small and large with 1 <= small <= large, got {p.episodes}")
     if p.select_metric not in ("AP50", "AP75", "AP"):

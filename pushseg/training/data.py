@@ -18,7 +18,7 @@ from pushseg.data.coco import check_image_digest, decode_mask, load_coco
 from pushseg.data.images import (
     read_depth,
     read_image_rgb,
-    read_rgb,  # noqa: F401 - one image reader for the package; also imported from here
+    read_rgb,  # one image reader for the package; also imported from here
 )
 from pushseg.errors import InputError
 from pushseg.training.depth_input import encode_depth
@@ -63,6 +63,23 @@ def find_image(file_name: str, roots: list[Path]) -> Path:
             if cand.is_file():
                 return cand
     raise InputError(f"image '{file_name}' not found under {', '.join(str(r) for r in roots)}; pass --images DIR")
+
+
+def read_coco_image(image: dict, roots: list[Path], coco_json: str | os.PathLike, *, verify_digest: bool = True,
+                    photos: bool = False) -> tuple[Path, np.ndarray]:
+    """One COCO image entry's file and (H, W, 3) uint8 RGB pixels, with the checks every reader of a COCO
+    json applies, here once: the file is found under ``roots``, has the ``sha256`` the entry stores (unless
+    ``verify_digest`` is off), is a colour image (``photos``: any format, grayscale converted) and has the
+    ``width`` and ``height`` the json says (masks and boxes are in those pixels)."""
+    path = find_image(image["file_name"], roots)
+    if verify_digest:
+        check_image_digest(path, image, coco_json)
+    rgb = read_image_rgb(path, grayscale="convert", flag=f"{coco_json}: image") if photos else read_rgb(path)
+    if rgb.shape[:2] != (int(image["height"]), int(image["width"])):
+        raise InputError(f"{coco_json}: image {image['id']} ({path}) is {rgb.shape[1]}x{rgb.shape[0]} pixels, "
+                         f"the json says {image['width']}x{image['height']}; fix its width and height (and its "
+                         f"masks) or use the image it was labelled on")
+    return path, rgb
 
 
 def image_depth(image: dict, roots: list[Path], what: str = "") -> tuple[CameraInfo, np.ndarray]:
@@ -128,13 +145,7 @@ def load_scene_set(
         anns = by_image.get(int(img["id"]), [])
         if not anns and not keep_empty:
             continue
-        path = find_image(img["file_name"], roots)
-        if verify_digests:
-            check_image_digest(path, img, coco_json)
-        full_rgb = read_image_rgb(path, grayscale="convert", flag=f"{coco_json}: image") if photos else read_rgb(path)
-        if full_rgb.shape[:2] != (int(img["height"]), int(img["width"])):
-            raise InputError(f"{coco_json}: image {img['id']} ({path}) is {full_rgb.shape[1]}x{full_rgb.shape[0]} "
-                             f"pixels, the json says {img['width']}x{img['height']}; fix its width and height")
+        _, full_rgb = read_coco_image(img, roots, coco_json, verify_digest=verify_digests, photos=photos)
         rgb, f = resize_to_width(full_rgb, work_width)
         instances = []
         for ann in anns:

@@ -35,6 +35,7 @@ from torch import nn
 
 from pushseg.errors import InputError
 from pushseg.geometry import fit_table_plane, height_above_plane
+from pushseg.limits import check_image_side
 from pushseg.training.config import STRIDE, InferenceConfig, parse_scales
 from pushseg.training.data import resize_to_width
 from pushseg.training.depth_input import DEPTH_CHANNELS
@@ -44,7 +45,6 @@ from pushseg.training.nms import mask_nms, rle_encode
 from pushseg.training.sampler import PAD_RGB
 from pushseg.types import CameraInfo
 
-MIN_IMAGE_SIDE = 32  # px; smaller images hold no object a 16-px-stride network can find
 MAX_ASPECT = 8.0  # longer side / shorter side; a thin strip resized to the working width would be huge
 
 
@@ -90,7 +90,7 @@ def paste_mask(prob: np.ndarray, x0: float, y0: float, side: float, height: int,
 
 
 def check_image(image: object, what: str = "image") -> None:
-    """An RGB uint8 (H, W, 3) array of at least 32 px a side, or a one-line InputError."""
+    """An RGB uint8 (H, W, 3) array of at least MIN_IMAGE_SIDE px a side, or a one-line InputError."""
     if not isinstance(image, np.ndarray):
         raise InputError(f"{what} is a {type(image).__name__}; Segmenter takes RGB numpy arrays (H, W, 3) uint8")
     if image.ndim != 3 or image.shape[2] != 3:
@@ -99,8 +99,7 @@ def check_image(image: object, what: str = "image") -> None:
     if image.dtype != np.uint8:
         raise InputError(f"{what} has dtype {image.dtype}; Segmenter takes uint8 RGB (0-255)")
     h, w = image.shape[:2]
-    if min(h, w) < MIN_IMAGE_SIDE:
-        raise InputError(f"{what} is {w}x{h} px; images need at least {MIN_IMAGE_SIDE} px on each side")
+    check_image_side(w, h, what)
     if max(h, w) / min(h, w) > MAX_ASPECT:
         raise InputError(f"{what} is {w}x{h} px; an aspect ratio above {MAX_ASPECT:g} is not a camera image "
                          "(crop it first)")
