@@ -31,8 +31,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("pushseg.workspace",),
     ("pushseg.config", "pushseg.executors"),
     ("pushseg.backends",),
+    ("pushseg.robot",),  # what the robot backends share (image encodings, Ctrl-C)
     ("pushseg.agents",),
-    ("pushseg.envs", "pushseg.real"),
+    ("pushseg.envs", "pushseg.real", "pushseg.ros2"),
     ("pushseg.data",),
     ("pushseg.labeling",),
     ("pushseg.training",),

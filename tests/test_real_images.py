@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pushseg.errors import InputError
-from pushseg.real import images
+from pushseg.robot import images
 
 
 def _img(arr: np.ndarray, encoding: str, pad: int = 0, big: bool = False) -> SimpleNamespace:

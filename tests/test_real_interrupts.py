@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pushseg.real.interrupts import MotionInterrupted, SigintForwarder, SigintGuard, forward_sigint
+from pushseg.robot.interrupts import MotionInterrupted, SigintForwarder, SigintGuard, forward_sigint
 
 
 class Target:

@@ -396,7 +396,7 @@ def test_a_motion_from_another_thread_needs_sigint_forwarded(master):
     import threading
 
     from pushseg.real import RealBackend
-    from pushseg.real.interrupts import MotionInterrupted, forward_sigint
+    from pushseg.robot.interrupts import MotionInterrupted, forward_sigint
 
     with FakePR2Process("--time-scale", "0.5"):
         rec = _recorder()

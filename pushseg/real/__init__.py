@@ -2,7 +2,7 @@
 
 ``RealBackend`` needs rospy (Debian ROS Noetic, made importable by
 :mod:`pushseg.real.rosenv`) and is imported lazily, so the kinematics, planning,
-safety checks, config and Ctrl-C handling (:mod:`pushseg.real.interrupts`)
+safety checks, config and Ctrl-C handling (:mod:`pushseg.robot.interrupts`)
 are usable without ROS. The env and the CLI find it by name through
 :mod:`pushseg.backends`; nothing here imports :mod:`pushseg.envs`.
 """
@@ -10,7 +10,7 @@ are usable without ROS. The env and the CLI find it by name through
 from __future__ import annotations
 
 from pushseg.real.config import RealBackendConfig, load_config
-from pushseg.real.interrupts import MotionInterrupted, forward_sigint
+from pushseg.robot.interrupts import MotionInterrupted, forward_sigint
 
 __all__ = ["MotionInterrupted", "RealBackend", "RealBackendConfig", "forward_sigint", "load_config"]
 

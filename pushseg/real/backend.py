@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from pushseg.errors import BackendError, InputError
-from pushseg.real import images, planning, retreat, safety
+from pushseg.real import planning, retreat, safety
+from pushseg.robot import images
 from pushseg.real import kinematics as kin
 from pushseg.real.camera_pose import camera_pose
 from pushseg.real.config import (
@@ -44,7 +45,7 @@ from pushseg.real.config import (
     env_file,
     load_config,
 )
-from pushseg.real.interrupts import MotionInterrupted, SigintGuard
+from pushseg.robot.interrupts import MotionInterrupted, SigintGuard
 from pushseg.real.rosenv import ensure_ros_importable
 from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult
 from pushseg.workspace import PUSH_LENGTH_MIN, Workspace, check_push, table_height
@@ -317,7 +318,7 @@ class RealBackend:
     def _execute(self, plan: planning.ArmPlan, what: str) -> None:
         """Send one trajectory and wait for it, guarded; the arm ends where the plan ends.
 
-        Ctrl-C while it runs: see :mod:`pushseg.real.interrupts` (goals cancelled,
+        Ctrl-C while it runs: see :mod:`pushseg.robot.interrupts` (goals cancelled,
         arms retracted, :class:`MotionInterrupted` raised, whatever handled SIGINT before).
         """
         self._log_plan(plan)
@@ -360,7 +361,7 @@ class RealBackend:
         """Stop the arm motion in progress, from any thread or a signal handler (as Ctrl-C does).
 
         The motion's own thread cancels every goal, retracts the arms and raises
-        :class:`~pushseg.real.interrupts.MotionInterrupted`. Called while nothing
+        :class:`~pushseg.robot.interrupts.MotionInterrupted`. Called while nothing
         moves, the next motion raises it before sending anything.
         """
         self._interrupt.set()

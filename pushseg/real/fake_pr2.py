@@ -43,7 +43,7 @@ from pushseg import backends
 from pushseg.backends import SimulatedBackend
 from pushseg.errors import BackendError
 from pushseg.geometry import matrix_quaternion
-from pushseg.real import images
+from pushseg.robot import images
 from pushseg.real import kinematics as kin
 from pushseg.real.config import RealBackendConfig
 from pushseg.real.rosenv import ensure_ros_importable

@@ -11,7 +11,7 @@ lacks (rospy, genpy, tf2 ...) comes from Debian.
 
 Debian's cv_bridge and image_geometry are built against numpy 1 and fail under
 numpy 2, so pushseg never imports them: images and pinhole maths are numpy
-(``pushseg.real.images``, ``pushseg.geometry``).
+(``pushseg.robot.images``, ``pushseg.geometry``).
 """
 
 from __future__ import annotations

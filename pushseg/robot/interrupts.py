@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-log = logging.getLogger("pushseg.real")
+log = logging.getLogger("pushseg.robot")
 
 
 class MotionInterrupted(KeyboardInterrupt):
@@ -101,7 +101,7 @@ class SigintGuard:
         raise RuntimeError(
             f"{what} was asked for from thread {threading.current_thread().name!r}, but Ctrl-C reaches only the "
             "main thread, so it could not stop this motion. Move the arms from the main thread, or have the main "
-            "thread forward Ctrl-C: `with pushseg.real.interrupts.forward_sigint(backend): ...` "
+            "thread forward Ctrl-C: `with pushseg.robot.interrupts.forward_sigint(backend): ...` "
             "(docs/real-robot.md)"
         )
 
