@@ -46,6 +46,7 @@ from pushseg.real.config import (
     load_config,
 )
 from pushseg.robot.interrupts import MotionInterrupted, SigintGuard
+from pushseg.robot.recording import Ros1Recorder
 from pushseg.real.rosenv import ensure_ros_importable
 from pushseg.types import CameraInfo, Frame, Outcome, Push, PushResult
 from pushseg.workspace import PUSH_LENGTH_MIN, Workspace, check_push, table_height
@@ -115,8 +116,10 @@ class RealBackend:
     overrides the PR2 defaults, or None for the defaults; ``overrides``: a nested
     mapping merged into it. ``dry_run`` (when not None) overrides
     ``safety.dry_run``; without them, ``$PUSHSEG_REAL_CONFIG`` and
-    ``$PUSHSEG_REAL_DRY_RUN=1`` are read. The constructor connects (ROS node, camera, tf) and
-    fails with a clear :class:`BackendError` when something does not answer.
+    ``$PUSHSEG_REAL_DRY_RUN=1`` are read. ``record``: an MCAP file that receives every message
+    the subscriptions get (:mod:`pushseg.robot.recording`; ``pushseg import-bag`` reads it). The
+    constructor connects (ROS node, camera, tf) and fails with a clear :class:`BackendError` when
+    something does not answer.
     """
 
     name = "real"
@@ -127,6 +130,7 @@ class RealBackend:
         *,
         dry_run: bool | None = None,
         overrides: dict[str, Any] | None = None,
+        record: str | Path | None = None,
     ) -> None:
         self.config = config = _resolve_config(config, dry_run, overrides)
         self.dry_run = config.dry_run
@@ -148,7 +152,13 @@ class RealBackend:
         self._retracting = False
         self._active: set[str] = set()  # arms with a goal in flight
         self._inflight: planning.ArmPlan | None = None  # the trajectory running (or interrupted)
-        self._connect()
+        self._recorder = Ros1Recorder.open(record) if record is not None else None
+        try:
+            self._connect()
+        except BaseException:
+            if self._recorder is not None:
+                self._recorder.close()
+            raise
         log.info("real backend: node up%s", " (DRY RUN: nothing will be sent)" if self.dry_run else "")
         try:
             self._frame = self._grab_frame(after=0.0)
@@ -251,6 +261,8 @@ class RealBackend:
         for sub in self._subs:
             sub.unregister()
         self._tf_listener.unregister()
+        if self._recorder is not None:
+            self._recorder.close()
 
     def __enter__(self) -> "RealBackend":
         return self
@@ -502,18 +514,26 @@ class RealBackend:
 
     # --- state from topics ---------------------------------------------------------
 
+    def _record(self, topic: str, msg) -> None:
+        if self._recorder is not None:
+            self._recorder.write(topic, msg, self._rospy.get_rostime().to_nsec())
+
     def _on_image(self, msg, kind: str) -> None:
+        t = self.config.topics
+        self._record({"color": t.color, "depth": t.depth, "info": t.camera_info}[kind], msg)
         with self._lock:
             self._images[kind].append(_Stamped(msg.header.stamp.to_sec(), msg))
             self._lock.notify_all()
 
     def _on_joints(self, msg) -> None:
+        self._record(self.config.topics.joint_states, msg)
         with self._lock:
             self._joints.update(zip(msg.name, msg.position))
             self._joints_stamp = time.monotonic()
             self._lock.notify_all()
 
     def _on_halted(self, msg) -> None:
+        self._record(self.config.topics.motors_halted, msg)
         with self._lock:
             self._halted = bool(msg.data)
 
