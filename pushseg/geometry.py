@@ -489,3 +489,66 @@ def fit_plane_without_pose(
     if inliers is None or inliers.sum() < max(3, min_support * len(pts)):
         raise InputError(f"no plane holds {min_support:.0%} of the depth readings: is a table in view?")
     return _refit_facing_camera(pts[inliers])
+
+
+def push_from_line(
+    camera: CameraInfo,
+    depth: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    *,
+    approach: float = 0.04,
+    max_miss: float = 0.01,
+) -> Push:
+    """The :class:`Push` that :func:`resolve_push` turns into the line ``start`` -> ``end`` (base_link).
+
+    The inverse of :func:`resolve_push` with the same ``approach``: the angle is
+    the line's direction in the table plane, the contact lies ``approach`` after
+    ``start`` and the length is what remains after it. The pixel is the one whose
+    depth reading lies above or below the contact (its x, y within ``max_miss``
+    metres), nearest the line's height when several do (an object's side), refined
+    to a fraction of a pixel. Raises InputError when no depth reading is there
+    (the contact is out of view or hidden) or the line is shorter than ``approach``.
+    Used to turn a recorded motion of the arm into a push (``pushseg import-bag``).
+    """
+    start, end = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    travel = end[:2] - start[:2]
+    dist = float(np.linalg.norm(travel))
+    if dist <= approach:
+        raise InputError(f"the line is {dist:.3f} m long, no longer than the approach ({approach:.3f} m): no push")
+    d = travel / dist
+    contact = start[:2] + approach * d
+    pts_cam, pix = depth_to_points(camera, depth)
+    if len(pts_cam) == 0:
+        raise InputError("the depth image has no valid readings: cannot place the push in the image")
+    pts = camera_to_base(camera, pts_cam)
+    miss = np.linalg.norm(pts[:, :2] - contact, axis=1)
+    near = miss <= max(float(miss.min()), 0.0) + 0.002
+    if miss.min() > max_miss:
+        raise InputError(
+            f"no depth reading within {max_miss:.3f} m of the push's contact point ({contact[0]:.3f}, "
+            f"{contact[1]:.3f}) in base_link (nearest {miss.min():.3f} m): is it in view of the camera?")
+    idx = np.flatnonzero(near)
+    best = idx[np.argmin(np.abs(pts[idx, 2] - start[2]) + miss[idx])]
+    u, v = _refine_pixel(camera, depth, pix[best], contact)
+    return Push(u=u, v=v, angle=float(np.arctan2(d[1], d[0])), length=dist - approach)
+
+
+def _refine_pixel(camera: CameraInfo, depth: np.ndarray, uv: np.ndarray, target_xy: np.ndarray) -> tuple[float, float]:
+    """Move pixel ``uv`` by a fraction of a pixel so that its base_link x, y meet ``target_xy`` (one Newton step).
+
+    Keeps ``uv`` where the depth around it does not allow a step (an edge, missing readings)."""
+    u, v = float(uv[0]), float(uv[1])
+    try:
+        p = pixel_to_base(camera, depth, u, v)[:2]
+        ju = pixel_to_base(camera, depth, u + 1, v)[:2] - p
+        jv = pixel_to_base(camera, depth, u, v + 1)[:2] - p
+    except InputError:
+        return u, v
+    J = np.stack([ju, jv], axis=1)
+    if abs(np.linalg.det(J)) < 1e-12:
+        return u, v
+    step = np.linalg.solve(J, target_xy - p)
+    if np.max(np.abs(step)) > 1.0:  # not a smooth surface around it: the nearest reading is as good as it gets
+        return u, v
+    return u + float(step[0]), v + float(step[1])
