@@ -36,7 +36,7 @@ from pushseg.errors import BackendError, InputError
 from pushseg.real import planning, retreat, safety
 from pushseg.robot import images
 from pushseg.real import kinematics as kin
-from pushseg.real.camera_pose import camera_pose
+from pushseg.real.camera_pose import StampBeforeTf, camera_pose
 from pushseg.real.config import (
     ENV_CONFIG,
     ENV_DRY_RUN,
@@ -562,46 +562,74 @@ class RealBackend:
 
     # --- images ----------------------------------------------------------------------
 
-    def _matching(self, after: float, max_age: float, now: float):
-        """The newest colour/depth/info triple with equal stamps, taken after ``after`` and fresh."""
+    def _matching(self, after: float, max_age: float, now: float, newer_than: float | None = None):
+        """The newest colour/depth/info triple with equal stamps, taken after ``after`` and fresh
+        (and stamped after ``newer_than``, the last image dropped, when given)."""
         by_stamp = {}
         for kind in ("color", "depth", "info"):
             for s in self._images[kind]:
                 by_stamp.setdefault(s.stamp, {})[kind] = s.msg
         for stamp in sorted(by_stamp, reverse=True):
             msgs = by_stamp[stamp]
+            if newer_than is not None and stamp <= newer_than:
+                break
             if len(msgs) == 3 and stamp >= after and now - stamp <= max_age:
                 return stamp, msgs
         return None
 
     def _grab_frame(self, after: float) -> Frame:
+        """The newest matching image with its camera pose; an image older than the tf buffer is dropped
+        and the next one taken, until ``timeouts.image`` runs out (:mod:`pushseg.real.camera_pose`)."""
         topics = self.config.topics
         timeout = self.config.timeouts.image
         max_age = self.config.camera.max_image_age
         deadline = time.monotonic() + timeout
-        found = None
-        with self._lock:
-            while found is None:
-                found = self._matching(after, max_age, self._rospy.Time.now().to_sec())
-                if found is not None:
-                    break
-                if time.monotonic() > deadline:
-                    raise BackendError(self._image_timeout_message(topics, timeout, after, max_age))
-                self._lock.wait(0.05)
-        stamp, msgs = found
-        info = msgs["info"]
+        dropped: list[StampBeforeTf] = []
+        frame_id = self.config.frames.camera
+        while True:
+            found = None
+            newer_than = dropped[-1].stamp if dropped else None
+            with self._lock:
+                while found is None:
+                    found = self._matching(after, max_age, self._rospy.Time.now().to_sec(), newer_than)
+                    if found is not None:
+                        break
+                    if time.monotonic() > deadline:
+                        if dropped:
+                            raise BackendError(self._before_tf_message(dropped, frame_id, timeout))
+                        raise BackendError(self._image_timeout_message(topics, timeout, after, max_age))
+                    self._lock.wait(0.05)
+            stamp, msgs = found
+            info = msgs["info"]
+            frame_id = info.header.frame_id.lstrip("/") or self.config.frames.camera
+            try:
+                T_base_camera = self._lookup(frame_id, stamp)
+            except StampBeforeTf as e:
+                log.info("dropped the image stamped %.3f s: older than tf's oldest transform %s <- %s (%.3f s)",
+                         stamp, self.config.frames.base, frame_id, e.oldest)
+                dropped.append(e)
+                continue
+            break
         rgb = images.color_to_rgb(msgs["color"], topics.color)
         depth = images.depth_to_metres(msgs["depth"], topics.depth)
         w, h = int(info.width), int(info.height)
         for topic, arr in ((topics.color, rgb), (topics.depth, depth)):
             if arr.shape[:2] != (h, w):
                 raise BackendError(f"{topic} is {arr.shape[1]}x{arr.shape[0]} but camera_info says {w}x{h}")
-        frame_id = info.header.frame_id.lstrip("/") or self.config.frames.camera
         camera = CameraInfo(
             width=w, height=h, K=images.intrinsics(info, topics.camera_info),
-            T_base_camera=self._lookup(frame_id, stamp), frame_id=frame_id,
+            T_base_camera=T_base_camera, frame_id=frame_id,
         )
         return Frame(rgb=rgb, depth=depth, camera=camera, timestamp=stamp)
+
+    def _before_tf_message(self, dropped: list[StampBeforeTf], frame_id: str, timeout: float) -> str:
+        first, last = dropped[0], dropped[-1]
+        return (f"no usable image within {timeout:.1f} s: {len(dropped)} image(s) were older than the oldest transform "
+                f"tf holds for {self.config.frames.base} <- {frame_id} and were dropped (stamps {first.stamp:.3f} "
+                f"to {last.stamp:.3f} s; tf's oldest transform {last.oldest:.3f} s, {last.oldest - last.stamp:.3f} s "
+                f"later), and no usable image came after them. Are the clocks of this machine, the robot and the camera in sync "
+                f"(the camera's stamps must not lag the robot's), is the head's tf published continuously "
+                f"(rostopic hz /tf), and does {self.config.topics.color} keep coming (rostopic hz)?")
 
     def _image_timeout_message(self, topics, timeout: float, after: float, max_age: float) -> str:
         missing = [getattr(topics, k) for k, key in (("color", "color"), ("depth", "depth"), ("camera_info", "info"))

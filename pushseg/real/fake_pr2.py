@@ -7,7 +7,9 @@ be run end to end on one machine:
   (16UC1 mm, 0 = no reading) and ``/kinect2/qhd/camera_info``, one stamp per
   frame, at ``--rate`` Hz (the scene is rendered again only after it changed);
 * ``/tf_static``: base_link -> head_mount_kinect2_rgb_optical_frame (the
-  calibration), from the simulated camera pose;
+  calibration), from the simulated camera pose; with ``--tf-rate 20`` it goes
+  on ``/tf`` instead, stamped now, 20 times a second (as a PR2's
+  robot_state_publisher sends the head's transforms);
 * ``/joint_states`` (arms, torso, head) and ``/pr2_ethercat/motors_halted``;
 * ``/{r,l}_arm_controller/joint_trajectory_action``: a goal with a point beyond
   the safety controller's soft joint limits is aborted before the arm moves
@@ -25,7 +27,10 @@ registered backend that satisfies it.
 Run: ``python -m pushseg.real.fake_pr2 --objects target-train --seed 0``
 (needs a ROS master, e.g. ``roscore``). Options make it misbehave for tests:
 ``--silent-camera``, ``--stamp-lag``, ``--no-tf``, ``--no-arm r``, ``--stall``,
-``--motors-halted``.
+``--motors-halted``, and ``--early-images N`` (with ``--early-by S``): the first
+N images sent once the colour topic has a subscriber are stamped S seconds in
+the past, so that with ``--tf-rate`` they are older than any transform the
+subscriber's tf buffer holds (the startup race of a real PR2).
 """
 
 from __future__ import annotations
@@ -159,6 +164,7 @@ class FakePR2:
         self.state_lock = self.world.state_lock
         self.goals = {"r": 0, "l": 0}
         self.refused = {"r": 0, "l": 0}
+        self.early_left = int(args.early_images)  # images still to stamp early (once subscribed)
 
         rospy.init_node("fake_pr2", anonymous=False, disable_signals=False)
         self.pub_color = rospy.Publisher(args.color_topic, Image, queue_size=2)
@@ -208,6 +214,7 @@ class FakePR2:
     def _publish_tf(self, tf2_ros) -> None:
         from geometry_msgs.msg import TransformStamped
 
+        self._tf_broadcaster = None
         if self.args.no_tf:
             return
         T = self.T_base_camera
@@ -218,15 +225,29 @@ class FakePR2:
         t.transform.translation.x, t.transform.translation.y, t.transform.translation.z = (float(v) for v in T[:3, 3])
         q = matrix_quaternion(T[:3, :3])
         (t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w) = q
-        self._tf_broadcaster = tf2_ros.StaticTransformBroadcaster()
-        self._tf_broadcaster.sendTransform(t)
+        self._tf_msg = t
+        if self.args.tf_rate > 0:  # on /tf, stamped now, from the main loop (publish_tf)
+            self._tf_broadcaster = tf2_ros.TransformBroadcaster()
+            return
+        tf2_ros.StaticTransformBroadcaster().sendTransform(t)
+
+    def publish_tf(self) -> None:
+        """The camera's transform on /tf, stamped now (only with --tf-rate)."""
+        if self._tf_broadcaster is None:
+            return
+        self._tf_msg.header.stamp = self.rospy.Time.now()
+        self._tf_broadcaster.sendTransform(self._tf_msg)
 
     def publish_camera(self) -> None:
         if self.args.silent_camera:
             return
         with self.state_lock:
             msgs = self.camera_msgs
-        stamp = self.rospy.Time.now() - self.rospy.Duration(float(self.args.stamp_lag))
+        lag = float(self.args.stamp_lag)
+        if self.early_left > 0 and self.pub_color.get_num_connections() > 0:
+            self.early_left -= 1
+            lag += float(self.args.early_by)
+        stamp = self.rospy.Time.now() - self.rospy.Duration(lag)
         for m in msgs:
             m.header.stamp = stamp
         self.pub_color.publish(msgs[0])
@@ -323,6 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--silent-camera", action="store_true", help="publish no images (timeout tests)")
     p.add_argument("--stamp-lag", type=float, default=0.0, help="stamp images this many seconds in the past")
     p.add_argument("--no-tf", action="store_true", help="publish no camera tf")
+    p.add_argument("--tf-rate", type=float, default=0.0, metavar="HZ",
+                   help="publish the camera tf on /tf at this rate, stamped now (default 0: once on /tf_static)")
+    p.add_argument("--early-images", type=int, default=0, metavar="N",
+                   help="stamp the first N images sent once the colour topic has a subscriber --early-by in the past")
+    p.add_argument("--early-by", type=float, default=0.5, metavar="S",
+                   help="how many seconds --early-images stamps them in the past")
     p.add_argument("--no-arm", action="append", default=[], choices=["r", "l"], help="do not serve this arm")
     p.add_argument("--arms-raised", action="store_true", help="start with both arms raised instead of tucked")
     p.add_argument("--stall", action="store_true", help="accept arm goals but never finish them")
@@ -343,10 +370,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fake_pr2: ready ({args.width}x{args.height}, {_objects_in_view(node.world.first_frame)} objects in view, "
           f"serving arms {sorted(node.servers)})", flush=True)
     period = 1.0 / max(args.rate, 1e-3)
-    next_camera = next_halted = time.monotonic()
+    tf_period = 1.0 / args.tf_rate if args.tf_rate > 0 else None
+    next_camera = next_halted = next_tf = time.monotonic()
     while not rospy.is_shutdown():
         now = time.monotonic()
         node.publish_joints()  # 50 Hz, like the PR2's joint_states
+        if tf_period is not None and now >= next_tf:
+            node.publish_tf()
+            next_tf = max(next_tf + tf_period, now)
         if now >= next_camera:
             node.publish_camera()
             next_camera = max(next_camera + period, now)
