@@ -74,3 +74,13 @@ def metres_to_16uc1_bytes(depth: np.ndarray) -> bytes:
     """float metres (NaN = none) -> little-endian uint16 millimetres, 0 = no reading."""
     mm = np.where(np.isfinite(depth) & (depth > 0), np.round(depth * 1000.0), 0.0)
     return np.clip(mm, 0, 65535).astype("<u2").tobytes()
+
+
+def rgb_to_rgb8_bytes(rgb: np.ndarray) -> bytes:
+    return np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
+
+
+def metres_to_32fc1_bytes(depth: np.ndarray) -> bytes:
+    """float metres -> little-endian float32 metres, NaN = no reading (as depth_to_metres reads them)."""
+    m = np.asarray(depth, dtype=np.float32)
+    return np.where(np.isfinite(m) & (m > 0), m, np.float32(np.nan)).astype("<f4").tobytes()
