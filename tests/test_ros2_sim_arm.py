@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ import yaml
 
 from pushseg.errors import InputError
 from pushseg.geometry import quaternion_matrix, rot_x, rot_z, rpy_matrix
+from pushseg.robot import images
 from pushseg.ros2 import sim_arm as sa
 from pushseg.ros2.kinematics import UrdfArm
 
@@ -161,3 +164,70 @@ def test_the_node_speaks_ros2_and_moves_the_arm_in_time(tmp_path):
     first, last = seen["between"]
     assert not [t for t in seen["image_stamps"] if first <= t <= last], "no images while the arm moves"
     assert seen["image_after"] > seen["arrived"]
+
+
+def _until(done, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_the_player_renders_before_it_shows_the_final_pose(world):
+    events = []
+    goal = np.array(sa.READY) + np.array([0.4, 0.1, 0.0, 0.2, 0.0, 0.0, 0.0])
+    player = sa.TrajectoryPlayer(world, 0.1)
+    player.on_frame = lambda frame: events.append(("frame", player.moving, player.shown.copy()))
+    player.on_resumed = lambda: events.append(("resumed", player.moving, player.shown.copy()))
+    player.on_arrived = lambda: events.append(("arrived", player.moving, player.shown.copy()))
+    try:
+        t0 = time.monotonic()
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, [(goal, 2.0)]))
+        _until(lambda: len(events) == 3)
+        assert 0.15 < time.monotonic() - t0 < 2.0  # played in time: 2 s at a scale of 0.1
+        (k1, moving1, q1), (k2, moving2, q2), (k3, moving3, q3) = events
+        assert (k1, k2, k3) == ("frame", "resumed", "arrived")
+        assert moving1 and not moving2 and not moving3
+        assert not np.allclose(q1, goal) and not np.allclose(q2, goal)
+        np.testing.assert_allclose(q3, goal)
+    finally:
+        player.close()
+
+
+def test_a_new_trajectory_replaces_the_running_one_and_an_empty_one_stops_the_arm(world):
+    start = np.array(sa.READY)
+    far = start + np.array([1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    other = start + np.array([0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0])
+    player = sa.TrajectoryPlayer(world, 1.0)
+    try:
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, [(far, 20.0)]))
+        _until(lambda: player.shown[0] > 0.01)
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, [(other, 0.2)]))  # from where it is now
+        _until(lambda: not player.moving)
+        assert player.frames == 1, "no image between a trajectory and the one replacing it"
+        np.testing.assert_allclose(player.shown, other)
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, [(far, 20.0)]))
+        _until(lambda: player.shown[0] > 0.01)
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, []))
+        _until(lambda: not player.moving)
+        stopped = player.shown.copy()
+        assert 0.01 < stopped[0] < 0.5 and player.frames == 2
+        time.sleep(0.1)
+        np.testing.assert_allclose(player.shown, stopped)  # it stays there
+        player.submit(sa.check_trajectory(world.arm, sa.ARM_JOINTS, []))  # a stop at rest: nothing happens
+        time.sleep(0.05)
+        assert player.frames == 2 and not player.moving
+    finally:
+        player.close()
+
+
+def test_the_encodings_read_back(world):
+    frame = world.first_frame
+    h, w = frame.depth.shape
+    msg = SimpleNamespace(height=h, width=w, is_bigendian=0)
+    color = SimpleNamespace(**vars(msg), encoding="rgb8", step=3 * w, data=images.rgb_to_rgb8_bytes(frame.rgb))
+    np.testing.assert_array_equal(images.color_to_rgb(color), frame.rgb)
+    depth = SimpleNamespace(**vars(msg), encoding="32FC1", step=4 * w, data=images.metres_to_32fc1_bytes(frame.depth))
+    back = images.depth_to_metres(depth)
+    assert np.array_equal(np.isnan(back), ~(np.isfinite(frame.depth) & (frame.depth > 0)))
+    np.testing.assert_array_equal(back[np.isfinite(back)], frame.depth[np.isfinite(back)])

@@ -281,10 +281,110 @@ def make_world(args: argparse.Namespace) -> SimulatedArm:
         raise
 
 
-# --- the ROS 2 node ------------------------------------------------------------------------
-
 _STOP = object()  # an empty trajectory: stop where the arm is
 
+
+class TrajectoryPlayer:
+    """joint_trajectory_controller's playback, without ROS: one motion thread for the world's arm.
+
+    :meth:`submit` a checked trajectory: it replaces the running one (an empty one
+    stops the arm where it is). ``shown`` is the pose to report: the final pose of a
+    motion is shown only after the scene was rendered anew (``on_frame(frame)``) and
+    images may go out again (``moving`` False, then ``on_resumed()``); then
+    ``on_arrived()``. No image is rendered between a trajectory and the one replacing it.
+    """
+
+    def __init__(self, world: SimulatedArm, time_scale: float = 1.0, *,
+                 on_frame: Callable[[Frame], None] | None = None, on_resumed: Callable[[], None] | None = None,
+                 on_arrived: Callable[[], None] | None = None) -> None:
+        self.world, self.time_scale = world, float(time_scale)
+        self.on_frame, self.on_resumed, self.on_arrived = on_frame, on_resumed, on_arrived
+        self.lock = threading.Lock()
+        self.moving = False
+        self.shown = world.q
+        self.frames = 0  # scenes rendered after motions
+        self._request = None
+        self._wake = threading.Condition(self.lock)
+        self._interrupt = threading.Event()
+        self._closing = False
+        self._worker = threading.Thread(target=self._loop, name="sim-arm-motion", daemon=True)
+        self._worker.start()
+
+    def submit(self, traj: Trajectory) -> None:
+        with self._wake:
+            self._request = traj if len(traj.points) else _STOP
+            self._interrupt.set()
+            self._wake.notify()
+
+    def _next(self):
+        """The next request (None: closing); marks the arm as moving unless it is a stop of a resting arm."""
+        with self._wake:
+            while True:
+                while self._request is None and not self._closing:
+                    self._wake.wait()
+                if self._closing:
+                    return None
+                request, self._request = self._request, None
+                self._interrupt.clear()
+                if request is not _STOP or self.moving:
+                    self.moving = True
+                    return request
+
+    def _loop(self) -> None:
+        while (request := self._next()) is not None:
+            if request is not _STOP:
+                self._play(request)
+            with self._wake:
+                if self._request is not None and self._request is not _STOP and not self._closing:
+                    continue  # replaced: the arm goes on moving
+            self._settled()
+
+    def _play(self, traj: Trajectory) -> bool:
+        points = [self.world.q, *traj.points]
+        times = [0.0, *traj.times.tolist()]
+        t0 = time.monotonic()
+
+        def wait(i: int, s: float) -> bool:
+            """Play back in (scaled) time; a new trajectory, an empty one or closing stops the arm where it is."""
+            due = t0 + self.time_scale * (times[i - 1] + s * (times[i] - times[i - 1]))
+            while True:
+                if self._interrupt.is_set() or self._closing:
+                    return False
+                left = due - time.monotonic()
+                if left <= 0:
+                    return True
+                self._interrupt.wait(min(0.01, left))
+
+        def show(q: np.ndarray, last: bool) -> None:
+            if not last:  # the final pose is shown only after the scene is rendered anew
+                with self.lock:
+                    self.shown = q
+
+        return self.world.move(points, wait, show)
+
+    def _settled(self) -> None:
+        frame = self.world.image()
+        if self.on_frame is not None:
+            self.on_frame(frame)
+        with self.lock:
+            self.moving = False
+            self.frames += 1
+        if self.on_resumed is not None:
+            self.on_resumed()
+        with self.lock:
+            self.shown = self.world.q
+        if self.on_arrived is not None:
+            self.on_arrived()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._interrupt.set()
+            self._wake.notify()
+        self._worker.join(timeout=10.0)
+
+
+# --- the ROS 2 node ------------------------------------------------------------------------
 
 class SimArmNode:
     """The node: publishers, the trajectory subscription, and the motion thread."""
@@ -307,13 +407,7 @@ class SimArmNode:
         self.log = self.node.get_logger()
         world.on_push = self._push_logged
         self.lock = threading.Lock()
-        self.moving = False
-        self.shown_q = world.q  # what /joint_states says
         self.camera_msgs: tuple | None = None
-        self._request = None
-        self._wake = threading.Condition(self.lock)
-        self._interrupt = threading.Event()
-        self._closing = False
         self._make_camera_msgs(world.first_frame)
 
         latched = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL,
@@ -329,8 +423,8 @@ class SimArmNode:
         self.node.create_timer(1.0 / max(args.rate, 1e-3), self.publish_camera)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
-        self._worker = threading.Thread(target=self._motion_loop, name="sim-arm-motion", daemon=True)
-        self._worker.start()
+        self.player = TrajectoryPlayer(world, args.time_scale, on_frame=self._make_camera_msgs,
+                                       on_resumed=self.publish_camera, on_arrived=self.publish_joints)
 
     def description(self) -> str:
         with open(panda_urdf_path()) as f:
@@ -369,7 +463,7 @@ class SimArmNode:
         if self.args.silent_camera:
             return
         with self.lock:
-            if self.moving or self.camera_msgs is None:
+            if self.player.moving or self.camera_msgs is None:
                 return
             msgs = self.camera_msgs
             stamp = self.node.get_clock().now().to_msg()
@@ -382,8 +476,8 @@ class SimArmNode:
     def publish_joints(self) -> None:
         msg = self._JointState()
         msg.header.stamp = self.node.get_clock().now().to_msg()
-        with self.lock:
-            q = self.shown_q
+        with self.player.lock:
+            q = self.player.shown
         msg.name = [*self.world.arm.joint_names, *FINGER_JOINTS]
         msg.position = [*(float(v) for v in q), FINGERS, FINGERS]
         self.pub_joints.publish(msg)
@@ -397,64 +491,7 @@ class SimArmNode:
         except InputError as e:
             self.log.warning(f"trajectory refused, the arm does not move: {e}")
             return
-        with self._wake:
-            self._request = traj if len(traj.points) else _STOP
-            self._interrupt.set()
-            self._wake.notify()
-
-    def _motion_loop(self) -> None:
-        """Run one trajectory after another; after the last, render the scene, resume images, report the pose."""
-        while True:
-            with self._wake:
-                while self._request is None and not self._closing:
-                    self._wake.wait()
-                if self._closing:
-                    return
-                request, self._request = self._request, None
-                self._interrupt.clear()
-                if request is _STOP and not self.moving:
-                    continue
-                self.moving = True
-            if request is not _STOP:
-                self._play(request)
-            with self._wake:
-                if self._request is not None and self._request is not _STOP and not self._closing:
-                    continue  # replaced: the arm goes on moving
-            self._settled()
-
-    def _play(self, traj: Trajectory) -> bool:
-        start = self.world.q
-        points = [start, *traj.points]
-        times = [0.0, *traj.times.tolist()]
-        scale = float(self.args.time_scale)
-        t0 = time.monotonic()
-
-        def wait(i: int, s: float) -> bool:
-            """Play back in (scaled) time; a new trajectory, an empty one or shutdown stops the arm where it is."""
-            due = t0 + scale * (times[i - 1] + s * (times[i] - times[i - 1]))
-            while True:
-                if self._interrupt.is_set() or self._closing:
-                    return False
-                left = due - time.monotonic()
-                if left <= 0:
-                    return True
-                self._interrupt.wait(min(0.01, left))
-
-        def show(q: np.ndarray, last: bool) -> None:
-            if not last:  # the final pose is reported only after the scene is rendered anew
-                with self.lock:
-                    self.shown_q = q
-
-        return self.world.move(points, wait, show)
-
-    def _settled(self) -> None:
-        self._make_camera_msgs(self.world.image())
-        with self.lock:
-            self.moving = False
-        self.publish_camera()  # the first image after the motion goes out before the final joint state
-        with self.lock:
-            self.shown_q = self.world.q
-        self.publish_joints()
+        self.player.submit(traj)
 
     def _push_logged(self, motions: tuple[ObjectMotion, ...], points: int) -> None:
         moved = [f"{m.name} {100 * m.translation:.1f} cm" for m in motions if m.translation > 0.002]
@@ -476,11 +513,7 @@ class SimArmNode:
                 signal.signal(sig, handler)
 
     def close(self) -> None:
-        with self._wake:
-            self._closing = True
-            self._interrupt.set()
-            self._wake.notify()
-        self._worker.join(timeout=10.0)
+        self.player.close()
         self.executor.shutdown(timeout_sec=1.0)
         self.node.destroy_node()
         self.context.try_shutdown()
