@@ -518,19 +518,26 @@ def push_from_line(
         raise InputError(f"the line is {dist:.3f} m long, no longer than the approach ({approach:.3f} m): no push")
     d = travel / dist
     contact = start[:2] + approach * d
-    pts_cam, pix = depth_to_points(camera, depth)
-    if len(pts_cam) == 0:
-        raise InputError("the depth image has no valid readings: cannot place the push in the image")
-    pts = camera_to_base(camera, pts_cam)
-    miss = np.linalg.norm(pts[:, :2] - contact, axis=1)
-    near = miss <= max(float(miss.min()), 0.0) + 0.002
-    if miss.min() > max_miss:
+    pixels = _pixels_above(camera, contact, float(start[2]))
+    if not pixels:
+        raise InputError(f"the push's contact point ({contact[0]:.3f}, {contact[1]:.3f}) in base_link is not in view "
+                         "of the camera")
+    best, best_cost, best_miss = None, np.inf, np.inf
+    for u, v in pixels:  # the points resolve_push would take for these pixels: windowed median depths
+        z = robust_depth(depth, u, v)
+        if not np.isfinite(z):
+            continue
+        p = camera_to_base(camera, deproject(camera, u, v, z))
+        miss = float(np.linalg.norm(p[:2] - contact))
+        cost = miss + 0.1 * abs(float(p[2]) - float(start[2]))  # an object's side: the point at the line's height
+        best_miss = min(best_miss, miss)
+        if miss <= max_miss and cost < best_cost:
+            best, best_cost = (u, v), cost
+    if best is None:
         raise InputError(
             f"no depth reading within {max_miss:.3f} m of the push's contact point ({contact[0]:.3f}, "
-            f"{contact[1]:.3f}) in base_link (nearest {miss.min():.3f} m): is it in view of the camera?")
-    idx = np.flatnonzero(near)
-    best = idx[np.argmin(np.abs(pts[idx, 2] - start[2]) + miss[idx])]
-    u, v = _refine_pixel(camera, depth, pix[best], contact)
+            f"{contact[1]:.3f}) in base_link (nearest {best_miss:.3f} m): is it in view of the camera?")
+    u, v = _refine_pixel(camera, depth, np.array(best, dtype=np.float64), contact)
     return Push(u=u, v=v, angle=float(np.arctan2(d[1], d[0])), length=dist - approach)
 
 
@@ -551,4 +558,22 @@ def _refine_pixel(camera: CameraInfo, depth: np.ndarray, uv: np.ndarray, target_
     step = np.linalg.solve(J, target_xy - p)
     if np.max(np.abs(step)) > 1.0:  # not a smooth surface around it: the nearest reading is as good as it gets
         return u, v
+    step = np.clip(step, -0.49, 0.49)  # resolve_push rounds to the pixel found: keep it, add the fraction
     return u + float(step[0]), v + float(step[1])
+
+
+def _pixels_above(camera: CameraInfo, xy: np.ndarray, z: float, band: int = 3) -> list[tuple[int, int]]:
+    """Pixels within ``band`` of the image of the vertical line through ``xy`` (from 0.5 m below ``z`` to
+    0.5 m above it): the only pixels whose depth reading can lie above or below ``xy``."""
+    zs = np.linspace(z - 0.5, z + 0.5, 400)
+    pts = np.column_stack([np.full_like(zs, xy[0]), np.full_like(zs, xy[1]), zs])
+    cam = base_to_camera(camera, pts)
+    cam = cam[cam[:, 2] > 1e-3]
+    if not len(cam):
+        return []
+    uv = np.round(project(camera, cam)).astype(np.int64)
+    offsets = np.arange(-band, band + 1)
+    du, dv = np.meshgrid(offsets, offsets)
+    cand = (uv[:, None, :] + np.stack([du.ravel(), dv.ravel()], axis=1)[None]).reshape(-1, 2)
+    inside = (cand[:, 0] >= 0) & (cand[:, 0] < camera.width) & (cand[:, 1] >= 0) & (cand[:, 1] < camera.height)
+    return [(int(a), int(b)) for a, b in np.unique(cand[inside], axis=0)]
