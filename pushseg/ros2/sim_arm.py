@@ -430,7 +430,7 @@ class SimArmNode:
         with open(panda_urdf_path()) as f:
             urdf = f.read()
         if self.args.camera_in_urdf:
-            urdf = urdf_with_camera(urdf, self.world.T_base_camera())
+            urdf = urdf_with_camera(urdf, self.world.T_base_camera(), frame=self.args.camera_frame)
         return urdf
 
     # --- camera --------------------------------------------------------------------
