@@ -15,16 +15,19 @@ into an MCAP file, one channel per topic, so that a session can be replayed
 
 The writers are thread-safe (subscription callbacks come from several
 threads). A recording refuses to replace an existing file unless told to. A
-write that fails (a full disk) raises :class:`RecordingError` naming the file;
-later writes are dropped and :meth:`McapRecorder.close` raises it again, so the
-command that recorded ends with the error instead of leaving a short file
-unnoticed.
+write that fails (a full disk) never raises into the callback that made it (an
+exception there would stop the ROS executor, and with it the joint states the
+motion is watched by): the failure is logged once as a :class:`RecordingError`
+naming the file, later writes are dropped, :meth:`McapRecorder.check` raises it
+(between pushes) and :meth:`McapRecorder.close` raises it, so the command that
+recorded ends with the error instead of leaving a short file unnoticed.
 """
 
 from __future__ import annotations
 
 import errno
 import io
+import logging
 import os
 import threading
 import time
@@ -35,6 +38,8 @@ from pushseg.errors import BackendError, describe_os_error
 from pushseg.optional import require
 
 __all__ = ["McapRecorder", "RecordingError", "Ros1Recorder", "Ros2Recorder", "ros2_type_name"]
+
+log = logging.getLogger("pushseg.recording")
 
 
 class RecordingError(BackendError):
@@ -138,10 +143,16 @@ class McapRecorder:
                                          publish_time=stamp, sequence=self._sequence)
             except OSError as e:
                 self._fail(e)
-                raise self.error from None
+                log.error("%s; the messages from now on are not recorded", self.error)
+                return False
             self._sequence += 1
             self.messages += 1
             return True
+
+    def check(self) -> None:
+        """Raise the recording's first failure, if any (writes themselves never raise it)."""
+        if self.error is not None:
+            raise self.error
 
     def _fail(self, e: OSError) -> None:
         self.error = RecordingError(_describe(self.path, e))
