@@ -152,14 +152,15 @@ def session() -> Session:
     return make_session()
 
 
-def robot_config(tmp: Path, session: Session, settle: float = SETTLE) -> Path:
+def robot_config(tmp: Path, session: Session, settle: float = SETTLE, *, urdf: str | None = None,
+                 pose: str = "fixed") -> Path:
     qx, qy, qz, qw = matrix_quaternion(session.T_base_camera[:3, :3])
     cfg = {"ros2": {
-        "robot": {"urdf": str(panda_urdf()), "base_frame": "panda_link0", "tool_frame": "panda_grasptarget",
-                  "joints": JOINTS, "ready": READY},
+        "robot": {"urdf": str(panda_urdf()) if urdf is None else urdf, "description_topic": "/robot_description",
+                  "base_frame": "panda_link0", "tool_frame": "panda_grasptarget", "joints": JOINTS, "ready": READY},
         "controller": {"trajectory_topic": TOPICS["trajectory"], "joint_states": TOPICS["joints"]},
         "camera": {"color": TOPICS["color"], "depth": TOPICS["depth"], "camera_info": TOPICS["info"],
-                   "pose": "fixed", "translation": [float(x) for x in session.T_base_camera[:3, 3]],
+                   "pose": pose, "frame": "camera_color_optical_frame", "translation": [float(x) for x in session.T_base_camera[:3, 3]],
                    "rotation": [qx, qy, qz, qw], "sync_tolerance": 0.01},
         "motion": {"settle_time": settle},
     }}
@@ -215,8 +216,10 @@ class Messages:
         return self.T["trajectory_msgs/msg/JointTrajectory"](header=self.header(0.0), joint_names=JOINTS,
                                                             points=[pt])
 
-    def all(self, s: Session, *, trajectory: bool = True, skip: tuple[str, ...] = ()):
+    def all(self, s: Session, *, trajectory: bool = True, skip: tuple[str, ...] = (), description: str = ""):
         out = []
+        if description:
+            out.append(("/robot_description", "std_msgs/msg/String", 0.1, self.T["std_msgs/msg/String"](data=description)))
         K = s.frames[0].camera.K
         for t, i in s.images:
             f = s.frames[i]
@@ -410,6 +413,19 @@ def test_import_bag_without_trajectory_commands(tmp_path, session):
     config = robot_config(tmp_path, session)
     bag = write_rosbag2(tmp_path / "bag", session, StoragePlugin.MCAP, trajectory=False)
     check_import(bag, session, config, "ros2")
+
+
+def test_import_bag_with_the_urdf_and_the_camera_pose_from_the_bag(tmp_path, session):
+    from pushseg.ros2.sim_arm import urdf_with_camera
+
+    urdf = urdf_with_camera(panda_urdf().read_text(), session.T_base_camera, "panda_link0",
+                            "camera_color_optical_frame")
+    config = robot_config(tmp_path, session, urdf="", pose="urdf")
+    bag = write_rosbag2(tmp_path / "bag", session, StoragePlugin.MCAP, description=urdf)
+    check_import(bag, session, config, "ros2")
+    bare = write_rosbag2(tmp_path / "bare", session, StoragePlugin.MCAP)
+    with pytest.raises(InputError, match="no URDF: the bag has no /robot_description"):
+        import_bag(bare, config)
 
 
 def test_the_cli_writes_a_run_that_reads_back_and_labels(tmp_path, session):
