@@ -120,16 +120,18 @@ class SimulatedBackend(Backend, Protocol):
 
 ENTRY_POINT_GROUP = "pushseg.backends"
 
-# Built in: the PyBullet simulation, and the PR2 over ROS1.
+# Built in: the PyBullet simulation, the PR2 over ROS 1, any URDF arm over ROS 2.
 BUILTIN: dict[str, str] = {
     "sim": "pushseg.envs.sim_backend:SimBackend",
     "real": "pushseg.real:RealBackend",
+    "ros2": "pushseg.ros2:Ros2Backend",
 }
 
 # Their settings (BackendConfig), importable without ROS or PyBullet running.
 BUILTIN_CONFIGS: dict[str, str] = {
     "sim": "pushseg.envs.sim_backend:SimBackendConfig",
     "real": "pushseg.real.config:RealBackendConfig",
+    "ros2": "pushseg.ros2.config:Ros2BackendConfig",
 }
 
 _registered: dict[str, str | Callable[..., Any]] = {}
@@ -171,11 +173,10 @@ def _load(target: str, name: str) -> Callable[..., Any]:
         for part in attr.split(".") if attr else ():
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as exc:
-        hint = (
-            "install ROS1 (docs/real-robot.md) and check pushseg/real, or use backend='sim'"
-            if name == "real"
-            else "check that the package providing it is installed"
-        )
+        hint = {
+            "real": "install ROS1 (docs/real-robot.md) and check pushseg/real, or use backend='sim'",
+            "ros2": "install the ros2 extra (docs/ros2.md), or use backend='sim'",
+        }.get(name, "check that the package providing it is installed")
         raise BackendError(f"backend {name!r} needs {target}, which is not available ({exc}); {hint}") from exc
     return obj
 

@@ -3,8 +3,9 @@
 Settings come in sections: ``collect`` (:class:`CollectConfig`) and the chosen
 backend's own, named after it: ``sim`` (:class:`SimBackendConfig`, flags such as
 ``--width``) or ``real`` (:class:`RealBackendConfig`: ``--real-config FILE``,
-``--dry-run``, ``--set real.safety.max_push_speed=0.05``). Settings of a backend
-that is not the chosen one are an error.
+``--dry-run``, ``--set real.safety.max_push_speed=0.05``) or ``ros2``
+(:class:`Ros2BackendConfig`: the robot config in ``--config FILE`` as a ``ros2:``
+section, docs/ros2.md). Settings of a backend that is not the chosen one are an error.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from pushseg.real.config import (
     merge,
     read_file,
 )
+from pushseg.ros2.config import Ros2BackendConfig
 
 # The backends' own sections. Their values are collected as given (build=dict) and only the
 # chosen backend's become its config, so that the other's defaults and files are never read.
@@ -47,7 +49,11 @@ BACKEND_SECTIONS = {
     "real": Section("real", RealBackendConfig, build=dict,
                     title=f"real robot, --backend real (RealBackendConfig: every value of {DEFAULTS_FILE.name}, "
                           "set with --real-config FILE or --set real.SECTION.KEY=VALUE)"),
+    "ros2": Section("ros2", Ros2BackendConfig, build=dict,
+                    title="any arm over ROS 2, --backend ros2 (Ros2BackendConfig: the robot config, "
+                          "a ros2: section of --config FILE, or --set ros2.SECTION.KEY=VALUE; docs/ros2.md)"),
 }
+ROBOTS = ("real", "ros2")  # the backends that move a robot: --dry-run and --record apply to them
 SECTIONS = [Section("collect", CollectConfig, title="collection (CollectConfig)"), *BACKEND_SECTIONS.values()]
 
 
@@ -68,13 +74,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-verify", action="store_true", help="--resume: skip checking the images on disk against their sha256")
     add_config_args(p, SECTIONS)
-    robot = p.add_argument_group("real robot files and switches (--backend real only)")
+    robot = p.add_argument_group("robot files and switches (--backend real or ros2)")
     robot.add_argument("--real-config", metavar="FILE", default=None,
-                       help=f"YAML that overrides the PR2 defaults, in the layout of {DEFAULTS_FILE.name} "
-                            f"(default: ${ENV_CONFIG})")
+                       help=f"--backend real: YAML that overrides the PR2 defaults, in the layout of "
+                            f"{DEFAULTS_FILE.name} (default: ${ENV_CONFIG})")
     robot.add_argument("--dry-run", action="store_true",
-                       help=f"plan and log every push, send nothing; the same as --set real.safety.dry_run=true "
-                            f"(also: ${ENV_DRY_RUN}=1)")
+                       help=f"plan and log every push, send nothing; the same as --set BACKEND.safety.dry_run=true "
+                            f"(real: also ${ENV_DRY_RUN}=1; ros2 dry-runs unless its config says "
+                            "safety.dry_run: false)")
+    robot.add_argument("--record", metavar="FILE.mcap", default=None,
+                       help="record every topic the backend reads and sends into this MCAP file "
+                            "(a new file; `pushseg import-bag` turns it into a run folder)")
     p.set_defaults(func=run)
 
 
@@ -115,9 +125,11 @@ def collect_config(args: argparse.Namespace) -> CollectConfig:
     if core.backend == "real" and (args.real_config or env_file()):
         data = read_file(args.real_config or env_file())
     data = merge(data, _file_backend_config(args))
-    if core.backend == "real" and (args.dry_run or env_dry_run()):
+    if core.backend in ROBOTS and (args.dry_run or (core.backend == "real" and env_dry_run())):
         data = merge(data, {"safety": {"dry_run": True}})
     data = merge(data, given[core.backend])
+    if core.backend in ROBOTS and args.record:
+        data = merge(data, {"record": args.record})
     settings = from_dict(BACKEND_SECTIONS[core.backend].cls, data, core.backend)
     return dataclasses.replace(core, backend_config=settings)
 
@@ -137,7 +149,9 @@ def _refuse_other_backends(args: argparse.Namespace, backend: str, given: dict[s
         named = [f"{name}.{k}" if "." in k or _nested(field_type(section.cls, k)) else flag(k)
                  for k in _dotted(given[name])]
         if name == "real":
-            named += [f for f, on in (("--real-config", args.real_config), ("--dry-run", args.dry_run)) if on]
+            named += ["--real-config"] if args.real_config else []
+        if backend not in ROBOTS and name == "real":
+            named += [f for f, on in (("--dry-run", args.dry_run), ("--record", args.record)) if on]
         if named:
             raise InputError(f"{', '.join(named)} {'is' if len(named) == 1 else 'are'} for --backend {name} only, "
                              f"not --backend {backend}")

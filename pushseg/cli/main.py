@@ -19,6 +19,7 @@ COMMANDS = {
     "collect": "pushseg.cli.collect",
     "scenes": "pushseg.cli.scenes",
     "import-frames": "pushseg.cli.import_frames",
+    "import-bag": "pushseg.cli.import_bag",
     "label": "pushseg.cli.label",
     "pretrain": "pushseg.cli.train",
     "finetune": "pushseg.cli.train",
@@ -55,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # disk full, read-only, no rights: what to do, not a traceback
         print(f"pushseg {args.command}: error: {describe_os_error(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"pushseg {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # a robot's MotionInterrupted says whether the arm was retracted
+        print(f"pushseg {args.command}: interrupted" + (f": {e}" if str(e) else ""), file=sys.stderr)
         return 130
 
 

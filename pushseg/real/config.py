@@ -187,6 +187,7 @@ class RealBackendConfig:
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)  # every wait ends with a clear error
     camera: CameraConfig = field(default_factory=CameraConfig)  # which images are used
     node_name: str = "pushseg_real"  # the ROS node's name (anonymous: a suffix is added)
+    record: str = ""  # an MCAP file (new) that receives every message read; "" records nothing (collect --record)
 
     def __post_init__(self) -> None:
         _check(self)
@@ -194,7 +195,7 @@ class RealBackendConfig:
     # --- pushseg.backends.BackendConfig ---
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"config": self}
+        return {"config": self, "record": self.record or None}
 
     def describe(self) -> dict[str, Any]:
         return {"objects": {}, "world": {}}  # whatever is on the robot's table

@@ -423,6 +423,7 @@ class SimArmNode:
         self.node.create_timer(1.0 / max(args.rate, 1e-3), self.publish_camera)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
+        self.trajectories = 0  # accepted, counted for the log (tests wait for the first)
         self.player = TrajectoryPlayer(world, args.time_scale, on_frame=self._make_camera_msgs,
                                        on_resumed=self.publish_camera, on_arrived=self.publish_joints)
 
@@ -491,6 +492,9 @@ class SimArmNode:
         except InputError as e:
             self.log.warning(f"trajectory refused, the arm does not move: {e}")
             return
+        self.trajectories += 1
+        self.log.info(f"trajectory {self.trajectories} accepted: {len(points)} points, "
+                      f"{points[-1][1] if points else 0.0:.2f} s" if points else "empty trajectory: stopping the arm")
         self.player.submit(traj)
 
     def _push_logged(self, motions: tuple[ObjectMotion, ...], points: int) -> None:
