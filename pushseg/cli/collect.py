@@ -129,7 +129,7 @@ def collect_config(args: argparse.Namespace) -> CollectConfig:
         data = merge(data, {"safety": {"dry_run": True}})
     data = merge(data, given[core.backend])
     if core.backend in ROBOTS and args.record:
-        data = merge(data, {"record": args.record})
+        data = merge(data, {"recording": {"file": args.record}})
     settings = from_dict(BACKEND_SECTIONS[core.backend].cls, data, core.backend)
     return dataclasses.replace(core, backend_config=settings)
 

@@ -164,6 +164,11 @@ class CameraConfig:
     tf_at_image_stamp: bool = True  # camera pose from tf at each image's stamp; false: the latest
 
 
+@dataclass(frozen=True)
+class RecordingConfig:
+    file: str = ""  # an MCAP file (new) that receives every message read; "" records nothing
+
+
 # --- the whole section ----------------------------------------------------------------------
 
 
@@ -187,7 +192,7 @@ class RealBackendConfig:
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)  # every wait ends with a clear error
     camera: CameraConfig = field(default_factory=CameraConfig)  # which images are used
     node_name: str = "pushseg_real"  # the ROS node's name (anonymous: a suffix is added)
-    record: str = ""  # an MCAP file (new) that receives every message read; "" records nothing (collect --record)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # collect --record FILE
 
     def __post_init__(self) -> None:
         _check(self)
@@ -195,7 +200,7 @@ class RealBackendConfig:
     # --- pushseg.backends.BackendConfig ---
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"config": self, "record": self.record or None}
+        return {"config": self, "record": self.recording.file or None}
 
     def describe(self) -> dict[str, Any]:
         return {"objects": {}, "world": {}}  # whatever is on the robot's table

@@ -115,6 +115,16 @@ class TimeoutsConfig:
 
 
 @dataclass(frozen=True)
+class NodeConfig:
+    name: str = "pushseg_ros2"  # the ROS 2 node's name
+
+
+@dataclass(frozen=True)
+class RecordingConfig:
+    file: str = ""  # an MCAP file (new) that receives every message read and sent; "" records nothing
+
+
+@dataclass(frozen=True)
 class Ros2BackendConfig:
     """Everything the ros2 backend reads. Satisfies :class:`pushseg.backends.BackendConfig`."""
 
@@ -127,14 +137,14 @@ class Ros2BackendConfig:
     motion: MotionConfig = field(default_factory=MotionConfig)
     safety: SafetyConfig = field(default_factory=SafetyConfig)
     timeouts: TimeoutsConfig = field(default_factory=TimeoutsConfig)
-    node_name: str = "pushseg_ros2"  # the ROS 2 node's name
-    record: str = ""  # an MCAP file (new) that receives every message read and sent; "" records nothing
+    node: NodeConfig = field(default_factory=NodeConfig)
+    recording: RecordingConfig = field(default_factory=RecordingConfig)  # collect --record FILE
 
     def __post_init__(self) -> None:
         _check(self)
 
     def backend_kwargs(self) -> dict[str, Any]:
-        return {"config": self, "record": self.record or None}
+        return {"config": self, "record": self.recording.file or None}
 
     def describe(self) -> dict[str, Any]:
         return {"objects": {}, "world": {}}  # whatever is on the robot's table
