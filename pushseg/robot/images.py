@@ -52,12 +52,19 @@ def depth_to_metres(msg, topic: str = "depth image") -> np.ndarray:
     return depth
 
 
+def _field(msg, name: str):
+    return getattr(msg, name) if hasattr(msg, name) else getattr(msg, name.lower())
+
+
 def intrinsics(msg, topic: str = "camera_info") -> np.ndarray:
-    """K (3x3) of rectified images: from P (projection) when set, else from K."""
-    P = np.asarray(msg.P, dtype=np.float64).reshape(3, 4)
+    """K (3x3) of rectified images: from P (projection) when set, else from K.
+
+    ROS 1 names the fields ``P`` and ``K``, ROS 2 ``p`` and ``k``.
+    """
+    P = np.asarray(_field(msg, "P"), dtype=np.float64).reshape(3, 4)
     if P[0, 0] > 0 and P[1, 1] > 0:
         return P[:, :3].copy()
-    K = np.asarray(msg.K, dtype=np.float64).reshape(3, 3)
+    K = np.asarray(_field(msg, "K"), dtype=np.float64).reshape(3, 3)
     if K[0, 0] > 0 and K[1, 1] > 0:
         return K
     raise InputError(f"{topic}: both P and K are zero; is the camera calibrated?")

@@ -91,10 +91,27 @@ class _RosbagsBag:
             yield c.topic, t, raw
 
     def decode(self, topic: str, raw: bytes) -> Any:
+        if self.ros == 2:
+            return _cdr_message(self._reader.typestore, raw, self.topics[topic])
         return self._reader.deserialize(raw, self.topics[topic])
 
     def close(self) -> None:
         self._reader.close()
+
+
+def _cdr_message(typestore, raw: bytes, typename: str) -> Any:
+    """A CDR message, ignoring bytes after its end.
+
+    rclpy's ``serialize_message`` (Fast DDS) may hand back a few bytes beyond the
+    message's end, which rosbags' strict size check refuses; the message itself
+    is complete, so it is read without that check.
+    """
+    if len(raw) < 4 or bytes(raw[:2]) not in (b"\x00\x00", b"\x00\x01"):
+        raise InputError(f"a {typename} message is not CDR-encoded (encapsulation {bytes(raw[:4]).hex()})")
+    msgdef = typestore.get_msgdef(typename)
+    read = msgdef.deserialize_cdr_le if raw[1] else msgdef.deserialize_cdr_be
+    message, _ = read(memoryview(raw)[4:], 0, msgdef.cls, typestore)
+    return message
 
 
 class _Ros1Mcap:
