@@ -492,9 +492,11 @@ class SimArmNode:
         except InputError as e:
             self.log.warning(f"trajectory refused, the arm does not move: {e}")
             return
-        self.trajectories += 1
-        self.log.info(f"trajectory {self.trajectories} accepted: {len(points)} points, "
-                      f"{points[-1][1] if points else 0.0:.2f} s" if points else "empty trajectory: stopping the arm")
+        if points:
+            self.trajectories += 1
+            self.log.info(f"trajectory {self.trajectories} accepted: {len(points)} points, {points[-1][1]:.2f} s")
+        else:
+            self.log.info("empty trajectory: stopping the arm")
         self.player.submit(traj)
 
     def _push_logged(self, motions: tuple[ObjectMotion, ...], points: int) -> None:
