@@ -290,7 +290,7 @@ class Ros2Backend:
     def _plan(self, frame: Frame, push: Push):
         """Everything up to (not including) moving: raises PushRefused with a reason."""
         safety.check_push(push, self.config)
-        path, reason = check_push(frame.camera, frame.depth, push, table_z=self.table_z)
+        path, reason = check_push(frame.camera, frame.depth, push, table_z=self.table_z, workspace=self.workspace)
         if path is None:
             code, _, message = reason.partition(": ")
             raise planning.PushRefused(code, message)

@@ -284,6 +284,9 @@ def make_world(args: argparse.Namespace) -> SimulatedArm:
 _STOP = object()  # an empty trajectory: stop where the arm is
 
 
+ARRIVAL_MARGIN = 0.06  # rad: above any sensible goal tolerance of a client (ros2 default 0.02)
+
+
 class TrajectoryPlayer:
     """joint_trajectory_controller's playback, without ROS: one motion thread for the world's arm.
 
@@ -355,8 +358,12 @@ class TrajectoryPlayer:
                     return True
                 self._interrupt.wait(min(0.01, left))
 
+        final = np.asarray(points[-1], dtype=np.float64)
+
         def show(q: np.ndarray, last: bool) -> None:
-            if not last:  # the final pose is shown only after the scene is rendered anew
+            # The final pose is shown only after the scene is rendered anew; poses closer to it than
+            # ARRIVAL_MARGIN are not shown either, so no client tolerance mistakes them for arrival.
+            if not last and float(np.max(np.abs(np.asarray(q) - final))) > ARRIVAL_MARGIN:
                 with self.lock:
                     self.shown = q
 
