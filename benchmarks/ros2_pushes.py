@@ -60,6 +60,7 @@ def main() -> int:
     p.add_argument("--per-episode", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-scale", type=float, default=0.02, help="the simulated arm plays trajectories this fast")
+    p.add_argument("--rate", type=float, default=30.0, help="the simulated camera's frames per second")
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=480)
     args = p.parse_args()
@@ -73,7 +74,7 @@ def main() -> int:
         log = tmp / "motions.jsonl"
         arm = subprocess.Popen(
             [sys.executable, "-m", "pushseg.ros2.sim_arm", "--seed", str(args.seed), "--width", str(args.width),
-             "--height", str(args.height), "--time-scale", str(args.time_scale), "--motion-log", str(log)],
+             "--height", str(args.height), "--time-scale", str(args.time_scale), "--rate", str(args.rate), "--motion-log", str(log)],
             env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         try:
             deadline = time.monotonic() + 120
@@ -105,14 +106,18 @@ def main() -> int:
             return out
 
         ros2_exec, sim_exec = executed(ros2_rows), executed(sim_rows)
-        moved_ros2 = sum(1 for s in stretches if any(m["translation"] > 0.005 for m in s["motions"]))
+        def moved_during(r) -> bool:  # the stretches the tool pushed between the push's before and after images
+            t0, t1 = r["before"]["timestamp"], r["after"]["timestamp"]
+            return any(t0 <= s["t"] <= t1 and any(m["translation"] > 0.005 for m in s["motions"]) for s in stretches)
+
+        moved_ros2 = sum(1 for r in ros2_exec if moved_during(r))
         moved_sim = sum(1 for r in sim_exec if any(m["translation"] > 0.005 for m in r["result"].get("motions", [])))
         ros2_yield, sim_yield = _label_yield(tmp / "ros2"), _label_yield(tmp / "sim")
         n = len(ros2_rows)
         ros2_pp = ros2_s / max(n, 1)
         sim_pp = sim_s / max(len(sim_rows), 1)
         print(json.dumps({
-            "benchmark": "ros2_pushes", "pushes": n, "image": f"{args.width}x{args.height}",
+            "benchmark": "ros2_pushes", "pushes": n, "image": f"{args.width}x{args.height}", "camera_hz": args.rate,
             "time_scale": args.time_scale,
             "executed": {"ros2": len(ros2_exec) / max(n, 1), "sim": len(sim_exec) / max(len(sim_rows), 1),
                          "ros2_refused_by_reason": reasons(ros2_rows)},

@@ -251,7 +251,7 @@ class SimulatedArm:
             motions = self.sim.execute_path(np.array(tool_points))
         if self.motion_log:  # ground truth for tests: one JSON line per stretch of pushing
             with open(self.motion_log, "a") as f:
-                f.write(json.dumps({"points": len(tool_points), "start": np.round(tool_points[0], 4).tolist(),
+                f.write(json.dumps({"t": time.time(), "points": len(tool_points), "start": np.round(tool_points[0], 4).tolist(),
                                     "end": np.round(tool_points[-1], 4).tolist(),
                                     "motions": [m.to_dict() for m in motions]}) + "\n")
         if self.on_push is not None:
