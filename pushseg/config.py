@@ -32,6 +32,7 @@ with; ``--config`` that file on the same inputs reproduces the output.
 from __future__ import annotations
 
 import argparse
+import copy
 import ast
 import dataclasses
 import functools
@@ -490,3 +491,14 @@ def explicit(args: argparse.Namespace, section: str) -> set[str]:
     keys |= {split_set(i)[0].partition(".")[2] for i in getattr(args, "set_", []) or []
              if split_set(i)[0].startswith(section + ".")}
     return keys
+
+
+def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """``override`` merged key by key into ``base`` (nested mappings merged, anything else replaced)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out

@@ -15,7 +15,6 @@ connects to ROS.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import os
 from collections.abc import Mapping
@@ -26,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from pushseg.config import from_dict, to_dict
+from pushseg.config import from_dict, merge, to_dict
 from pushseg.errors import InputError
 from pushseg.geometry import resolve_push
 from pushseg.real import kinematics as kin
@@ -231,17 +230,6 @@ class RealBackendConfig:
     def with_overrides(self, overrides: Mapping[str, Any]) -> RealBackendConfig:
         """A copy with ``overrides`` (a nested mapping, e.g. ``{"safety": {"dry_run": True}}``) merged in."""
         return from_dict(RealBackendConfig, merge(to_dict(self), overrides), SECTION)
-
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` merged key by key into ``base`` (nested mappings merged, anything else replaced)."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _check(c: RealBackendConfig) -> None:

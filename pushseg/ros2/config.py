@@ -11,7 +11,6 @@ anything connects.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import yaml
 
-from pushseg.config import from_dict, to_dict
+from pushseg.config import from_dict, merge, to_dict
 from pushseg.errors import InputError
 from pushseg.geometry import quaternion_matrix
 
@@ -158,17 +157,6 @@ class Ros2BackendConfig:
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Ros2BackendConfig:
         return from_dict(Ros2BackendConfig, merge(to_dict(self), overrides), SECTION)
-
-
-def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """``override`` merged key by key into ``base`` (nested mappings merged, anything else replaced)."""
-    out = copy.deepcopy(dict(base))
-    for key, value in override.items():
-        if isinstance(out.get(key), Mapping) and isinstance(value, Mapping):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def _check(c: Ros2BackendConfig) -> None:
