@@ -5,6 +5,9 @@
 * :func:`bootstrap_ap_difference` -- a percentile bootstrap interval over test scenes for the
   difference in AP of two rows, averaged over seeds; paired (the same resampled scenes for
   both rows) when both were scored on the same scenes.
+* :func:`two_level_ap_difference` -- the verdict's interval: seeds and test scenes resampled
+  together (:func:`pushseg.evaluation.bootstrap.two_level_bootstrap`), so that a claim
+  holds for another training seed as well as for other scenes.
 * :func:`verdict` -- "better" only where the interval lies above zero.
 
 Every resampling is seeded: the same inputs give the same interval.
@@ -21,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from pushseg.errors import InputError
-from pushseg.evaluation.bootstrap import Interval, bootstrap
+from pushseg.evaluation.bootstrap import Interval, bootstrap, two_level_bootstrap
 from pushseg.experiments.scene_ap import SceneRecord, ap_of
 
 
@@ -137,3 +140,43 @@ def bootstrap_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[i
     d = d[~np.isnan(d)]
     lo, hi = np.quantile(d, [(1 - level) / 2, (1 + level) / 2]) if d.size else (float("nan"), float("nan"))
     return Interval(estimate, float(lo), float(hi), level), False
+
+
+def _broadcast(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[int, Sequence[SceneRecord]]):
+    """A row with one entry (no seed dependence, e.g. the pretrained model) pairs with every seed of the other."""
+    if len(b) == 1 and len(a) > 1:
+        b = {s: next(iter(b.values())) for s in a}
+    if len(a) == 1 and len(b) > 1:
+        a = {s: next(iter(a.values())) for s in b}
+    return a, b
+
+
+def two_level_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[int, Sequence[SceneRecord]],
+                            metric: str = "AP50", *, n_boot: int = 1000, seed: int = 0,
+                            level: float = 0.95) -> Interval:
+    """Interval for mean over seeds of AP_a - AP_b (points), resampling seeds and, shared by them, scenes.
+
+    Both rows must hold the same scenes in the same order for every seed (one experiment's
+    test set); a row with one entry is compared with every seed of the other.
+    """
+    a, b = _broadcast(a, b)
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        raise InputError("bootstrap: the two rows have no seed in common")
+    if not _same_scenes([a[s] for s in seeds] + [b[s] for s in seeds]):
+        raise InputError("two-level bootstrap: the rows were scored on different scenes; compare rows of one "
+                         "experiment (the same target-test scenes)")
+    cache: dict[int, float] = {}
+
+    def per_seed(index: np.ndarray) -> np.ndarray:
+        cache.clear()  # rows shared by several seeds (one record list) are scored once per resample
+
+        def ap(records: Sequence[SceneRecord]) -> float:
+            key = id(records)
+            if key not in cache:
+                cache[key] = ap_of(records, index)[metric]
+            return cache[key]
+
+        return np.array([ap(a[s]) - ap(b[s]) for s in seeds])
+
+    return two_level_bootstrap(per_seed, len(seeds), len(a[seeds[0]]), n_boot=n_boot, seed=seed, level=level)
