@@ -135,7 +135,14 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
         assert 0 <= test["metrics"]["AP"] <= test["metrics"]["AP50"] <= 100
         assert len(test["scenes"]) == 2  # per-scene records for the bootstrap
         val = json.loads((cell / "val.json").read_text())
-        assert val["chosen"] in ("0.4", "0.5") and set(val["grid"]) == {"0.4", "0.5"}
+        # the operating point: every pyramid x threshold of the grid scored on target-val, the best kept
+        assert val["grid"] == {"pyramids": ["1.41", "2", "camera"], "nms": [0.4, 0.5]}
+        assert len(val["table"]) == 6 and val["operating_point"] in [
+            {"pyramid": r["pyramid"], "nms": r["nms"]} for r in val["table"]]
+        best = max(r["AP"] for r in val["table"])
+        assert val["val"]["AP"] == best
+        done = json.loads((cell / "done.json").read_text())
+        assert done["operating_point"] == val["operating_point"] == test["operating_point"]
     assert (out / "cells" / "selfdeepmask-small" / "seed-0" / "model" / "model.pt").is_file()
     cfg = json.loads((out / "cells" / "selfdeepmask-small" / "seed-0" / "config.json").read_text())
     assert cfg["finetune"]["seed"] == 0 and cfg["collection"]["episodes"] == 2
@@ -145,10 +152,29 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
     comp = next(c for c in data["comparisons"] if c["a"] == "selfdeepmask-small" and c["b"] == "pretrained-nms")
     assert comp["AP50"]["bootstrap_paired"] and comp["AP50"]["verdict"] in (
         "better", "worse", "no clear difference")
+    two = comp["AP50"]["two_level"]  # the verdict's interval holds the scene-only one
+    assert two["low"] <= comp["AP50"]["bootstrap"]["low"] and two["high"] >= comp["AP50"]["bootstrap"]["high"]
+    row = next(r for r in data["rows"] if r["key"] == "selfdeepmask-small")
+    assert row["operating_points"]["0"]["pyramid"] in ("1.41", "2", "camera")
     for png in ("bars.png", "labels.png"):
         assert (out / "table1" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary_md = (out / "summary.md").read_text()
     assert "SelfDeepMask (large) − pretrained + NMS | AP50 | not run" in summary_md  # that row was not asked for
+
+
+@pytest.mark.slow
+def test_a_row_scored_without_an_operating_point_fails_loudly(smoke, tmp_path):
+    import shutil
+
+    out, _, _ = smoke
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    done = copy / "cells" / "pretrained-nms" / "seed-0" / "done.json"
+    record = json.loads(done.read_text())
+    del record["operating_point"]  # as an older pushseg wrote it
+    done.write_text(json.dumps(record))
+    with pytest.raises(InputError, match="pretrained-nms/seed-0.*no operating point"):
+        run_experiment(["table1"], copy, "smoke", only=SMOKE_ROWS, progress=False, report_only=True)
 
 
 @pytest.mark.slow

@@ -32,7 +32,8 @@ def _coverage(seed_sd, scene_sd, noise_sd, method):
     for r in range(REPEATS):
         x = _draw(rng, seed_sd, scene_sd, noise_sd)
         if method == "two-level":
-            ci = two_level_bootstrap(lambda j, x=x: x[:, j].mean(axis=1), SEEDS, SCENES, n_boot=200, seed=r)
+            ci = two_level_bootstrap(lambda j, x=x: x[:, j].mean(axis=1), SEEDS, SCENES, n_boot=200, seed=r)[0]
+            ci = ci.interval
         else:  # scenes only, every seed's model taken as fixed
             ci = bootstrap(lambda j, x=x: float(x[:, j].mean()), SCENES, n_boot=200, seed=r)
         hits += ci.low < 0 < ci.high
@@ -61,15 +62,19 @@ def test_two_level_interval_is_seeded_and_exact_when_nothing_varies():
     x = np.random.default_rng(0).normal(0, 1, (SEEDS, SCENES))
     one = two_level_bootstrap(lambda j: x[:, j].mean(axis=1), SEEDS, SCENES, n_boot=100, seed=3)
     assert one == two_level_bootstrap(lambda j: x[:, j].mean(axis=1), SEEDS, SCENES, n_boot=100, seed=3)
-    flat = two_level_bootstrap(lambda j: np.full(SEEDS, 2.0), SEEDS, SCENES, n_boot=50)
-    assert (flat.estimate, flat.low, flat.high) == (2.0, 2.0, 2.0)
+    # the joint interval is never narrower than either level's own
+    joint, scenes, seeds = one[0].interval, one[0].scenes, one[0].seeds
+    assert joint.low <= min(scenes.low, seeds.low) and joint.high >= max(scenes.high, seeds.high)
+    flat = two_level_bootstrap(lambda j: np.full((SEEDS, 2), 2.0), SEEDS, SCENES, n_boot=50)
+    assert len(flat) == 2 and all((f.interval.low, f.interval.high) == (2.0, 2.0) for f in flat)
 
 
 def test_ap_difference_over_seeds_and_scenes():
     good, weak = _two_models()
-    ci = two_level_ap_difference({0: good, 1: good, 2: good}, {0: weak}, "AP50", n_boot=200)
-    assert ci.low > 0 and verdict(ci) == "better"
-    same = two_level_ap_difference({0: good, 1: good}, {0: good, 1: good}, "AP", n_boot=50)
+    ci = two_level_ap_difference({0: good, 1: good, 2: good}, {0: weak}, n_boot=200)
+    assert set(ci) == {"AP50", "AP75", "AP"}
+    assert ci["AP50"].interval.low > 0 and verdict(ci["AP50"].interval) == "better"
+    same = two_level_ap_difference({0: good, 1: good}, {0: good, 1: good}, ["AP"], n_boot=50)["AP"].interval
     assert (same.low, same.high) == (0.0, 0.0) and verdict(same) == "no clear difference"
     with pytest.raises(InputError, match="different scenes"):
-        two_level_ap_difference({0: good}, {0: weak[:7]}, "AP50", n_boot=10)
+        two_level_ap_difference({0: good}, {0: weak[:7]}, ["AP50"], n_boot=10)

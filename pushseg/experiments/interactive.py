@@ -11,6 +11,7 @@ after 0, 1, ..., ``pushes`` pushes, plus per-scene records for intervals.
 
 Layout of ``OUT/data/interactive``::
     images/s000_p00.png       scene 0 after 0 pushes (RGB)
+    depth/s000_p00.png        its depth (16-bit mm; the camera is in the step's image entry)
     instances/s000_p00.png    its ground-truth instance ids (16-bit)
     step_00.json              COCO ground truth of every scene after 0 pushes
     meta.json                 scene seeds, pushes, what each push did; written last
@@ -32,7 +33,8 @@ from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder
 from pushseg.data.scenes import make_backend
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
-from pushseg.experiments.scoring import apply_nms, scene_images, segment_images, to_results
+from pushseg.experiments.operating_point import OperatingPoint, load_scene_set, score
+from pushseg.experiments.scoring import to_results
 
 
 def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile, scenes_cfg,
@@ -44,6 +46,7 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
     shutil.rmtree(out_dir, ignore_errors=True)
     (out_dir / "images").mkdir(parents=True)
     (out_dir / "instances").mkdir()
+    (out_dir / "depth").mkdir()
     cfg = scenes_cfg
     backend = make_backend(cfg)
     steps = [CocoBuilder(info={"description": f"interactive test scenes after {k} pushes"}) for k in range(pushes + 1)]
@@ -65,7 +68,10 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
                 files.write_atomic(out_dir / "images" / name, img.encode_rgb(frame.rgb), sync_dir=False)
                 files.write_atomic(out_dir / "instances" / name, img.encode_instance_ids(frame.instance_ids),
                                  sync_dir=False)
-                image_id = steps[k].add_image(f"images/{name}", profile.width, profile.height, scene=i, seed=seed)
+                # depth and camera: the camera pyramid and depth models need them, as on target-test
+                files.write_atomic(out_dir / "depth" / name, img.encode_depth(frame.depth), sync_dir=False)
+                image_id = steps[k].add_image(f"images/{name}", profile.width, profile.height, scene=i, seed=seed,
+                                              depth_file=f"depth/{name}", camera=frame.camera.to_dict())
                 ids, counts = np.unique(frame.instance_ids, return_counts=True)
                 for iid, n in zip(ids.tolist(), counts.tolist()):
                     if iid != 0 and n >= cfg.min_pixels:
@@ -80,16 +86,15 @@ def make_interactive(out_dir: Path, scene_seeds: list[int], pushes: int, profile
     return out_dir
 
 
-def score_interactive(data_dir: Path, segmenter, nms: float | None) -> dict[str, Any]:
-    """AP after each push for one model (NMS as chosen on target-val)."""
+def score_interactive(data_dir: Path, segmenter, op: OperatingPoint) -> dict[str, Any]:
+    """AP after each push for one model, at its operating point chosen on target-val."""
 
     meta = json.loads((Path(data_dir) / "meta.json").read_text())
     curve: dict[str, Any] = {"pushes": list(range(meta["pushes"] + 1)), "AP50": [], "AP75": [], "AP": [],
                              "scenes": []}
     for k in curve["pushes"]:
-        gt, ids, rgbs = scene_images(Path(data_dir) / f"step_{k:02d}.json")
-        dets = [apply_nms(x, nms) for x in segment_images(segmenter, rgbs)]
-        recs = scene_records(gt, to_results(ids, dets))
+        scenes = load_scene_set(Path(data_dir) / f"step_{k:02d}.json", segmenter.model)
+        recs = scene_records(scenes.gt, to_results(scenes.ids, score(segmenter, scenes, op)))
         m = ap_of(recs)
         for key in ("AP50", "AP75", "AP"):
             curve[key].append(m[key])

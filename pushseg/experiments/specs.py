@@ -176,7 +176,10 @@ class Profile:
     bootstrap_samples: int
     threads: int = 1  # torch threads per cell
     top_k: int = 50
-    scales: tuple[float, ...] | None = None  # inference pyramid; None: the model's own (stored at training)
+    scales: tuple[float, ...] | None = None  # the model's fixed pyramid, where a camera one cannot be made; None: its own
+    # pyramids tried on target-val ("2", "1.41+2", "camera", "camera-wide": pushseg.experiments.operating_point);
+    # None: the fixed pyramid above alone
+    pyramid_grid: tuple[str, ...] | None = None
     world: str | None = None  # simulated world profile, when the simulation offers them
     model: str | None = None  # pretrained model file; None = the committed rgb checkpoint (the paper's input)
     description: str = ""
@@ -185,6 +188,7 @@ class Profile:
         d = asdict(self)
         d["nms_grid"] = list(self.nms_grid)
         d["scales"] = list(self.scales) if self.scales else None
+        d["pyramid_grid"] = list(self.pyramid_grid) if self.pyramid_grid else None
         return d
 
 
@@ -217,6 +221,10 @@ def load_profile(name: str, overrides: dict[str, Any] | None = None) -> Profile:
         raise InputError(f"profile {name}: select_metric must be AP50, AP75 or AP")
     if not p.nms_grid:
         raise InputError(f"profile {name}: nms_grid needs at least one threshold")
+    from pushseg.experiments.operating_point import check_pyramid  # it scores models: heavier than a spec
+
+    for pyramid in p.pyramid_grid or ():
+        check_pyramid(pyramid, f"profile {name}: pyramid_grid")
     return p
 
 

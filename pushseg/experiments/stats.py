@@ -24,8 +24,8 @@ import numpy as np
 from scipy import stats
 
 from pushseg.errors import InputError
-from pushseg.evaluation.bootstrap import Interval, bootstrap, two_level_bootstrap
-from pushseg.experiments.scene_ap import SceneRecord, ap_of
+from pushseg.evaluation.bootstrap import Interval, TwoLevel, bootstrap, two_level_bootstrap
+from pushseg.experiments.scene_ap import METRICS, SceneRecord, ap_of
 
 
 @dataclass(frozen=True)
@@ -152,9 +152,9 @@ def _broadcast(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[int, Sequence[
 
 
 def two_level_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[int, Sequence[SceneRecord]],
-                            metric: str = "AP50", *, n_boot: int = 1000, seed: int = 0,
-                            level: float = 0.95) -> Interval:
-    """Interval for mean over seeds of AP_a - AP_b (points), resampling seeds and, shared by them, scenes.
+                            metrics: Sequence[str] = METRICS, *, n_boot: int = 1000, seed: int = 0,
+                            level: float = 0.95) -> dict[str, TwoLevel]:
+    """Per metric, intervals for mean over seeds of AP_a - AP_b (points), resampling seeds and scenes.
 
     Both rows must hold the same scenes in the same order for every seed (one experiment's
     test set); a row with one entry is compared with every seed of the other.
@@ -166,17 +166,19 @@ def two_level_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[i
     if not _same_scenes([a[s] for s in seeds] + [b[s] for s in seeds]):
         raise InputError("two-level bootstrap: the rows were scored on different scenes; compare rows of one "
                          "experiment (the same target-test scenes)")
-    cache: dict[int, float] = {}
+    metrics = list(metrics)
+    cache: dict[int, np.ndarray] = {}
 
     def per_seed(index: np.ndarray) -> np.ndarray:
-        cache.clear()  # rows shared by several seeds (one record list) are scored once per resample
+        cache.clear()  # a row shared by several seeds (one record list) is scored once per resample
 
-        def ap(records: Sequence[SceneRecord]) -> float:
-            key = id(records)
-            if key not in cache:
-                cache[key] = ap_of(records, index)[metric]
-            return cache[key]
+        def ap(records: Sequence[SceneRecord]) -> np.ndarray:
+            if id(records) not in cache:
+                m = ap_of(records, index)
+                cache[id(records)] = np.array([m[x] for x in metrics])
+            return cache[id(records)]
 
-        return np.array([ap(a[s]) - ap(b[s]) for s in seeds])
+        return np.stack([ap(a[s]) - ap(b[s]) for s in seeds])
 
-    return two_level_bootstrap(per_seed, len(seeds), len(a[seeds[0]]), n_boot=n_boot, seed=seed, level=level)
+    out = two_level_bootstrap(per_seed, len(seeds), len(a[seeds[0]]), n_boot=n_boot, seed=seed, level=level)
+    return dict(zip(metrics, out))

@@ -57,7 +57,7 @@ def _gap_closed(table1: dict[str, Any]) -> list[dict[str, Any]]:
         if not gap or not gain:
             continue
         for metric in ("AP50", "AP"):
-            g, d = gap.get(metric, {}).get("bootstrap"), gain.get(metric, {}).get("bootstrap")
+            g, d = gap.get(metric, {}).get("two_level"), gain.get(metric, {}).get("two_level")
             if not g or not d:
                 continue
             share = d["estimate"] / g["estimate"] if g["low"] > 0 else None
@@ -72,7 +72,8 @@ def write_summary(out: Path) -> Path | None:
     if not reports:
         return None
     lines = ["# Experiment summary", "",
-             "Differences in AP points; intervals: 95 % bootstrap over test scenes (paired), mean over seeds.", "",
+             "Differences in AP points, mean over seeds; intervals: 95 % two-level bootstrap (seeds, and with them the "
+             "test scenes, paired), the verdicts' interval.", "",
              "| comparison | metric | ours | 95 % interval | seeds | verdict | paper | goal |",
              "|---|---|---:|---:|---:|---|---:|---|"]
     data: dict[str, Any] = {"gaps": [], "shares": []}
@@ -80,10 +81,10 @@ def write_summary(out: Path) -> Path | None:
         rep = reports.get(table)
         comp = next((c for c in (rep or {}).get("comparisons", []) if c["a"] == a and c["b"] == b), None)
         x = (comp or {}).get(metric) or {}
-        if "bootstrap" not in x:
+        if "two_level" not in x:
             lines.append(f"| {name} | {metric} | not run | | | | {_fmt(paper)} | {'≥ +%g' % goal if goal else ''} |")
             continue
-        ci = x["bootstrap"]
+        ci = x["two_level"]
         met = ""
         if goal is not None:
             met = f"≥ +{goal:g}: " + ("met" if ci["estimate"] >= goal and ci["low"] > 0 else "missed")

@@ -5,14 +5,15 @@
     config.json        the resolved recipe: variant, profile sizes, seeds, model, data
     log.txt            what happened, with times
     model/             fine-tuning output (model.pt, train_log.json, last.pt to resume)
-    val.json           target-val AP for every NMS threshold tried, and the choice
+    val.json           the operating point (pyramid and NMS threshold) chosen on target-val, with
+                       the AP of every point of the grid and the grid edges the choice sits on
     test.json          target-test AP (+ per-scene records for the bootstrap); written once
     test_results.json  the target-test detections (COCO results, RLE)
     interactive.json   Fig. 4: AP after each push (when the experiment asks for it)
     done.json          the cell finished every evaluation it was asked for
 
-The order is the protocol: train, choose on target-val, then read target-test
-once. A finished evaluation is never redone; a cell whose ``config.json`` differs
+The order is the protocol: train, choose the operating point on target-val, then
+read target-test once at that point. A finished evaluation is never redone; a cell whose ``config.json`` differs
 from the recipe asked for is refused (another ``--out`` is needed).
 """
 
@@ -32,7 +33,8 @@ from pushseg.data.manifest import FOLDER_MANIFEST
 from pushseg.errors import InputError
 from pushseg.experiments.interactive import score_interactive
 from pushseg.experiments.scene_ap import ap_of, records_to_json, scene_records
-from pushseg.experiments.scoring import apply_nms, choose_nms, scene_images, segment_images, segmenter_for, to_results
+from pushseg.experiments.operating_point import OperatingPoint, choose, load_scene_set, nms_candidates, pyramid_name, score
+from pushseg.experiments.scoring import segmenter_for, to_results
 from pushseg.experiments.specs import Profile, Variant
 from pushseg.experiments.splits import split_seed
 from pushseg.pipeline import experiment_data as D
@@ -74,8 +76,9 @@ def resolved_config(cell: Cell, profile: Profile, data_seed: int) -> dict[str, A
         "scenes": {"width": profile.width, "height": profile.height, "val": profile.val_scenes,
                    "test": profile.test_scenes, "objects": [profile.min_objects, profile.max_objects],
                    "val_seed": split_seed("target-val", data_seed), "test_seed": split_seed("target-test", data_seed)},
-        "inference": {"top_k": profile.top_k, "scales": list(profile.scales) if profile.scales else "model", "nms_grid": list(profile.nms_grid),
-                      "select_metric": profile.select_metric},
+        "inference": {"top_k": profile.top_k, "scales": list(profile.scales) if profile.scales else "model",
+                      "pyramid_grid": list(profile.pyramid_grid) if profile.pyramid_grid else None,
+                      "nms_grid": list(profile.nms_grid), "select_metric": profile.select_metric},
         "world": profile.world,
     }
     if v.trains:
@@ -140,41 +143,55 @@ def _cell_model(out: Path, d: Path, cell: Cell, profile: Profile, log: _Log) -> 
     return segmenter_for(load_model(model_path), profile), stats
 
 
-def _choose_on_val(out: Path, d: Path, cell: Cell, profile: Profile, seg: Segmenter, log: _Log) -> float | None:
-    """Every choice on target-val (the NMS threshold), made once and kept in ``val.json``."""
+def pyramid_grid(profile: Profile, seg: Segmenter) -> list[str]:
+    """The pyramids tried on target-val: the profile's grid, else the segmenter's fixed pyramid alone."""
+    return list(profile.pyramid_grid) if profile.pyramid_grid else [pyramid_name(seg.cfg.scales)]
+
+
+def _choose_on_val(out: Path, d: Path, cell: Cell, profile: Profile, seg: Segmenter, log: _Log) -> OperatingPoint:
+    """The operating point (pyramid and NMS threshold), chosen once on target-val and kept in ``val.json``."""
     val_path = d / "val.json"
     if not val_path.is_file():
-        gt, ids, rgbs = scene_images(out / "data" / "target-val" / "annotations.json")
+        scenes = load_scene_set(out / "data" / "target-val" / "annotations.json", seg.model)
         t = time.perf_counter()
-        nms, val = choose_nms(cell.variant, profile, gt, ids, segment_images(seg, rgbs))
-        val["nms"] = nms
+        op, val = choose(seg, scenes, pyramid_grid(profile, seg), nms_candidates(cell.variant.nms, profile.nms_grid),
+                         profile.select_metric)
         val["seconds"] = round(time.perf_counter() - t, 1)
         _write_json(val_path, val)
-        log(f"target-val: NMS {val['chosen']} chosen by {val['metric']} ({val['grid'][val['chosen']]})")
-    return json.loads(val_path.read_text())["nms"]
+        edge = f"; on the edge of the {' and '.join(val['on_edge'])} grid" if val["on_edge"] else ""
+        log(f"target-val: pyramid {op.pyramid}, NMS {op.nms} chosen by {val['metric']} ({val['val']}){edge}")
+    return OperatingPoint.from_record(json.loads(val_path.read_text()), str(val_path))
 
 
-def _score_test(out: Path, d: Path, seg: Segmenter, nms: float | None, log: _Log) -> dict[str, Any]:
-    """target-test AP, scored once (``test.json``, with per-scene records for the bootstrap)."""
+def _clutter_levels(gt: dict[str, Any]) -> list[str | None]:
+    """Each scene's clutter level (scenes made with one), in the order of the records."""
+    by_id = {int(im["id"]): (im.get("clutter") or {}).get("level") for im in gt["images"]}
+    return [by_id[i] for i in sorted(by_id)]
+
+
+def _score_test(out: Path, d: Path, seg: Segmenter, op: OperatingPoint, log: _Log) -> dict[str, Any]:
+    """target-test AP at the operating point, scored once (``test.json``, with per-scene records)."""
     test_path = d / "test.json"
     if not test_path.is_file():
-        gt, ids, rgbs = scene_images(out / "data" / "target-test" / "annotations.json")
+        scenes = load_scene_set(out / "data" / "target-test" / "annotations.json", seg.model)
         t = time.perf_counter()
-        res = to_results(ids, [apply_nms(x, nms) for x in segment_images(seg, rgbs)])
-        recs = scene_records(gt, res)
+        res = to_results(scenes.ids, score(seg, scenes, op))
+        recs = scene_records(scenes.gt, res)
         _write_json(d / "test_results.json", res)
-        _write_json(test_path, {"metrics": ap_of(recs), "scenes": records_to_json(recs),
+        _write_json(test_path, {"metrics": ap_of(recs), "operating_point": op.to_dict(),
+                                "scenes": records_to_json(recs), "clutter": _clutter_levels(scenes.gt),
                                 "seconds": round(time.perf_counter() - t, 1)})
         log(f"target-test: {ap_of(recs)}")
     return json.loads(test_path.read_text())["metrics"]
 
 
-def _score_interactive(out: Path, d: Path, seg: Segmenter, nms: float | None, log: _Log) -> dict[str, Any]:
+def _score_interactive(out: Path, d: Path, seg: Segmenter, op: OperatingPoint, log: _Log) -> dict[str, Any]:
     """Fig. 4: AP after each push of the interactive scenes (``interactive.json``)."""
     path = d / "interactive.json"
     if not path.is_file():
         t = time.perf_counter()
-        curve = score_interactive(out / "data" / "interactive", seg, nms)
+        curve = score_interactive(out / "data" / "interactive", seg, op)
+        curve["operating_point"] = op.to_dict()
         curve["seconds"] = round(time.perf_counter() - t, 1)
         _write_json(path, curve)
         log(f"interactive: AP@0.5 per push {[round(x, 1) for x in curve['AP50']]}")
@@ -182,7 +199,8 @@ def _score_interactive(out: Path, d: Path, seg: Segmenter, nms: float | None, lo
 
 
 def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dict[str, Any]:
-    """Train (if the variant trains), choose NMS on target-val, score target-test once; skip what is done."""
+    """Train (if the variant trains), choose the operating point on target-val, score target-test once at it;
+    skip what is done."""
     d = cell_dir(out, cell)
     d.mkdir(parents=True, exist_ok=True)
     with FolderLock(d, f"experiment cell {cell.name}"):
@@ -201,14 +219,14 @@ def _run_cell_locked(out: Path, d: Path, cell: Cell, profile: Profile, data_seed
     cpu0 = time.process_time()
     torch.set_num_threads(max(1, profile.threads))
     seg, stats = _cell_model(out, d, cell, profile, log)
-    nms = _choose_on_val(out, d, cell, profile, seg, log)
-    result: dict[str, Any] = {"cell": cell.name, "variant": cell.variant.key, "seed": cell.seed, "nms": nms,
-                              "labels": stats, "evaluations": []}
+    op = _choose_on_val(out, d, cell, profile, seg, log)
+    result: dict[str, Any] = {"cell": cell.name, "variant": cell.variant.key, "seed": cell.seed,
+                              "operating_point": op.to_dict(), "nms": op.nms, "labels": stats, "evaluations": []}
     if "test" in cell.evaluations:
-        result["test"] = _score_test(out, d, seg, nms, log)
+        result["test"] = _score_test(out, d, seg, op, log)
         result["evaluations"].append("test")
     if "interactive" in cell.evaluations:
-        result["interactive"] = _score_interactive(out, d, seg, nms, log)
+        result["interactive"] = _score_interactive(out, d, seg, op, log)
         result["evaluations"].append("interactive")
     old_cpu = json.loads((d / DONE_FILE).read_text()).get("cpu_seconds", 0.0) if (d / DONE_FILE).is_file() else 0.0
     result["cpu_seconds"] = round(old_cpu + time.process_time() - cpu0, 1)  # this process, all its threads

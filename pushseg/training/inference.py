@@ -407,6 +407,29 @@ class Segmenter:
                 for b, i in enumerate(chunk):
                     yield i, (levels[b], factor)
 
+    def windows(self, images: list[np.ndarray], depths: list[np.ndarray] | None = None,
+                scales: list[tuple[float, ...]] | None = None) -> list[tuple[dict[float, list], float]]:
+        """Per image, the scored windows of every level of its pyramid before masks are made:
+        ``({scale: candidates}, resize factor)``. With :meth:`detections_at` this scores any
+        sub-pyramid without running the network again (choosing an operating point)."""
+        images = list(images)
+        depths = self._check_depths(images, depths)
+        scales = [self.cfg.scales if sc is None else parse_scales(sc) for sc in (scales or [None] * len(images))]
+        out: list[tuple[dict[float, list], float]] = [({}, 1.0)] * len(images)
+        for i, (levels, factor) in self._pyramid(images, [None] * len(images), depths, scales):
+            out[i] = (levels, factor)
+        return out
+
+    def detections_at(self, windows: tuple[dict[float, list], float], scales: tuple[float, ...],
+                      shape: tuple[int, int]) -> list[Detection]:
+        """The detections of one image (``shape`` its height and width) from the windows of ``scales``,
+        as :meth:`__call__` with that pyramid would give them."""
+        levels, factor = windows
+        missing = [s for s in scales if s not in levels]
+        if missing:
+            raise InputError(f"scales {missing} were not scored for this image; scored: {sorted(levels)}")
+        return self._detections([c for s in scales for c in levels[s]], shape[0], shape[1], factor)
+
     def segment(self, image: np.ndarray, region: np.ndarray | None = None,
                 depth: np.ndarray | None = None) -> list[Detection]:
         return self([image], None if region is None else [region], None if depth is None else [depth])[0]
