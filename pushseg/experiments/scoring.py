@@ -7,18 +7,15 @@ grid of thresholds on one pass of the network.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pushseg.training.config import InferenceConfig
 from pushseg.training.inference import Segmenter
 from pushseg.training.nms import mask_nms
 
-if TYPE_CHECKING:
-    from pushseg.experiments.specs import Profile
 
-
-def segmenter_for(model, profile: "Profile") -> Segmenter:
-    """The profile's inference settings; NMS and the pyramid are left to the operating point.
+def segmenter_for(model, profile) -> Segmenter:
+    """A :class:`pushseg.experiments.specs.Profile`'s inference settings; NMS and the pyramid are left to the operating point.
 
     ``scales`` (the profile's, else the model's own) is the fixed pyramid of images where a
     camera pyramid cannot be made."""
