@@ -47,6 +47,7 @@ from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder, instance_masks
 from pushseg.data.lock import LOCK_FILE
 from pushseg.data.manifest import FOLDER_MANIFEST, OutputCommit, OutputPlace
+from pushseg.envs.clutter import LEVELS, check_level
 from pushseg.envs.objects import object_set
 from pushseg.envs.sim_backend import SimBackend, SimConfig
 from pushseg.envs.world import world_profile
@@ -80,6 +81,7 @@ class ScenesConfig:
     min_pixels: int = 30  # instances with fewer visible pixels get no annotation
     split: str | None = None  # named split: source, transfer-source, target-val or target-test (fixes objects and the seed stream)
     world: str | None = None  # world profile: ideal, robot, harsh or transfer (default: robot for target sets, ideal for source, transfer for transfer)
+    clutter: str | None = None  # separated, touching, piled, or levels (scene i: the three in turn); None: mixed placement
 
     def __post_init__(self) -> None:
         if self.split is not None:
@@ -105,11 +107,23 @@ class ScenesConfig:
             raise InputError(
                 f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {self.min_objects} and {self.max_objects}"
             )
+        if self.clutter is not None and self.clutter != CYCLE:
+            check_level(self.clutter, "--clutter")
         if self.min_pixels < 1:
             raise InputError(f"--min-pixels must be at least 1, got {self.min_pixels}")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if d["clutter"] is None:
+            d.pop("clutter")  # folders made before clutter levels keep their settings record
+        return d
+
+    def level_of(self, index: int) -> str | None:
+        """The clutter level of scene ``index``."""
+        return LEVELS[index % len(LEVELS)] if self.clutter == CYCLE else self.clutter
+
+
+CYCLE = "levels"  # ScenesConfig.clutter: separated, touching, piled in turn, a third of the scenes each
 
 
 def scene_seeds(seed: int, count: int, split: str | None = None) -> list[int]:
@@ -145,6 +159,7 @@ class RenderedScene:
     instance_ids: np.ndarray  # (H, W) uint16
     names: dict[int, str]  # instance id -> object name
     camera: CameraInfo
+    clutter: dict[str, Any] | None = None  # the level and its statistics (envs.clutter), where one was asked for
 
 
 @dataclass
@@ -157,6 +172,10 @@ class ScenesSummary:
 
 
 def make_backend(config: ScenesConfig):
+    return _Scenes(config)
+
+
+def _sim_backend(config: ScenesConfig):
     return SimBackend(
         objects=config.objects,
         width=config.width,
@@ -166,8 +185,22 @@ def make_backend(config: ScenesConfig):
     )
 
 
+class _Scenes:
+    """A simulation that puts each scene's objects down at that scene's clutter level."""
+
+    def __init__(self, config: ScenesConfig) -> None:
+        self.scenes, self.sim = config, _sim_backend(config)
+
+    def __getattr__(self, name: str):
+        return getattr(self.sim, name)
+
+    def reset(self, seed: int, index: int = 0) -> Frame:
+        self.sim.config.clutter_level = self.scenes.level_of(index)
+        return self.sim.reset(seed=seed)
+
+
 def render_scene(backend, index: int, seed: int) -> RenderedScene:
-    frame: Frame = backend.reset(seed=seed)
+    frame: Frame = backend.reset(seed=seed, index=index)
     if frame.instance_ids is None:
         raise InputError("scenes need ground-truth instance ids: use the simulation backend")
     return RenderedScene(
@@ -181,6 +214,7 @@ def render_scene(backend, index: int, seed: int) -> RenderedScene:
         instance_ids=np.asarray(frame.instance_ids, dtype=np.uint16),
         names=dict(getattr(backend, "object_names", {}) or {}),
         camera=frame.camera,
+        clutter=backend.clutter_stats(frame.instance_ids) if backend.scenes.clutter else None,
     )
 
 
@@ -202,7 +236,7 @@ STAGING = "staging"  # per-scene notes while the folder is unfinished; what --re
 
 def _scene_note(scene: RenderedScene, config: ScenesConfig) -> bytes:
     note = {"index": scene.index, "seed": scene.seed, "names": {str(k): v for k, v in scene.names.items()},
-            "camera": scene.camera.to_dict(), "config": config.to_dict()}
+            "camera": scene.camera.to_dict(), "config": config.to_dict(), "clutter": scene.clutter}
     return (json.dumps(note) + "\n").encode()
 
 
@@ -238,6 +272,7 @@ def _load_done(out: Path, index: int, note: dict) -> RenderedScene:
         index=index, seed=int(note["seed"]), png=png,
         instance_ids=img.decode_instance_ids(png["instances"], out / "instances" / name),
         names={int(k): v for k, v in note["names"].items()}, camera=CameraInfo.from_dict(note["camera"]),
+        clutter=note.get("clutter"),
     )
 
 
@@ -340,6 +375,7 @@ def _write_scenes_locked(config, out, workers, progress, resume, objects, execut
             paths["rgb"], config.width, config.height,
             depth_file=paths["depth"], instances_file=paths["instances"], seed=scene.seed,
             camera=scene.camera.to_dict(), sha256=img.digest(scene.png["rgb"]),
+            **({"clutter": scene.clutter} if scene.clutter else {}),
         )  # fmt: skip
         masks, small = instance_masks(scene.instance_ids, config.min_pixels)
         for iid, mask in masks:

@@ -12,6 +12,7 @@ import os
 import sys
 from numbers import Integral, Real
 
+from pushseg.envs.clutter import check_level
 from pushseg.envs.rendering import DepthNoise
 from pushseg.envs.scene import Jitter
 from pushseg.errors import InputError
@@ -65,6 +66,7 @@ def check_sim_config(cfg) -> None:
     if n[0] > n[1]:
         raise InputError(f"SimConfig.num_objects = {tuple(n)} is reversed: fewest must not exceed most")
     _real("clutter", cfg.clutter, 0.0, 1.0)
+    check_level(cfg.clutter_level, "clutter_level")
     _range("region_x", cfg.region_x)
     _range("region_y", cfg.region_y)
     if cfg.jitter is not None and not isinstance(cfg.jitter, Jitter):

@@ -37,6 +37,7 @@ from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_pro
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
 from pushseg.limits import check_image_side
+from pushseg.envs.clutter import PILE_EVERY, SEPARATED_GAP_M, clutter_stats
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
 from pushseg.workspace import Workspace, check_push, table_height
 
@@ -53,6 +54,7 @@ class SimConfig:
     height: int = 540  # image height in pixels
     num_objects: tuple[int, int] = (1, 8)  # inclusive range per scene
     clutter: float = 0.5  # chance that an object is put down touching one already placed
+    clutter_level: str | None = None  # separated, touching or piled (envs.clutter); None: by `clutter`'s chance
     region_x: tuple[float, float] = (0.50, 0.95)  # where objects are put down (base_link)
     region_y: tuple[float, float] = (-0.35, 0.35)  # ... and across (base_link y)
     jitter: sc.Jitter | None = None  # None: SOURCE_JITTER for "source", else TARGET_JITTER
@@ -408,14 +410,26 @@ class SimBackend:
     def _place(self, rng: np.random.Generator, specs: list[ObjectSpec], textures: list[int]):
         """Put objects down one by one without interpenetration; with probability
         ``clutter`` slide a new one against an object already placed so that they touch.
+        A ``clutter_level`` (envs.clutter) fixes how instead: apart, touching, or piled.
         An object that finds no room in 30 tries is left out (scenes may hold fewer)."""
         cfg, c = self.config, self._client
         rx, ry = self._region()
+        level = cfg.clutter_level
+        gap = SEPARATED_GAP_M if level == "separated" else 0.0
         placed: list[tuple[ObjectSpec, int, np.ndarray]] = []
-        for spec in specs:
+        for k, spec in enumerate(specs):
             yaw = float(rng.uniform(-np.pi, np.pi))
-            cluster = bool(placed) and rng.random() < cfg.clutter
+            if level is None:
+                cluster = bool(placed) and rng.random() < cfg.clutter
+            else:
+                cluster = bool(placed) and level != "separated"
             body = sc.create_object(c, spec, np.array([rx[0], ry[0]]), yaw, textures, self.table.top_z)
+            if level == "piled" and len(placed) >= 2 and k % PILE_EVERY == PILE_EVERY - 1:
+                if self._put_on_pile(rng, body, [b for _, b, _ in placed]):
+                    placed.append((spec, body, self._xy(body)))
+                else:
+                    pb.removeBody(body, physicsClientId=c)
+                continue
             ok = False
             for _ in range(30):
                 if cluster:
@@ -435,7 +449,7 @@ class SimBackend:
                         self._move_xy(body, self._xy(body) + d * 0.002)  # one step too far
                 xy = self._xy(body)
                 inside = rx[0] <= xy[0] <= rx[1] and ry[0] <= xy[1] <= ry[1]
-                if inside and not sc.overlaps(c, body, [b for _, b, _ in placed], margin=0.0):
+                if inside and not sc.overlaps(c, body, [b for _, b, _ in placed], margin=gap):
                     ok = True
                     break
             if ok:
@@ -443,6 +457,38 @@ class SimBackend:
             else:  # no room left for it: leave it out
                 pb.removeBody(body, physicsClientId=c)
         return [(spec, body) for spec, body, _ in placed]
+
+    def _put_on_pile(self, rng: np.random.Generator, body: int, others: list[int]) -> bool:
+        """Hold ``body`` just above the group, over one or two of its objects, to fall onto them when the
+        scene settles (it rests on them or leans against them). False if it finds no free place."""
+        c = self._client
+        for _ in range(30):
+            a, b = (others[int(i)] for i in rng.choice(len(others), 2, replace=False))
+            t = rng.uniform(0.3, 0.7)  # between two objects of the group, where it is caught by both
+            xy = t * self._xy(a) + (1 - t) * self._xy(b) + rng.normal(0, 0.01, 2)
+            self._move_xy(body, xy)
+            top = max(pb.getAABB(o, physicsClientId=c)[1][2] for o in others)
+            lo, _ = pb.getAABB(body, physicsClientId=c)
+            pos, q = pb.getBasePositionAndOrientation(body, physicsClientId=c)
+            pb.resetBasePositionAndOrientation(body, [pos[0], pos[1], pos[2] + top - lo[2] + 0.005], q,
+                                               physicsClientId=c)
+            if not sc.overlaps(c, body, others, margin=0.0):
+                return True
+        return False
+
+    def clutter_stats(self, scene_ids: np.ndarray) -> dict:
+        """The clutter of the settled scene (envs.clutter.clutter_stats); ``scene_ids`` its instance image."""
+        cam = self.camera
+
+        def render_ids() -> np.ndarray:
+            *_, seg = pb.getCameraImage(cam.width, cam.height, self._head_view(), self._proj,
+                                        renderer=pb.ER_TINY_RENDERER, physicsClientId=self._client)
+            seg = np.reshape(seg, (cam.height, cam.width)).astype(np.int64)
+            return self._lut[np.clip(seg + 1, 0, len(self._lut) - 1)]
+
+        bodies = {o.instance_id: o.body for o in self.scene_objects}
+        stats = clutter_stats(self._client, bodies, self.table.top_z, render_ids, scene_ids)
+        return {"level": self.config.clutter_level, **stats}
 
     def _xy(self, body: int) -> np.ndarray:
         return np.array(pb.getBasePositionAndOrientation(body, physicsClientId=self._client)[0][:2])
