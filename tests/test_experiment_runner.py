@@ -41,7 +41,14 @@ def test_every_spec_and_profile_loads_and_shared_rows_mean_one_recipe():
 def test_table1_rows_are_the_issues_rows():
     t1 = load_spec("table1")
     assert [v.labels for v in t1.variants] == ["none", "none", "self", "self", "self", "self", "oracle-push",
-                                              "oracle-all", "self", "self", "self", "self"]
+                                              "oracle-all", "self", "oracle-push", "oracle-all", "self", "self",
+                                              "self", "self"]
+    # like for like: each oracle trains as the SelfDeepMask row it is compared with
+    for oracle, row in [("oracle-push-large", "selfdeepmask-large"), ("oracle-all-large", "selfdeepmask-large"),
+                        ("oracle-push-nobootstrap-large", "noise-none-large"),
+                        ("oracle-all-nobootstrap-large", "noise-none-large")]:
+        assert t1.variant(oracle).train == t1.variant(row).train and [oracle, row] in map(list, t1.comparisons)
+    assert t1.variant("noise-none-large").recipe() == load_spec("table3").variant("noise-none-large").recipe()
     episode = [v for v in t1.variants if v.labeler.get("episode_labels")]
     assert [v.train.get("bootstrap", True) for v in episode] == [False, True, False, False]
     assert episode[2].train.get("train_mask") is True
@@ -133,7 +140,8 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
             assert (cell / f).is_file(), f
         test = json.loads((cell / "test.json").read_text())
         assert 0 <= test["metrics"]["AP"] <= test["metrics"]["AP50"] <= 100
-        assert len(test["scenes"]) == 2  # per-scene records for the bootstrap
+        assert len(test["scenes"]) == 3  # per-scene records for the bootstrap
+        assert test["clutter"] == ["separated", "touching", "piled"]  # and each scene's clutter level
         val = json.loads((cell / "val.json").read_text())
         # the operating point: every pyramid x threshold of the grid scored on target-val, the best kept
         assert val["grid"] == {"pyramids": ["1.41", "2", "camera"], "nms": [0.4, 0.5]}
@@ -156,6 +164,8 @@ def test_smoke_runs_two_cells_end_to_end(smoke):
     assert two["low"] <= comp["AP50"]["bootstrap"]["low"] and two["high"] >= comp["AP50"]["bootstrap"]["high"]
     row = next(r for r in data["rows"] if r["key"] == "selfdeepmask-small")
     assert row["operating_points"]["0"]["pyramid"] in ("1.41", "2", "camera")
+    assert set(row["clutter"]) == {"separated", "touching", "piled"} and set(comp["clutter"]) == set(row["clutter"])
+    assert "## By clutter level of the test scenes" in report
     for png in ("bars.png", "labels.png"):
         assert (out / "table1" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     summary_md = (out / "summary.md").read_text()
@@ -211,11 +221,11 @@ def test_fig4_adds_the_interactive_curve_to_a_finished_cell(smoke):
     assert inter["pushes"] == [0, 1, 2] and len(inter["AP50"]) == 3
     done = json.loads((out / "cells" / "pretrained-nms" / "seed-0" / "done.json").read_text())
     assert set(done["evaluations"]) == {"test", "interactive"}
-    # step 0 of the interactive test is the first target-test scene itself
+    # step 0 of the interactive test is the first piled target-test scene itself (scene 2: levels cycle)
     from pushseg.data.images import read_rgb
 
     a = read_rgb(out / "data" / "interactive" / "images" / "s000_p00.png")
-    b = read_rgb(out / "data" / "target-test" / "images" / "000000.png")
+    b = read_rgb(out / "data" / "target-test" / "images" / "000002.png")
     assert np.array_equal(a, b)
     assert (out / "fig4" / "curve.png").is_file()
     assert "after 2 pushes minus before" in (out / "fig4" / "report.md").read_text()

@@ -181,6 +181,9 @@ class Profile:
     # None: the fixed pyramid above alone
     pyramid_grid: tuple[str, ...] | None = None
     world: str | None = None  # simulated world profile, when the simulation offers them
+    # target-val / target-test clutter (pushseg scenes --clutter): "levels" = separated, touching, piled in turn;
+    # None: the mixed placement. Fig. 4 replays the piled test scenes when there are levels.
+    clutter: str | None = None
     model: str | None = None  # pretrained model file; None = the committed rgb checkpoint (the paper's input)
     description: str = ""
 

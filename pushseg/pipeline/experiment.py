@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from tqdm import tqdm
 from pushseg import files
 from pushseg.data.lock import FolderLock
 from pushseg.errors import InputError, PushSegError
+from pushseg.data.scenes import CYCLE
 from pushseg.executors import ExecutorConfig, ordered_map
 from pushseg.experiments import plots
 from pushseg.experiments.interactive import make_interactive
@@ -101,11 +102,14 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -
             ("target-test scenes", lambda: D.scenes(out, "target-test", prof.test_scenes, prof, p.data_seed,
                                                     executor=executor))]
         if any("interactive" in c.evaluations for c in p.cells):
-            n = min(prof.interactive_scenes, prof.test_scenes)
-            seeds = scene_seeds("target-test", p.data_seed, prof.test_scenes)[:n]
+            test_cfg = D.scenes_config("target-test", prof.test_scenes, prof, p.data_seed)
+            seeds = scene_seeds("target-test", p.data_seed, prof.test_scenes)
+            if prof.clutter == CYCLE:  # Fig. 4 pushes piles apart: the piled test scenes, replayed as piles
+                seeds = [s for i, s in enumerate(seeds) if test_cfg.level_of(i) == "piled"]
+                test_cfg = replace(test_cfg, clutter="piled")
+            seeds = seeds[:prof.interactive_scenes]
             jobs.append(("interactive scenes", lambda: make_interactive(
-                out / "data" / "interactive", seeds, prof.interactive_pushes, prof,
-                D.scenes_config("target-test", prof.test_scenes, prof, p.data_seed))))
+                out / "data" / "interactive", seeds, prof.interactive_pushes, prof, test_cfg)))
         return jobs
     trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
     if not trained:

@@ -51,7 +51,7 @@ def scenes_config(split: str, count: int, profile: Profile, data_seed: int):
 
     return ScenesConfig(split=split, count=count, seed=split_seed(split, data_seed), width=profile.width,
                         height=profile.height, min_objects=profile.min_objects, max_objects=profile.max_objects,
-                        world=profile.world)
+                        world=profile.world, clutter=profile.clutter)
 
 
 def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, *, executor=None,
