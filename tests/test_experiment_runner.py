@@ -188,6 +188,22 @@ def test_a_row_scored_without_an_operating_point_fails_loudly(smoke, tmp_path):
 
 
 @pytest.mark.slow
+def test_reports_rebuilt_from_exported_records_are_the_same(smoke, tmp_path):
+    out, _, _ = smoke
+    records = tmp_path / "records.json.gz"
+    assert main(["records", "export", str(out), str(records)]) == 0
+    again = tmp_path / "again.json.gz"
+    main(["records", "export", str(out), str(again)])
+    assert records.read_bytes() == again.read_bytes()  # the same experiment, the same bytes
+    assert main(["records", "rebuild", str(records), str(tmp_path / "rebuilt")]) == 0
+    for name in ("table1/report.json", "table1/report.md", "summary.json", "summary.md"):
+        assert (tmp_path / "rebuilt" / name).read_bytes() == (out / name).read_bytes(), name
+    assert main(["records", "rebuild", str(records), str(tmp_path / "rebuilt")]) == 2  # not into a full folder
+    (tmp_path / "junk.json.gz").write_bytes(b"not gzip")
+    assert main(["records", "rebuild", str(tmp_path / "junk.json.gz"), str(tmp_path / "x")]) == 2
+
+
+@pytest.mark.slow
 def test_rerun_skips_finished_cells_and_refuses_other_settings(smoke):
     out, _, _ = smoke
     test_json = out / "cells" / "selfdeepmask-small" / "seed-0" / "test.json"

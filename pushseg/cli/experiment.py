@@ -18,8 +18,10 @@ def add_parser(subparsers) -> None:
                     "under OUT/cells with its resolved config, log and metrics; then write OUT/<table>/report.md, "
                     "report.json and PNG plots, with the paper's numbers beside ours. Re-running the same command "
                     "continues an interrupted experiment and skips finished cells. Splits: the robot pushes "
-                    "target-train objects; the NMS threshold of each row is chosen on target-val scenes; "
-                    "target-test scenes are read once per cell, at the end.",
+                    "target-train objects; the operating point of each row and seed (inference pyramid and NMS "
+                    "threshold) is chosen on target-val scenes; target-test scenes are read once per cell, at "
+                    "the end, at that point. `pushseg records` exports the per-scene records and rebuilds the "
+                    "reports from them.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("table", choices=[*SPECS, "all"], help="which table or figure (all: every one)")
     p.add_argument("--profile", default="quick",

@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "pushseg.cli.evaluate",
     "demo": "pushseg.cli.demo",
     "experiment": "pushseg.cli.experiment",
+    "records": "pushseg.cli.records",
 }
 
 
