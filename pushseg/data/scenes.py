@@ -47,7 +47,7 @@ from pushseg.data import images as img
 from pushseg.data.coco import CocoBuilder, instance_masks
 from pushseg.data.lock import LOCK_FILE
 from pushseg.data.manifest import FOLDER_MANIFEST, OutputCommit, OutputPlace
-from pushseg.envs.clutter import LEVELS, check_level
+from pushseg.envs.clutter import LEVELS
 from pushseg.envs.objects import object_set
 from pushseg.envs.sim_backend import SimBackend, SimConfig
 from pushseg.envs.world import world_profile
@@ -107,8 +107,9 @@ class ScenesConfig:
             raise InputError(
                 f"--min-objects/--max-objects must satisfy 1 <= min <= max, got {self.min_objects} and {self.max_objects}"
             )
-        if self.clutter is not None and self.clutter != CYCLE:
-            check_level(self.clutter, "--clutter")
+        if self.clutter is not None and self.clutter not in (*LEVELS, CYCLE):
+            raise InputError(f"--clutter must be one of {', '.join(LEVELS)} or {CYCLE} (the three in turn), or "
+                             f"left out for mixed placement; got {self.clutter!r}")
         if self.min_pixels < 1:
             raise InputError(f"--min-pixels must be at least 1, got {self.min_pixels}")
 

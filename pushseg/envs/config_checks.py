@@ -66,7 +66,7 @@ def check_sim_config(cfg) -> None:
     if n[0] > n[1]:
         raise InputError(f"SimConfig.num_objects = {tuple(n)} is reversed: fewest must not exceed most")
     _real("clutter", cfg.clutter, 0.0, 1.0)
-    check_level(cfg.clutter_level, "clutter_level")
+    check_level(cfg.clutter_level, "SimConfig.clutter_level")
     _range("region_x", cfg.region_x)
     _range("region_y", cfg.region_y)
     if cfg.jitter is not None and not isinstance(cfg.jitter, Jitter):

@@ -17,6 +17,7 @@ import pybullet as pb
 from pushseg.envs import scene as sc
 from pushseg.envs import sensor
 from pushseg.envs import transfer as tr
+from pushseg.envs.clutter import PILE_EVERY, SEPARATED_GAP_M, clutter_stats
 from pushseg.envs.config_checks import check_sim_config
 from pushseg.envs.objects import ObjectSet, ObjectSpec, object_set
 from pushseg.envs.pusher import Pusher
@@ -37,7 +38,6 @@ from pushseg.envs.world import Streams, WorldProfile, calibration_rng, world_pro
 from pushseg.errors import BackendError, InputError
 from pushseg.geometry import KINECT2_QHD_FX, base_to_pixel, kinect2_camera, rot_x, rot_y
 from pushseg.limits import check_image_side
-from pushseg.envs.clutter import PILE_EVERY, SEPARATED_GAP_M, clutter_stats
 from pushseg.types import CameraInfo, Frame, ObjectMotion, Outcome, Push, PushResult
 from pushseg.workspace import Workspace, check_push, table_height
 
@@ -350,6 +350,7 @@ class SimBackend:
                 self.lighting, distance=10.0, ambient=self.lighting.ambient - k, diffuse=self.lighting.diffuse + k
             )
         self._view = view_matrix(T)
+        self._last_view = self._view
         self._proj = projection_matrix(self.camera, NEAR, FAR)
         self._renders_in_scene = 0
         if self._scenery is not None:
@@ -481,13 +482,14 @@ class SimBackend:
         cam = self.camera
 
         def render_ids() -> np.ndarray:
-            *_, seg = pb.getCameraImage(cam.width, cam.height, self._head_view(), self._proj,
+            *_, seg = pb.getCameraImage(cam.width, cam.height, self._last_view, self._proj,
                                         renderer=pb.ER_TINY_RENDERER, physicsClientId=self._client)
             seg = np.reshape(seg, (cam.height, cam.width)).astype(np.int64)
             return self._lut[np.clip(seg + 1, 0, len(self._lut) - 1)]
 
         bodies = {o.instance_id: o.body for o in self.scene_objects}
-        stats = clutter_stats(self._client, bodies, self.table.top_z, render_ids, scene_ids)
+        stats = clutter_stats(self._client, bodies, self.table.top_z, render_ids, np.asarray(scene_ids),
+                              self._last_view, self._proj)
         return {"level": self.config.clutter_level, **stats}
 
     def _xy(self, body: int) -> np.ndarray:
@@ -546,10 +548,11 @@ class SimBackend:
     def _render(self) -> Frame:
         cam = self.camera
         nz = self.profile.nuisances
+        self._last_view = self._head_view()  # the clutter statistics render from the same view
         _, _, rgba, depth_buf, seg = pb.getCameraImage(
             cam.width,
             cam.height,
-            self._head_view(),
+            self._last_view,
             self._proj,
             renderer=pb.ER_TINY_RENDERER,
             physicsClientId=self._client,
