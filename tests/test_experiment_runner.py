@@ -204,6 +204,32 @@ def test_reports_rebuilt_from_exported_records_are_the_same(smoke, tmp_path):
 
 
 @pytest.mark.slow
+def test_real_frames_measure_every_row_at_its_operating_point(smoke, tmp_path):
+    import shutil
+
+    out, _, _ = smoke
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    frames = copy / "data" / "target-val"  # any scenes folder stands in for imported real frames here
+    # the pretrained row: its cell needs no pushes (a copied folder's labels belong to the original's pushes)
+    summary = run_experiment(["table1"], copy, "smoke", only=["pretrained-nms"], real_frames=frames,
+                             progress=False)
+    assert not summary["failed"]
+    for key in ["pretrained-nms"]:
+        cell = copy / "cells" / key / "seed-0"
+        real = json.loads((cell / "real.json").read_text())
+        val = json.loads((cell / "val.json").read_text())
+        assert real["operating_point"] == val["operating_point"] and len(real["scenes"]) == 3
+        # the same images as target-val at the same point: the same AP as target-val's chosen row
+        assert real["metrics"]["AP"] == pytest.approx(val["val"]["AP"], abs=1e-3)
+    report = (copy / "table1" / "report.md").read_text()
+    assert "## Real RGB-D frames" in report
+    with pytest.raises(InputError, match="--real-frames .*no such folder"):
+        run_experiment(["table1"], tmp_path / "other", "smoke", only=SMOKE_ROWS, real_frames=tmp_path / "none",
+                       progress=False)
+
+
+@pytest.mark.slow
 def test_rerun_skips_finished_cells_and_refuses_other_settings(smoke):
     out, _, _ = smoke
     test_json = out / "cells" / "selfdeepmask-small" / "seed-0" / "test.json"

@@ -39,6 +39,9 @@ def add_parser(subparsers) -> None:
                    help="address of a running Ray cluster for --executor ray (default: start a local Ray)")
     p.add_argument("--variants", default="", help="comma-separated variant keys: run only these rows")
     p.add_argument("--data-seed", type=int_arg("seed"), default=0, help="seed of the target-val and target-test scenes")
+    p.add_argument("--real-frames", default=None, metavar="DIR",
+                   help="also measure every row on these real RGB-D frames (a frames folder or one import-frames "
+                        "wrote), at the operating point chosen on simulated target-val; no model learns from them")
     p.add_argument("--report-only", action="store_true",
                    help="only aggregate the cells finished so far into the reports (e.g. while it runs)")
     p.add_argument("--no-progress", action="store_true")
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile, profile_overrides(args.profile, args.set))
     executor = ExecutorConfig(executor=args.executor, workers=args.workers, ray_address=args.ray_address)
     summary = run_experiment([args.table], args.out, profile, args.seeds, executor=executor,
-                             data_seed=args.data_seed, only=only, progress=not args.no_progress,
+                             data_seed=args.data_seed, only=only, real_frames=args.real_frames,
+                             progress=not args.no_progress,
                              report_only=args.report_only)
     for path in summary["reports"]:
         print(path)

@@ -26,7 +26,7 @@ from pushseg import files
 from pushseg.experiments import plots
 from pushseg.experiments.operating_point import OperatingPoint
 from pushseg.experiments.scene_ap import METRICS, ap_of, records_from_json
-from pushseg.experiments.stats import mean_std, paired_over_seeds, two_level_ap_difference, verdict
+from pushseg.experiments.stats import mean_std, paired_over_seeds, two_level_ap, two_level_ap_difference, verdict
 
 NAMES = {"AP50": "AP@0.5", "AP75": "AP@0.75", "AP": "AP@0.5:0.95"}
 
@@ -117,7 +117,7 @@ def _operating_points(out: Path, key: str, cells: dict[int, dict[str, Any]]) -> 
     return ops
 
 
-def _row(out: Path, v, seeds: list[int], paper: dict[str, Any]) -> dict[str, Any]:
+def _row(out: Path, v, seeds: list[int], paper: dict[str, Any], profile) -> dict[str, Any]:
     ss = seeds if v.trains else [0]
     cells = _cells(out, v.key, ss)
     errors = {s: (out / "cells" / v.key / f"seed-{s}" / "error.txt").read_text().strip().splitlines()[-1]
@@ -141,6 +141,12 @@ def _row(out: Path, v, seeds: list[int], paper: dict[str, Any]) -> dict[str, Any
                          "train_images": float(np.mean([x["train_images"] for x in labs])),
                          "annotations": float(np.mean([x["annotations"] for x in labs])),
                          "pushes": float(np.mean([x["pushes"] for x in labs]))}
+    real = _records(out, v.key, sorted(s for s, c in cells.items() if "real" in c), "real")
+    if real:  # the real frames: measured at the row's operating point, intervals over seeds and frames
+        boot = two_level_ap(real, METRICS, n_boot=profile.bootstrap_samples, seed=0)
+        row["real"] = {m: {**mean_std([ap_of(r)[m] for r in real.values()]).__dict__,
+                           "interval": boot[m].interval.to_dict()} for m in METRICS}
+        row["real_frames"] = len(next(iter(real.values())))
     inter = {s: c["interactive"] for s, c in cells.items() if "interactive" in c}
     if inter:
         row["interactive"] = {m: [mean_std([inter[s][m][k] for s in inter]).__dict__
@@ -151,7 +157,7 @@ def _row(out: Path, v, seeds: list[int], paper: dict[str, Any]) -> dict[str, Any
 
 def aggregate(out: Path, spec, profile, seeds: list[int]) -> dict[str, Any]:
     paper = paper_numbers().get(spec.paper or "", {}) or {}
-    rows = [_row(out, v, seeds, paper) for v in spec.variants]
+    rows = [_row(out, v, seeds, paper, profile) for v in spec.variants]
     by_key = {r["key"]: r for r in rows}
     comparisons = []
     for a, b in spec.comparisons:
@@ -245,6 +251,23 @@ def _ms(x: dict[str, Any]) -> str:
     if x["n"] == 0:
         return "–"
     return f"{x['mean']:.1f}" + (f" ± {x['std']:.1f}" if x["n"] > 1 else "")
+
+
+def _real_lines(result: dict[str, Any]) -> list[str]:
+    rows = [r for r in result["rows"] if r.get("real")]
+    if not rows:
+        return []
+    lines = ["## Real RGB-D frames (measured only; no choice or training on them)", "",
+             f"{rows[0]['real_frames']} real frames, each row at the operating point it chose on simulated "
+             "target-val. Mean over seeds [two-level 95 % interval over seeds and frames].", "",
+             "| row | AP@0.5 | AP@0.5:0.95 | seeds |", "|---|---:|---:|---:|"]
+    for r in rows:
+        cells = []
+        for m in ("AP50", "AP"):
+            x = r["real"][m]
+            cells.append(f"{x['mean']:.1f} [{_fmt(x['interval']['low'])}, {_fmt(x['interval']['high'])}]")
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {r['real']['AP']['n']} |")
+    return lines + [""]
 
 
 def _clutter_lines(result: dict[str, Any]) -> list[str]:
@@ -341,7 +364,7 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
                   "with them the test scenes (the same resampled scenes for both rows and every seed), widened for "
                   "few seeds (pushseg.evaluation.bootstrap.two_level_bootstrap). Beside it: the paired t interval "
                   "over seeds and the bootstrap over scenes alone, which takes each trained model as fixed.", "",
-                  *_comparison_lines(result), "", *_clutter_lines(result)]
+                  *_comparison_lines(result), "", *_clutter_lines(result), *_real_lines(result)]
         for s in result["shares"]:
             lines.append(f"- {s['a']} as a share of {s['b']} ({NAMES[s['metric']]}): "
                          f"{_fmt(100 * s['share'] if s['share'] is not None else None)} %")

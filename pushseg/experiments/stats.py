@@ -182,3 +182,20 @@ def two_level_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[i
 
     out = two_level_bootstrap(per_seed, len(seeds), len(a[seeds[0]]), n_boot=n_boot, seed=seed, level=level)
     return dict(zip(metrics, out))
+
+
+def two_level_ap(rows: Mapping[int, Sequence[SceneRecord]], metrics: Sequence[str] = METRICS, *,
+                 n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict[str, TwoLevel]:
+    """Per metric, intervals for one row's mean AP over seeds, resampling seeds and (shared) scenes."""
+    seeds = sorted(rows)
+    if not seeds:
+        raise InputError("bootstrap: the row has no seed")
+    if not _same_scenes([rows[s] for s in seeds]):
+        raise InputError("two-level bootstrap: the seeds were scored on different scenes")
+    metrics = list(metrics)
+
+    def per_seed(index: np.ndarray) -> np.ndarray:
+        return np.stack([[ap_of(rows[s], index)[m] for m in metrics] for s in seeds])
+
+    out = two_level_bootstrap(per_seed, len(seeds), len(rows[seeds[0]]), n_boot=n_boot, seed=seed, level=level)
+    return dict(zip(metrics, out))

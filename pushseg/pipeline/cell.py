@@ -10,6 +10,7 @@
     test.json          target-test AP (+ per-scene records for the bootstrap); written once
     test_results.json  the target-test detections (COCO results, RLE)
     interactive.json   Fig. 4: AP after each push (when the experiment asks for it)
+    real.json          AP on real RGB-D frames at the same operating point (with --real-frames; measuring only)
     done.json          the cell finished every evaluation it was asked for
 
 The order is the protocol: train, choose the operating point on target-val, then
@@ -45,7 +46,7 @@ from pushseg.training.config import TrainConfig
 from pushseg.training.inference import Segmenter
 
 CONFIG_FILE, DONE_FILE = "config.json", "done.json"
-EVALUATIONS = ("test", "interactive")  # in the order they run
+EVALUATIONS = ("test", "interactive", "real")  # in the order they run
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,21 @@ def _score_interactive(out: Path, d: Path, seg: Segmenter, op: OperatingPoint, l
     return {k: v for k, v in json.loads(path.read_text()).items() if k != "scenes"}
 
 
+def _score_real(out: Path, d: Path, seg: Segmenter, op: OperatingPoint, log: _Log) -> dict[str, Any]:
+    """AP on the real frames (``real.json``) at the operating point chosen on simulated target-val.
+
+    The frames only measure: no choice is made on them and no model learns from their labels."""
+    path = d / "real.json"
+    if not path.is_file():
+        scenes = load_scene_set(out / "data" / "real" / "annotations.json", seg.model)
+        t = time.perf_counter()
+        recs = scene_records(scenes.gt, to_results(scenes.ids, score(seg, scenes, op)))
+        _write_json(path, {"metrics": ap_of(recs), "operating_point": op.to_dict(), "scenes": records_to_json(recs),
+                           "seconds": round(time.perf_counter() - t, 1)})
+        log(f"real frames: {ap_of(recs)}")
+    return json.loads(path.read_text())["metrics"]
+
+
 def run_cell(out: Path, cell: Cell, profile: Profile, data_seed: int = 0) -> dict[str, Any]:
     """Train (if the variant trains), choose the operating point on target-val, score target-test once at it;
     skip what is done."""
@@ -228,6 +244,9 @@ def _run_cell_locked(out: Path, d: Path, cell: Cell, profile: Profile, data_seed
     if "interactive" in cell.evaluations:
         result["interactive"] = _score_interactive(out, d, seg, op, log)
         result["evaluations"].append("interactive")
+    if "real" in cell.evaluations:
+        result["real"] = _score_real(out, d, seg, op, log)
+        result["evaluations"].append("real")
     old_cpu = json.loads((d / DONE_FILE).read_text()).get("cpu_seconds", 0.0) if (d / DONE_FILE).is_file() else 0.0
     result["cpu_seconds"] = round(old_cpu + time.process_time() - cpu0, 1)  # this process, all its threads
     log(f"done ({result['cpu_seconds']} CPU s in all)")

@@ -39,7 +39,7 @@ from pushseg.experiments.specs import SPECS, Profile, Spec, Variant, digest, loa
 from pushseg.experiments.splits import check_disjoint, episode_seeds, scene_seeds
 from pushseg.experiments.summary import write_summary
 from pushseg.pipeline import experiment_data as D
-from pushseg.pipeline.cell import Cell, cell_dir, cell_finished, run_cell
+from pushseg.pipeline.cell import EVALUATIONS, Cell, cell_dir, cell_finished, run_cell
 
 
 @dataclass
@@ -49,10 +49,11 @@ class Plan:
     seeds: list[int]
     data_seed: int = 0
     cells: list[Cell] = field(default_factory=list)
+    real_frames: str | Path | None = None  # a folder of real RGB-D frames to measure every row on
 
 
 def plan(names: list[str], profile: Profile, seeds: int, data_seed: int = 0,
-         only: list[str] | None = None) -> Plan:
+         only: list[str] | None = None, real_frames: str | Path | None = None) -> Plan:
     if seeds < 1:
         raise InputError(f"--seeds must be at least 1, got {seeds}")
     names = list(SPECS) if names == ["all"] else names
@@ -72,10 +73,12 @@ def plan(names: list[str], profile: Profile, seeds: int, data_seed: int = 0,
                 raise InputError(f"variant '{v.key}' means different recipes in two specs; rename one")
             variants[v.key] = v
             evaluations.setdefault(v.key, set()).update(s.evaluations)
-    p = Plan(specs, profile, list(range(seeds)), data_seed)
+    p = Plan(specs, profile, list(range(seeds)), data_seed, real_frames=real_frames)
     for key, v in variants.items():
+        if real_frames is not None and "test" in evaluations[key]:
+            evaluations[key].add("real")  # every table row is also measured on the real frames
         for seed in (p.seeds if v.trains else [0]):
-            p.cells.append(Cell(v, seed, tuple(sorted(evaluations[key], key=("test", "interactive").index))))
+            p.cells.append(Cell(v, seed, tuple(sorted(evaluations[key], key=EVALUATIONS.index))))
     return p
 
 
@@ -110,6 +113,8 @@ def _data_jobs(out: Path, p: Plan, seed: int | None, executor: ExecutorConfig) -
             seeds = seeds[:prof.interactive_scenes]
             jobs.append(("interactive scenes", lambda: make_interactive(
                 out / "data" / "interactive", seeds, prof.interactive_pushes, prof, test_cfg)))
+        if p.real_frames is not None:
+            jobs.append(("real frames", lambda: D.real_frames(out, Path(p.real_frames))))
         return jobs
     trained = [c for c in p.cells if c.variant.trains and c.seed == seed]
     if not trained:
@@ -205,7 +210,7 @@ def _cpu_seconds() -> float:
 
 def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "quick", seeds: int | None = None,
                    *, workers: int = 1, executor: str | ExecutorConfig = "local", data_seed: int = 0,
-                   only: list[str] | None = None,
+                   only: list[str] | None = None, real_frames: str | Path | None = None,
                    progress: bool = True, report_only: bool = False) -> dict[str, Any]:
     """Run (or with ``report_only`` just aggregate) the experiment in ``out``; see the module doc."""
 
@@ -213,7 +218,7 @@ def run_experiment(names: list[str], out: str | Path, profile: str | Profile = "
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
     if not isinstance(executor, ExecutorConfig):
         executor = ExecutorConfig(executor=executor, workers=workers)
-    p = plan(names, prof, seeds or prof.seeds, data_seed, only)
+    p = plan(names, prof, seeds or prof.seeds, data_seed, only, real_frames)
     plots.require()
     _check_experiment(out, p)
     with FolderLock(out, "pushseg experiment"):  # one experiment at a time in a folder

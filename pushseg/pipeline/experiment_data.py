@@ -62,6 +62,27 @@ def scenes(out: Path, split: str, count: int, profile: Profile, data_seed: int, 
     return make_scenes(cfg, out / "data" / split, **_run_on(executor), progress=progress)
 
 
+def real_frames(out: Path, source: Path) -> Path:
+    """The real frames every row is measured on, as a scenes folder in ``OUT/data/real`` (imported once from a
+    frames folder, or copied from a scenes folder that ``pushseg import-frames`` wrote)."""
+    import shutil
+
+    from pushseg.data.real_frames import import_frames
+
+    dest = out / "data" / "real"
+    if (dest / "meta.json").is_file():
+        return dest / "annotations.json"
+    if not source.is_dir():
+        raise InputError(f"--real-frames {source}: no such folder; give a folder of real RGB-D frames "
+                         "(NAME-color.png, NAME-depth.png, NAME-label.png, camera.json) or one import-frames wrote")
+    shutil.rmtree(dest, ignore_errors=True)
+    if (source / "annotations.json").is_file():
+        shutil.copytree(source, dest)
+    else:
+        import_frames(source, dest)
+    return dest / "annotations.json"
+
+
 def run_dir(out: Path, seed: int, agent: str = "separation") -> Path:
     """The pushes of one seed; every agent pushes in the same scenes (same episode seeds)."""
     return out / "data" / f"seed-{seed}" / ("run" if agent == "separation" else f"run-{agent}")
