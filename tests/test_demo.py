@@ -39,7 +39,7 @@ def test_demo_end_to_end_tiny(tmp_path):
     from pushseg.cli.main import main
 
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "--episodes", "2", "--pushes", "3", "--test-scenes", "1", "--epochs", "1",
+    args = ["demo", "--out", str(out), "--episodes", "2", "--pushes", "3", "--test-scenes", "1", "--val-scenes", "1", "--epochs", "1",
             "--batches", "2", "--overlays", "1", "--no-progress"]
     assert main(args) == 0
     report = json.loads((out / "report.json").read_text())
@@ -49,6 +49,11 @@ def test_demo_end_to_end_tiny(tmp_path):
     assert not any("beats" in key for key in report)
     for m in report["metrics"].values():
         assert {"AP50", "AP75", "AP"} <= set(m)
+    # every model scored at the operating point it chose on target-val; the row without NMS keeps none
+    points = report["operating_points"]
+    assert list(points) == list(report["metrics"]) and points["DeepMask (pretrained)"]["nms"] is None
+    assert all(p["nms"] is not None for name, p in points.items() if "NMS" in name)
+    assert len(list((out / "eval" / "val").glob("*.json"))) == 4
     assert (out / "report.md").read_text().startswith("# pushseg demo")
     assert (out / "overlays" / report["overlays"][0]).is_file()
     # a second run finds every step's output and does no work

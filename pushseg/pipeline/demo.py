@@ -12,9 +12,12 @@ same report again. Steps:
 4. self-made labels (``pushseg label``) and the oracle labels: the ground-truth
    masks of every object of the same before images ("human-labelled");
 5. fine-tuning the pretrained model on each (score head only, bootstrapping on);
-6. evaluation of four models on the test scenes -- pretrained, pretrained with
-   NMS, SelfDeepMask (with NMS) and the oracle (with NMS) -- with PNG overlays of
-   the four on the same scenes, ``report.md`` and ``report.json``.
+6. each model's operating point (inference pyramid and NMS threshold) chosen on
+   ``target-val`` scenes, as the experiments choose it
+   (:mod:`pushseg.experiments.operating_point`);
+7. evaluation of four models on the test scenes at their points -- pretrained,
+   pretrained with NMS, SelfDeepMask (with NMS) and the oracle (with NMS) -- with
+   PNG overlays of the four on the same scenes, ``report.md`` and ``report.json``.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from pushseg.pipeline.stages import (
 from pushseg.training.checkpoint import PRETRAINED_PATH, load_model
 from pushseg.training.config import InferenceConfig, ModelConfig, TrainConfig
 from pushseg.training.data import find_image
-from pushseg.training.inference import Detection
+from pushseg.training.inference import Detection, Segmenter
 
 
 @dataclass
@@ -63,12 +66,12 @@ class DemoConfig:
     width: int = 480  # image width in pixels: half the Kinect2 qhd size (960x540)
     height: int = 270  # image height in pixels
     test_scenes: int = 20  # held-out target-test scenes (6-8 novel objects each)
+    val_scenes: int = 10  # target-val scenes (other scenes of the same objects) each model's operating point is chosen on
     episodes: int = 30  # collection episodes (scenes) on target-train objects
     pushes_per_episode: int = 5  # pushes in each collection episode
     finetune_epochs: int = 10  # fine-tuning epochs
     finetune_batches: int = 100  # batches per fine-tuning epoch (the reference implementation: 100 of 32)
     batch_size: int = 32  # patches per fine-tuning batch
-    nms: float = 0.5  # NMS threshold (mask IoU) of the models evaluated with NMS
     top_k: int = 50  # proposals kept by score before filtering and NMS
     overlays: int = 4  # test scenes drawn with all four models
     workers: int = 1  # processes for collection and labelling
@@ -81,7 +84,12 @@ class DemoConfig:
 
 # Seed of each stage: DemoConfig.seed plus this offset, so that the stages draw
 # independent scenes (test scenes never repeat a collection scene).
-SEED_OFFSETS = {"source_scenes": 1000, "test_scenes": 2000, "collect": 3000, "label": 0, "train": 0}
+SEED_OFFSETS = {"source_scenes": 1000, "test_scenes": 2000, "collect": 3000, "val_scenes": 4000, "label": 0,
+                "train": 0}
+# The operating points tried on target-val: a half-octave ladder of fixed scales, the model's own pyramid and the
+# camera pyramids; NMS thresholds from loose to strict (the rows with NMS).
+DEMO_PYRAMIDS = ("1", "1.41", "2", "2.83", "4", "camera", "camera-wide")
+DEMO_NMS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 # The four evaluated models: (row of the AP table, short overlay title, model key, NMS on).
 MODELS = (
@@ -152,6 +160,8 @@ def stage_configs(cfg: DemoConfig) -> dict:
     return {
         "test_scenes": ScenesConfig(objects="target-test", count=cfg.test_scenes, seed=_seed(cfg, "test_scenes"),
                                     width=cfg.width, height=cfg.height),
+        "val_scenes": ScenesConfig(split="target-val", count=cfg.val_scenes, seed=_seed(cfg, "val_scenes"),
+                                   width=cfg.width, height=cfg.height),
         "collect": CollectConfig(episodes=cfg.episodes, pushes_per_episode=cfg.pushes_per_episode,
                                  seed=_seed(cfg, "collect"), agent="separation",
                                  backend_config=SimBackendConfig(objects="target-train", width=cfg.width,
@@ -176,7 +186,7 @@ def _run_demo(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     stage = stage_configs(cfg)
-    steps = _Steps(6)
+    steps = _Steps(7)
     t_all = time.perf_counter()
 
     t = steps.start("pretrained model")
@@ -208,11 +218,18 @@ def _run_demo(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
         model_paths[name] = finetune(pre_path, lab, out / name, stage["train"], progress=progress)
     steps.done("finetune", t)
 
-    t = steps.start("evaluating four models on the target-test scenes")
+    t = steps.start("choosing each model's pyramid and NMS threshold on target-val scenes")
+    val_json = make_scenes(stage["val_scenes"], out / "target-val", workers=cfg.workers, progress=progress)
     scales = tuple(pretrained.meta.get("scales", (1.0,)))
+    points = {name: operating_point(model_paths[key], val_json, nms, scales, cfg,
+                                    out / "eval" / "val" / f"{i + 1}_{key}{'_nms' if nms else ''}.json")
+              for i, (name, _, key, nms) in enumerate(MODELS)}
+    steps.done("operating_points", t)
+
+    t = steps.start("evaluating four models on the target-test scenes")
     metrics, eval_dirs = {}, {}
     for i, (name, _, key, nms) in enumerate(MODELS):
-        icfg = InferenceConfig(scales=scales, top_k=cfg.top_k, nms_threshold=cfg.nms if nms else None)
+        icfg = inference_at(points[name], scales, cfg.top_k)
         eval_dirs[name] = out / "eval" / f"{i + 1}_{key}{'_nms' if nms else ''}"
         m = json.loads(evaluate(model_paths[key], test_json, eval_dirs[name], icfg, progress=progress,
                                 desc=name[:24]).read_text())["metrics"]
@@ -225,7 +242,7 @@ def _run_demo(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     total = round(time.perf_counter() - t_all, 1)
     report = {
         "config": asdict(cfg), "pretrained_model": str(pre_path), "pretrained_command": pretrained.meta.get("command"),
-        "metrics": metrics, "labels": label_summary, "oracle_labels": oracle_stats, "seconds": steps.times,
+        "metrics": metrics, "operating_points": points, "labels": label_summary, "oracle_labels": oracle_stats, "seconds": steps.times,
         "total_seconds": total, "overlays": written,
         # One seed and one scene set: a taste of the loop, not evidence (see `pushseg experiment`).
         "evidence": SINGLE_RUN_NOTE,
@@ -235,6 +252,35 @@ def _run_demo(out: Path, cfg: DemoConfig, progress: bool) -> dict[str, Any]:
     tqdm.write(ap_table(metrics))
     tqdm.write(f"demo finished in {total:.0f} s: {out / 'report.md'}")
     return report
+
+
+def operating_point(model_path: Path, val_json: Path, nms: bool, scales: tuple[float, ...], cfg: DemoConfig,
+                    record: Path) -> dict[str, Any]:
+    """One model's pyramid and NMS threshold, chosen on the target-val scenes (kept in ``record``)."""
+    from pushseg.experiments import operating_point as op_
+
+    if record.is_file():
+        return json.loads(record.read_text())["operating_point"]
+    model = load_model(model_path)
+    seg = Segmenter(model, InferenceConfig(scales=scales, top_k=cfg.top_k, nms_threshold=None, pyramid="fixed"))
+    pyramids = list(dict.fromkeys([*DEMO_PYRAMIDS, op_.pyramid_name(scales)]))
+    _, chosen = op_.choose(seg, op_.load_scene_set(val_json, model), pyramids, list(DEMO_NMS) if nms else [None],
+                           "AP")
+    record.parent.mkdir(parents=True, exist_ok=True)
+    files.write_json_atomic(record, chosen)
+    return chosen["operating_point"]
+
+
+def inference_at(point: dict[str, Any], scales: tuple[float, ...], top_k: int) -> InferenceConfig:
+    """The inference settings of an operating point (fixed scales where the camera gives none)."""
+    from pushseg.experiments.operating_point import CAMERA_PYRAMIDS
+
+    name, nms = point["pyramid"], point["nms"]
+    if name in CAMERA_PYRAMIDS:
+        return InferenceConfig(scales=scales, top_k=top_k, nms_threshold=nms, pyramid="camera",
+                               pyramid_span=CAMERA_PYRAMIDS[name])
+    return InferenceConfig(scales=tuple(float(x) for x in name.split("+")), top_k=top_k, nms_threshold=nms,
+                           pyramid="fixed")
 
 
 def draw_overlays(pics: Path, test_json: Path, dets: dict[str, dict[int, list]], count: int) -> list[str]:
@@ -271,9 +317,12 @@ def report_markdown(cfg: DemoConfig, report: dict, scales: tuple[float, ...]) ->
         f"seed {cfg.seed}; total {report['total_seconds']:.0f} s.", "",
         "## Mask AP on target-test (COCO, class-agnostic, %)", "", ap_table(report["metrics"]), "",
         f"*{SINGLE_RUN_NOTE}*", "",
-        f"NMS threshold {cfg.nms} on mask IoU; masks above 10 % of the image dropped; top {cfg.top_k} proposals; "
-        f"pyramid from each image's camera and depth (where one is missing: scales "
-        f"{', '.join(f'{s:g}' for s in scales)}).", "",
+        f"Each model's operating point, chosen on {cfg.val_scenes} target-val scenes by AP@0.5:0.95 (pyramid "
+        f"from {', '.join(DEMO_PYRAMIDS)} and the model's own; NMS from {', '.join(f'{x:g}' for x in DEMO_NMS)}; "
+        f"camera pyramids fall back to {', '.join(f'{s:g}' for s in scales)} where an image has no table in "
+        f"view): " + "; ".join(f"{name}: pyramid {p['pyramid']}, NMS {'off' if p['nms'] is None else p['nms']}"
+                              for name, p in report["operating_points"].items())
+        + f". Masks above 10 % of the image dropped; top {cfg.top_k} proposals.", "",
         "## Labels", "",
         f"- self-made: {label_summary.get('accepted', '?')} accepted of {label_summary.get('transitions', '?')} pushes"
         + (f", mean IoU with ground truth {mean_iou:.2f}" if isinstance(mean_iou, (int, float)) else ""),
