@@ -22,7 +22,7 @@ from pushseg.errors import InputError
 from pushseg.experiments.specs import Profile, load_spec
 
 FORMAT, VERSION = "pushseg-experiment-records", 1
-CELL_FILES = ("config.json", "done.json", "val.json", "test.json", "interactive.json")
+CELL_FILES = ("config.json", "done.json", "val.json", "test.json", "interactive.json", "real.json")
 
 
 def _cells(out: Path) -> dict[str, dict[str, Any]]:

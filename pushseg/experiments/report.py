@@ -366,8 +366,9 @@ def write_report(out: Path, spec, profile, seeds: list[int]) -> Path:
                   "over seeds and the bootstrap over scenes alone, which takes each trained model as fixed.", "",
                   *_comparison_lines(result), "", *_clutter_lines(result), *_real_lines(result)]
         for s in result["shares"]:
+            share = s["share"] if s["share"] is not None and not math.isnan(s["share"]) else None
             lines.append(f"- {s['a']} as a share of {s['b']} ({NAMES[s['metric']]}): "
-                         f"{_fmt(100 * s['share'] if s['share'] is not None else None)} %")
+                         + (f"{100 * share:.1f} %" if share is not None else "not measured"))
         if "ranking" in result:
             rk = result["ranking"]
             lines += [f"- ranking by {NAMES[rk['metric']]}: {' > '.join(rk['order'])}",
