@@ -79,10 +79,7 @@ class Paired:
 
 def paired_over_seeds(a: Mapping[int, float], b: Mapping[int, float], level: float = 0.95) -> Paired:
     """Per-seed differences a[s] - b[s]. A row with one value (no seed dependence) pairs with every seed."""
-    if len(b) == 1 and len(a) > 1:
-        b = {s: next(iter(b.values())) for s in a}
-    if len(a) == 1 and len(b) > 1:
-        a = {s: next(iter(a.values())) for s in b}
+    a, b = _broadcast(a, b)
     seeds = tuple(sorted(set(a) & set(b)))
     if not seeds:
         raise InputError("paired comparison: the two rows have no seed in common")
@@ -112,10 +109,7 @@ def bootstrap_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[i
     scene indices serves both rows and all seeds (paired); otherwise each entry is
     resampled on its own. Returns the interval and whether it was paired.
     """
-    if len(b) == 1 and len(a) > 1:
-        b = {s: next(iter(b.values())) for s in a}
-    if len(a) == 1 and len(b) > 1:
-        a = {s: next(iter(a.values())) for s in b}
+    a, b = _broadcast(a, b)
     seeds = sorted(set(a) & set(b))
     if not seeds:
         raise InputError("bootstrap: the two rows have no seed in common")
@@ -142,7 +136,7 @@ def bootstrap_ap_difference(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[i
     return Interval(estimate, float(lo), float(hi), level), False
 
 
-def _broadcast(a: Mapping[int, Sequence[SceneRecord]], b: Mapping[int, Sequence[SceneRecord]]):
+def _broadcast(a: Mapping, b: Mapping):
     """A row with one entry (no seed dependence, e.g. the pretrained model) pairs with every seed of the other."""
     if len(b) == 1 and len(a) > 1:
         b = {s: next(iter(b.values())) for s in a}
